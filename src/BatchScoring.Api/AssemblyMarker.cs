@@ -1,0 +1,2 @@
+namespace BatchScoring.Api;
+internal static class AssemblyMarker;

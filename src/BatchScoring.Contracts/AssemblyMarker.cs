@@ -1,0 +1,2 @@
+namespace BatchScoring.Contracts;
+internal static class AssemblyMarker;

@@ -1,0 +1,2 @@
+namespace BatchScoring.Data;
+internal static class AssemblyMarker;

@@ -1,0 +1,2 @@
+namespace BatchScoring.Worker;
+internal static class AssemblyMarker;
