@@ -1,0 +1,325 @@
+using System.Globalization;
+using System.Text;
+
+namespace BatchScoring.Scoring.Data;
+
+/// <summary>
+/// CSV input (RFC 4180: comma-separated, optional double-quoted fields, header row). Planning scans the file once
+/// and records the byte offset where each chunk starts, so a worker seeks straight to its rows.
+/// Column types are inferred from the first rows: integers, then floating point, then booleans, else text.
+/// </summary>
+public static class CsvDataset
+{
+    private const int InferenceRows = 1000;
+
+    internal static async Task<(IReadOnlyList<SourceColumn> Columns, IReadOnlyList<ChunkSpec> Chunks, long Rows)> PlanFileAsync(
+        string path, int chunkRows, int firstChunkIndex, CancellationToken cancellationToken)
+    {
+        if (!File.Exists(path))
+        {
+            throw new DatasetException($"Input file '{path}' does not exist.");
+        }
+
+        await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: true);
+        var offsets = new List<long>();
+        long rows = 0;
+        var inQuotes = false;
+        var atRecordStart = true;
+        var headerDone = false;
+        long position = 0;
+        var buffer = new byte[1 << 16];
+        int read;
+        while ((read = await stream.ReadAsync(buffer, cancellationToken)) > 0)
+        {
+            for (var i = 0; i < read; i++, position++)
+            {
+                var b = buffer[i];
+                if (atRecordStart && b != (byte)'\n' && b != (byte)'\r')
+                {
+                    atRecordStart = false;
+                    if (headerDone)
+                    {
+                        if (rows % chunkRows == 0)
+                        {
+                            offsets.Add(position);
+                        }
+
+                        rows++;
+                    }
+                }
+
+                if (b == (byte)'"')
+                {
+                    inQuotes = !inQuotes;
+                }
+                else if (b == (byte)'\n' && !inQuotes)
+                {
+                    atRecordStart = true;
+                    headerDone = true;
+                }
+            }
+        }
+
+        if (!headerDone && position == 0)
+        {
+            throw new DatasetException($"CSV file '{path}' is empty (a header row is required).");
+        }
+
+        var columns = await InferColumnsAsync(path, cancellationToken);
+        var chunks = new List<ChunkSpec>(offsets.Count);
+        for (var c = 0; c < offsets.Count; c++)
+        {
+            var start = (long)c * chunkRows;
+            chunks.Add(new ChunkSpec(firstChunkIndex + c, path, null, start, Math.Min(chunkRows, rows - start), offsets[c]));
+        }
+
+        return (columns, chunks, rows);
+    }
+
+    private static async Task<IReadOnlyList<SourceColumn>> InferColumnsAsync(string path, CancellationToken cancellationToken)
+    {
+        using var reader = new StreamReader(path, Encoding.UTF8);
+        var parser = new CsvRecordParser(reader);
+        var header = parser.Next() ?? throw new DatasetException($"CSV file '{path}' has no header row.");
+        var duplicate = header.GroupBy(h => h).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null)
+        {
+            throw new DatasetException($"CSV file '{path}' has the column '{duplicate.Key}' twice in its header.");
+        }
+
+        var stats = header.Select(_ => new KindCounts()).ToArray();
+        for (var row = 0; row < InferenceRows && parser.Next() is { } record; row++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            for (var c = 0; c < header.Count && c < record.Count; c++)
+            {
+                stats[c].Add(record[c]);
+            }
+        }
+
+        await Task.CompletedTask;
+        return header.Select((name, c) => new SourceColumn(name, stats[c].Kind, true)).ToArray();
+    }
+
+    /// <summary>
+    /// Votes on a column's type. A column stays numeric when at least 90% of its sampled values parse, so a few
+    /// bad cells become failed rows (with the value in the reason) instead of turning the whole column into text.
+    /// </summary>
+    private sealed class KindCounts
+    {
+        private int _values;
+        private int _longs;
+        private int _doubles;
+        private int _bools;
+
+        public void Add(string text)
+        {
+            if (text.Length == 0)
+            {
+                return;
+            }
+
+            _values++;
+            if (long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out _))
+            {
+                _longs++;
+            }
+
+            if (TryParseDouble(text, out _))
+            {
+                _doubles++;
+            }
+
+            if (bool.TryParse(text, out _))
+            {
+                _bools++;
+            }
+        }
+
+        public ColumnKind Kind =>
+            _values == 0 ? ColumnKind.String
+            : _longs == _values ? ColumnKind.Int64
+            : _doubles * 10 >= _values * 9 ? ColumnKind.Float64
+            : _bools * 10 >= _values * 9 ? ColumnKind.Boolean
+            : ColumnKind.String;
+    }
+
+    private static bool TryParseDouble(string text, out double value) =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out value);
+
+    internal static async Task<SourceBatch> ReadChunkAsync(ChunkSpec chunk, IReadOnlyList<SourceColumn> columns, CancellationToken cancellationToken)
+    {
+        if (!File.Exists(chunk.Path))
+        {
+            throw new DatasetException($"Input file '{chunk.Path}' does not exist.");
+        }
+
+        string[] header;
+        using (var headerReader = new StreamReader(chunk.Path, Encoding.UTF8))
+        {
+            header = [.. new CsvRecordParser(headerReader).Next() ?? throw new DatasetException($"CSV file '{chunk.Path}' has no header row.")];
+        }
+
+        var ordinals = columns.Select(c => Array.IndexOf(header, c.Name)).ToArray();
+        for (var c = 0; c < columns.Count; c++)
+        {
+            if (ordinals[c] < 0)
+            {
+                throw new DatasetException($"CSV file '{chunk.Path}' has no column '{columns[c].Name}'.");
+            }
+        }
+
+        var rows = checked((int)chunk.RowCount);
+        var builders = columns.Select(c => new ColumnBuilder(c, rows)).ToArray();
+        var issues = new List<RowIssue>();
+        await using var stream = new FileStream(chunk.Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: false);
+        stream.Seek(chunk.ByteOffset, SeekOrigin.Begin);
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        var parser = new CsvRecordParser(reader);
+        for (var row = 0; row < rows; row++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var record = parser.Next() ?? throw new DatasetException(
+                $"CSV file '{chunk.Path}' ended after {row} of the {rows} rows planned for chunk {chunk.Index}. Was the file changed after the job was planned?");
+            if (record.Count != header.Length)
+            {
+                issues.Add(new RowIssue(row, "*", $"expected {header.Length} fields, found {record.Count}"));
+                foreach (var builder in builders)
+                {
+                    builder.SetNull(row);
+                }
+
+                continue;
+            }
+
+            for (var c = 0; c < builders.Length; c++)
+            {
+                if (builders[c].Set(row, record[ordinals[c]]) is { } reason)
+                {
+                    issues.Add(new RowIssue(row, columns[c].Name, reason));
+                }
+            }
+        }
+
+        return new SourceBatch(new ColumnBatch(builders.Select(b => b.Build()).ToArray()), chunk.RowStart, issues);
+    }
+
+    private sealed class ColumnBuilder(SourceColumn column, int rows)
+    {
+        private readonly Array _values = Array.CreateInstance(BatchColumn.ArrayTypeOf(column.Kind).GetElementType()!, rows);
+        private bool[]? _nulls;
+
+        public void SetNull(int row) => (_nulls ??= new bool[rows])[row] = true;
+
+        /// <summary>Stores the parsed value; returns why the text could not be parsed, or null.</summary>
+        public string? Set(int row, string text)
+        {
+            if (text.Length == 0)
+            {
+                SetNull(row);
+                return null;
+            }
+
+            switch (column.Kind)
+            {
+                case ColumnKind.String:
+                    ((string[])_values)[row] = text;
+                    return null;
+                case ColumnKind.Int64 when long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var l):
+                    ((long[])_values)[row] = l;
+                    return null;
+                case ColumnKind.Float64 when TryParseDouble(text, out var d):
+                    ((double[])_values)[row] = d;
+                    return null;
+                case ColumnKind.Boolean when bool.TryParse(text, out var b):
+                    ((bool[])_values)[row] = b;
+                    return null;
+                default:
+                    SetNull(row);
+                    return $"unparsable value '{Truncate(text)}' for {column.Kind} column '{column.Name}'";
+            }
+        }
+
+        public BatchColumn Build() => new(column.Name, column.Kind, _values, _nulls);
+
+        private static string Truncate(string text) => text.Length <= 40 ? text : text[..40] + "…";
+    }
+}
+
+/// <summary>Reads RFC 4180 records: quoted fields may hold commas, doubled quotes and line breaks.</summary>
+internal sealed class CsvRecordParser(TextReader reader)
+{
+    private readonly StringBuilder _field = new();
+    private readonly List<string> _record = [];
+
+    public IReadOnlyList<string>? Next()
+    {
+        _record.Clear();
+        _field.Clear();
+        var inQuotes = false;
+        var any = false;
+        while (true)
+        {
+            var ch = reader.Read();
+            if (ch < 0)
+            {
+                if (!any)
+                {
+                    return null;
+                }
+
+                _record.Add(_field.ToString());
+                return [.. _record];
+            }
+
+            any = true;
+            var c = (char)ch;
+            if (inQuotes)
+            {
+                if (c == '"')
+                {
+                    if (reader.Peek() == '"')
+                    {
+                        reader.Read();
+                        _field.Append('"');
+                    }
+                    else
+                    {
+                        inQuotes = false;
+                    }
+                }
+                else
+                {
+                    _field.Append(c);
+                }
+
+                continue;
+            }
+
+            switch (c)
+            {
+                case '"':
+                    inQuotes = true;
+                    break;
+                case ',':
+                    _record.Add(_field.ToString());
+                    _field.Clear();
+                    break;
+                case '\r':
+                    break;
+                case '\n':
+                    if (_record.Count == 0 && _field.Length == 0)
+                    {
+                        any = false;
+                        continue; // blank line
+                    }
+
+                    _record.Add(_field.ToString());
+                    return [.. _record];
+                default:
+                    _field.Append(c);
+                    break;
+            }
+        }
+    }
+}

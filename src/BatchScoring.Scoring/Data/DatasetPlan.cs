@@ -1,0 +1,34 @@
+namespace BatchScoring.Scoring.Data;
+
+public enum DatasetFormat
+{
+    Parquet,
+    Csv,
+}
+
+/// <summary>A column as the input files declare it (CSV: as inferred from the header and the first rows).</summary>
+public sealed record SourceColumn(string Name, ColumnKind Kind, bool Nullable);
+
+/// <summary>
+/// A slice of the input that one worker reads on its own: a Parquet row group (or a row range inside one),
+/// or a CSV row range starting at a known byte offset. Chunks point at data; rows never travel in messages.
+/// </summary>
+public sealed record ChunkSpec(int Index, string Path, int? RowGroup, long RowStart, long RowCount, long ByteOffset = 0);
+
+public sealed record DatasetPlan(
+    DatasetFormat Format,
+    IReadOnlyList<SourceColumn> Columns,
+    IReadOnlyList<ChunkSpec> Chunks,
+    long TotalRows)
+{
+    public SourceColumn? FindColumn(string name) => Columns.FirstOrDefault(c => c.Name == name);
+}
+
+/// <summary>A problem found while reading one row, before the model sees it (unparsable value, wrong type).</summary>
+public sealed record RowIssue(int Row, string Column, string Reason);
+
+/// <summary>Rows of one chunk, column-wise, plus the row number of its first row within the whole input file.</summary>
+public sealed record SourceBatch(ColumnBatch Batch, long FirstRowNumber, IReadOnlyList<RowIssue> Issues);
+
+/// <summary>Input that cannot be read at all (missing file, not Parquet, inconsistent schema): names the file and the problem.</summary>
+public sealed class DatasetException(string message, Exception? inner = null) : Exception(message, inner);

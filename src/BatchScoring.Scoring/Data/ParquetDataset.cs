@@ -1,0 +1,303 @@
+using Parquet;
+using Parquet.Schema;
+
+namespace BatchScoring.Scoring.Data;
+
+/// <summary>Parquet input: one chunk per row group, or several row ranges when a row group is larger than the chunk size.</summary>
+public static class ParquetDataset
+{
+    internal static async Task<(IReadOnlyList<SourceColumn> Columns, IReadOnlyList<ChunkSpec> Chunks, long Rows)> PlanFileAsync(
+        string path, int chunkRows, int firstChunkIndex, CancellationToken cancellationToken)
+    {
+        await using var reader = await OpenAsync(path, cancellationToken);
+        var columns = DescribeColumns(path, reader.Schema);
+        var chunks = new List<ChunkSpec>();
+        long rowStart = 0;
+        for (var group = 0; group < reader.RowGroupCount; group++)
+        {
+            var groupRows = reader.RowGroups[group].RowCount;
+            for (long offset = 0; offset < groupRows; offset += chunkRows)
+            {
+                chunks.Add(new ChunkSpec(firstChunkIndex + chunks.Count, path, group, rowStart + offset, Math.Min(chunkRows, groupRows - offset)));
+            }
+
+            rowStart += groupRows;
+        }
+
+        return (columns, chunks, rowStart);
+    }
+
+    public static async Task<IReadOnlyList<SourceColumn>> ReadColumnsAsync(string path, CancellationToken cancellationToken)
+    {
+        await using var reader = await OpenAsync(path, cancellationToken);
+        return DescribeColumns(path, reader.Schema);
+    }
+
+    internal static async Task<SourceBatch> ReadChunkAsync(ChunkSpec chunk, IReadOnlyList<SourceColumn> columns, CancellationToken cancellationToken)
+    {
+        await using var reader = await OpenAsync(chunk.Path, cancellationToken);
+        var group = chunk.RowGroup ?? throw new DatasetException($"Chunk {chunk.Index} of '{chunk.Path}' names no row group.");
+        if (group >= reader.RowGroupCount)
+        {
+            throw new DatasetException($"'{chunk.Path}' has {reader.RowGroupCount} row groups; chunk {chunk.Index} needs row group {group}. Was the file replaced after the job was planned?");
+        }
+
+        using var groupReader = reader.OpenRowGroupReader(group);
+        var groupFirstRow = 0L;
+        for (var g = 0; g < group; g++)
+        {
+            groupFirstRow += reader.RowGroups[g].RowCount;
+        }
+
+        var offsetInGroup = (int)(chunk.RowStart - groupFirstRow);
+        var count = (int)chunk.RowCount;
+        if (offsetInGroup < 0 || offsetInGroup + count > groupReader.RowCount)
+        {
+            throw new DatasetException($"Chunk {chunk.Index} (rows {chunk.RowStart}..{chunk.RowStart + chunk.RowCount}) is outside row group {group} of '{chunk.Path}'. Was the file replaced after the job was planned?");
+        }
+
+        var fields = reader.Schema.Fields;
+        var result = new List<BatchColumn>(columns.Count);
+        foreach (var column in columns)
+        {
+            var field = fields.FirstOrDefault(f => f.Name == column.Name)
+                ?? throw new DatasetException($"'{chunk.Path}' has no column '{column.Name}'.");
+            var full = await ReadColumnAsync(groupReader, field, column, chunk.Path, cancellationToken);
+            result.Add(offsetInGroup == 0 && count == full.Length ? full : full.Slice(offsetInGroup, count));
+        }
+
+        return new SourceBatch(new ColumnBatch(result), chunk.RowStart, []);
+    }
+
+    private static async Task<ParquetReader> OpenAsync(string path, CancellationToken cancellationToken)
+    {
+        if (!File.Exists(path))
+        {
+            throw new DatasetException($"Input file '{path}' does not exist.");
+        }
+
+        try
+        {
+            return await ParquetReader.CreateAsync(path, cancellationToken: cancellationToken);
+        }
+        catch (Exception ex) when (ex is IOException or InvalidDataException or NotSupportedException or InvalidOperationException or ArgumentException)
+        {
+            throw new DatasetException($"'{path}' is not a readable Parquet file: {ex.Message}", ex);
+        }
+    }
+
+    private static List<SourceColumn> DescribeColumns(string path, ParquetSchema schema)
+    {
+        var columns = new List<SourceColumn>();
+        foreach (var field in schema.Fields)
+        {
+            switch (field)
+            {
+                case DataField data when KindOf(data.ClrType) is { } kind:
+                    columns.Add(new SourceColumn(data.Name, kind, data.IsNullable));
+                    break;
+                case ListField { Item: DataField item } list when item.ClrType == typeof(float) || item.ClrType == typeof(double):
+                    columns.Add(new SourceColumn(list.Name, ColumnKind.Float32List, true));
+                    break;
+                default:
+                    // Unsupported shapes (structs, maps, decimals...) stay unreadable but do not block the other columns.
+                    break;
+            }
+        }
+
+        return columns.Count > 0 ? columns : throw new DatasetException($"'{path}' has no column of a supported type.");
+    }
+
+    private static ColumnKind? KindOf(Type clrType) => clrType switch
+    {
+        _ when clrType == typeof(float) => ColumnKind.Float32,
+        _ when clrType == typeof(double) => ColumnKind.Float64,
+        _ when clrType == typeof(int) || clrType == typeof(short) || clrType == typeof(byte) || clrType == typeof(sbyte) || clrType == typeof(ushort) => ColumnKind.Int32,
+        _ when clrType == typeof(long) || clrType == typeof(uint) => ColumnKind.Int64,
+        _ when clrType == typeof(bool) => ColumnKind.Boolean,
+        _ when clrType == typeof(string) || clrType == typeof(ReadOnlyMemory<char>) => ColumnKind.String,
+        _ when clrType == typeof(DateTime) => ColumnKind.Timestamp,
+        _ => null,
+    };
+
+    private static async Task<BatchColumn> ReadColumnAsync(
+        ParquetRowGroupReader groupReader, Field field, SourceColumn column, string path, CancellationToken cancellationToken)
+    {
+        var rows = checked((int)groupReader.RowCount);
+        if (field is ListField { Item: DataField item })
+        {
+            return await ReadListAsync(groupReader, item, column.Name, rows, cancellationToken);
+        }
+
+        var data = (DataField)field;
+        var clr = data.ClrType;
+        return column.Kind switch
+        {
+            ColumnKind.Float32 => await ReadPrimitiveAsync<float, float>(groupReader, data, column, rows, v => v, cancellationToken),
+            ColumnKind.Float64 => await ReadPrimitiveAsync<double, double>(groupReader, data, column, rows, v => v, cancellationToken),
+            ColumnKind.Int32 when clr == typeof(short) => await ReadPrimitiveAsync<short, int>(groupReader, data, column, rows, v => v, cancellationToken),
+            ColumnKind.Int32 when clr == typeof(ushort) => await ReadPrimitiveAsync<ushort, int>(groupReader, data, column, rows, v => v, cancellationToken),
+            ColumnKind.Int32 when clr == typeof(byte) => await ReadPrimitiveAsync<byte, int>(groupReader, data, column, rows, v => v, cancellationToken),
+            ColumnKind.Int32 when clr == typeof(sbyte) => await ReadPrimitiveAsync<sbyte, int>(groupReader, data, column, rows, v => v, cancellationToken),
+            ColumnKind.Int32 => await ReadPrimitiveAsync<int, int>(groupReader, data, column, rows, v => v, cancellationToken),
+            ColumnKind.Int64 when clr == typeof(uint) => await ReadPrimitiveAsync<uint, long>(groupReader, data, column, rows, v => v, cancellationToken),
+            ColumnKind.Int64 => await ReadPrimitiveAsync<long, long>(groupReader, data, column, rows, v => v, cancellationToken),
+            ColumnKind.Boolean => await ReadPrimitiveAsync<bool, bool>(groupReader, data, column, rows, v => v, cancellationToken),
+            ColumnKind.Timestamp => await ReadPrimitiveAsync<DateTime, DateTime>(groupReader, data, column, rows, ToUtc, cancellationToken),
+            ColumnKind.String => await ReadStringAsync(groupReader, data, column, rows, cancellationToken),
+            _ => throw new DatasetException($"Column '{column.Name}' of '{path}' has an unsupported type {column.Kind}."),
+        };
+    }
+
+    private static DateTime ToUtc(DateTime value) => value.Kind == DateTimeKind.Utc ? value : DateTime.SpecifyKind(value, DateTimeKind.Utc);
+
+    private static async Task<BatchColumn> ReadPrimitiveAsync<TRaw, TOut>(
+        ParquetRowGroupReader reader, DataField field, SourceColumn column, int rows, Func<TRaw, TOut> convert, CancellationToken cancellationToken)
+        where TRaw : struct
+    {
+        var values = new TOut[rows];
+        bool[]? nulls = null;
+        if (!field.IsNullable && typeof(TRaw) == typeof(TOut))
+        {
+            await reader.ReadAsync<TRaw>(field, (Memory<TRaw>)(object)values.AsMemory(), null, cancellationToken);
+        }
+        else if (!field.IsNullable)
+        {
+            var raw = new TRaw[rows];
+            await reader.ReadAsync<TRaw>(field, raw.AsMemory(), null, cancellationToken);
+            for (var i = 0; i < rows; i++)
+            {
+                values[i] = convert(raw[i]);
+            }
+        }
+        else
+        {
+            var raw = new TRaw?[rows];
+            await reader.ReadAsync<TRaw>(field, raw.AsMemory(), null, cancellationToken);
+            for (var i = 0; i < rows; i++)
+            {
+                if (raw[i] is { } value)
+                {
+                    values[i] = convert(value);
+                }
+                else
+                {
+                    nulls ??= new bool[rows];
+                    nulls[i] = true;
+                }
+            }
+        }
+
+        if (typeof(TOut) == typeof(DateTime) && !field.IsNullable)
+        {
+            var stamps = (DateTime[])(object)values;
+            for (var i = 0; i < rows; i++)
+            {
+                stamps[i] = ToUtc(stamps[i]);
+            }
+        }
+
+        return new BatchColumn(column.Name, column.Kind, values, nulls);
+    }
+
+    private static async Task<BatchColumn> ReadStringAsync(
+        ParquetRowGroupReader reader, DataField field, SourceColumn column, int rows, CancellationToken cancellationToken)
+    {
+        var values = new string?[rows];
+        await reader.ReadAsync(field, values.AsMemory(), null, cancellationToken);
+        bool[]? nulls = null;
+        for (var i = 0; i < rows; i++)
+        {
+            if (values[i] is null)
+            {
+                nulls ??= new bool[rows];
+                nulls[i] = true;
+            }
+        }
+
+        return new BatchColumn(column.Name, ColumnKind.String, values, nulls);
+    }
+
+    private static async Task<BatchColumn> ReadListAsync(
+        ParquetRowGroupReader reader, DataField item, string name, int rows, CancellationToken cancellationToken)
+    {
+        var valueCount = checked((int)(reader.GetMetadata(item)?.MetaData?.NumValues ?? throw new DatasetException($"List column '{name}' has no column chunk metadata.")));
+        var repetition = new int[valueCount];
+        var definition = new int[valueCount];
+        var lists = new float[rows][];
+        bool[]? nulls = null;
+        var flat = new List<float>();
+
+        // ReadAsync with repetition levels fails on list columns in Parquet.Net 6.1.0; the raw read gives packed
+        // non-null values plus both level arrays, which is all a list of floats needs.
+        float[] packed;
+        if (item.ClrType == typeof(double))
+        {
+            var raw = new double[valueCount];
+            await reader.ReadRawAsync<double>(item, raw.AsMemory(), definition.AsMemory(), repetition.AsMemory(), cancellationToken);
+            packed = raw.Select(v => (float)v).ToArray();
+        }
+        else
+        {
+            packed = new float[valueCount];
+            await reader.ReadRawAsync<float>(item, packed.AsMemory(), definition.AsMemory(), repetition.AsMemory(), cancellationToken);
+        }
+
+        Assemble();
+        return new BatchColumn(name, ColumnKind.Float32List, lists, nulls);
+
+        void Assemble()
+        {
+            var row = -1;
+            var rowHasNull = false;
+            var present = definition.Length == 0 ? 0 : definition.Max();
+            var next = 0;
+            for (var i = 0; i < definition.Length; i++)
+            {
+                if (repetition[i] == 0)
+                {
+                    Flush();
+                    row++;
+                }
+
+                if (definition[i] == present)
+                {
+                    flat.Add(packed[next++]);
+                }
+                else
+                {
+                    rowHasNull = true;
+                }
+            }
+
+            Flush();
+            for (var r = row + 1; r < rows; r++)
+            {
+                lists[r] = [];
+            }
+
+            void Flush()
+            {
+                if (row < 0)
+                {
+                    return;
+                }
+
+                if (rowHasNull && flat.Count == 0)
+                {
+                    nulls ??= new bool[rows];
+                    nulls[row] = true;
+                    lists[row] = [];
+                }
+                else
+                {
+                    // A null element inside a list cannot be scored; NaN makes the row fail the finite-value check.
+                    lists[row] = rowHasNull ? [.. flat, float.NaN] : [.. flat];
+                }
+
+                flat.Clear();
+                rowHasNull = false;
+            }
+        }
+    }
+}
