@@ -142,4 +142,44 @@ public sealed class ColumnBatch
     public ColumnBatch Slice(int start, int count) => new(Columns.Select(c => c.Slice(start, count)).ToArray());
 
     public ColumnBatch Take(IReadOnlyList<int> rows) => new(Columns.Select(c => c.Take(rows)).ToArray());
+
+    /// <summary>Stacks batches with the same columns (by name and kind) into one.</summary>
+    public static ColumnBatch Concat(IReadOnlyList<ColumnBatch> batches)
+    {
+        if (batches.Count == 1)
+        {
+            return batches[0];
+        }
+
+        var first = batches[0];
+        var total = batches.Sum(b => b.RowCount);
+        var columns = new BatchColumn[first.Columns.Count];
+        for (var c = 0; c < columns.Length; c++)
+        {
+            var template = first.Columns[c];
+            var values = Array.CreateInstance(template.Values.GetType().GetElementType()!, total);
+            bool[]? nulls = batches.Any(b => b[template.Name].Nulls is not null) ? new bool[total] : null;
+            var offset = 0;
+            foreach (var batch in batches)
+            {
+                var part = batch[template.Name];
+                if (part.Kind != template.Kind)
+                {
+                    throw new ArgumentException($"Column '{template.Name}' is {part.Kind} in one batch and {template.Kind} in another.", nameof(batches));
+                }
+
+                Array.Copy(part.Values, 0, values, offset, part.Length);
+                if (nulls is not null && part.Nulls is not null)
+                {
+                    Array.Copy(part.Nulls, 0, nulls, offset, part.Length);
+                }
+
+                offset += part.Length;
+            }
+
+            columns[c] = new BatchColumn(template.Name, template.Kind, values, nulls);
+        }
+
+        return new ColumnBatch(columns);
+    }
 }

@@ -76,7 +76,7 @@ public static class CsvDataset
         return (columns, chunks, rows);
     }
 
-    private static async Task<IReadOnlyList<SourceColumn>> InferColumnsAsync(string path, CancellationToken cancellationToken)
+    internal static async Task<IReadOnlyList<SourceColumn>> InferColumnsAsync(string path, CancellationToken cancellationToken)
     {
         using var reader = new StreamReader(path, Encoding.UTF8);
         var parser = new CsvRecordParser(reader);

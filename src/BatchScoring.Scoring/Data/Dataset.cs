@@ -58,6 +58,12 @@ public static class Dataset
         return new DatasetPlan(format, columns!, chunks, total);
     }
 
+    /// <summary>The columns of one input file, without planning its chunks (CSV: inferred from the first rows).</summary>
+    public static Task<IReadOnlyList<SourceColumn>> ReadColumnsAsync(DatasetFormat format, string path, CancellationToken cancellationToken) =>
+        format == DatasetFormat.Parquet
+            ? ParquetDataset.ReadColumnsAsync(path, cancellationToken)
+            : CsvDataset.InferColumnsAsync(path, cancellationToken);
+
     public static Task<SourceBatch> ReadChunkAsync(
         DatasetFormat format, ChunkSpec chunk, IReadOnlyList<SourceColumn> columns, CancellationToken cancellationToken) =>
         format == DatasetFormat.Parquet
