@@ -1,1 +1,15 @@
-return 0;
+using System.CommandLine;
+using BatchScoring.Cli.Commands;
+
+var root = new RootCommand("batchscore: asynchronous batch scoring of ONNX models over RabbitMQ and PostgreSQL.")
+{
+    ScoreCommand.Create(),
+    GenerateCommand.Create(),
+    ServeCommand.Create(),
+    MigrateCommand.Create(),
+    ModelsCommand.Create(),
+    JobsCommand.Create(),
+};
+root.Options.Add(ApiClient.ApiOption);
+root.Options.Add(ApiClient.KeyOption);
+return await root.Parse(args).InvokeAsync();

@@ -1,2 +1,0 @@
-namespace BatchScoring.Api;
-internal static class AssemblyMarker;

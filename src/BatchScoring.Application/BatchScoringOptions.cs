@@ -1,0 +1,72 @@
+namespace BatchScoring.Application;
+
+/// <summary>
+/// Service settings, section "BatchScoring":
+/// <code>
+/// "BatchScoring": { "ModelStorePath": "data/models", "DefaultChunkRows": 50000, "DefaultBatchRows": 8192,
+///                   "ChunkConcurrency": 2, "IntraOpThreads": 0, "ModelCacheSize": 4, "DefaultMaxFailedPercent": 1.0 }
+/// </code>
+/// </summary>
+public sealed class BatchScoringOptions
+{
+    public const string SectionName = "BatchScoring";
+
+    /// <summary>Where model files are stored, content-addressed by SHA-256. Must be shared storage when workers run on several hosts.</summary>
+    public string ModelStorePath { get; set; } = Path.Combine("data", "models");
+
+    public int DefaultChunkRows { get; set; } = 50_000;
+
+    public int DefaultBatchRows { get; set; } = 8_192;
+
+    /// <summary>Chunks one worker process scores at once; reading, inference and COPY of different chunks overlap.</summary>
+    public int ChunkConcurrency { get; set; } = 2;
+
+    /// <summary>ONNX Runtime intra-op threads per session (0 = one per physical core).</summary>
+    public int IntraOpThreads { get; set; }
+
+    /// <summary>Loaded model sessions a worker keeps (least recently used are dropped).</summary>
+    public int ModelCacheSize { get; set; } = 4;
+
+    public bool PreferCuda { get; set; } = true;
+
+    /// <summary>Prefix for the service's queue names, so several deployments (or test runs) can share one broker.</summary>
+    public string QueuePrefix { get; set; } = "";
+
+    public string QueueName(string name) => QueuePrefix + name;
+
+    /// <summary>Error threshold for jobs that set neither MaxFailedRows nor MaxFailedPercent.</summary>
+    public double DefaultMaxFailedPercent { get; set; } = 1.0;
+
+    public IEnumerable<string> Validate()
+    {
+        if (string.IsNullOrWhiteSpace(ModelStorePath))
+        {
+            yield return $"{SectionName}:{nameof(ModelStorePath)} is required.";
+        }
+
+        if (DefaultChunkRows < 1)
+        {
+            yield return $"{SectionName}:{nameof(DefaultChunkRows)} must be at least 1 (was {DefaultChunkRows}).";
+        }
+
+        if (DefaultBatchRows < 1)
+        {
+            yield return $"{SectionName}:{nameof(DefaultBatchRows)} must be at least 1 (was {DefaultBatchRows}).";
+        }
+
+        if (ChunkConcurrency is < 1 or > 64)
+        {
+            yield return $"{SectionName}:{nameof(ChunkConcurrency)} must be between 1 and 64 (was {ChunkConcurrency}).";
+        }
+
+        if (ModelCacheSize < 1)
+        {
+            yield return $"{SectionName}:{nameof(ModelCacheSize)} must be at least 1 (was {ModelCacheSize}).";
+        }
+
+        if (DefaultMaxFailedPercent is < 0 or > 100)
+        {
+            yield return $"{SectionName}:{nameof(DefaultMaxFailedPercent)} must be between 0 and 100 (was {DefaultMaxFailedPercent}).";
+        }
+    }
+}

@@ -1,0 +1,78 @@
+using System.Text.Json;
+using BatchScoring.Contracts;
+using BatchScoring.Data;
+using MassTransit;
+using Microsoft.Extensions.Logging;
+
+namespace BatchScoring.Application;
+
+/// <summary>
+/// Closes a job once all its chunks are done: decides succeeded/failed against the error threshold (one winner,
+/// decided in PostgreSQL), writes the Parquet <c>_SUCCESS</c> manifest last, and publishes the completion event.
+/// </summary>
+public sealed class JobFinisher(JobStore store, IPublishEndpoint publisher, ILogger<JobFinisher> logger)
+{
+    public const string ManifestFileName = "_SUCCESS";
+
+    private static readonly JsonSerializerOptions ManifestJson = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+
+    public async Task TryFinishAsync(Guid jobId, CancellationToken cancellationToken)
+    {
+        var state = await store.TryFinishJobAsync(jobId, cancellationToken);
+        if (state is null)
+        {
+            return;
+        }
+
+        var job = await store.GetJobAsync(jobId, cancellationToken)
+            ?? throw new InvalidOperationException($"Job {jobId} vanished while finishing.");
+        if (state == JobState.Succeeded)
+        {
+            if (job.OutputParquet is not null)
+            {
+                await WriteManifestAsync(job, cancellationToken);
+            }
+
+            logger.LogInformation("Job {JobId} succeeded: {Scored} rows scored, {Failed} failed", job.Id, job.ScoredRows, job.FailedRows);
+            await publisher.Publish(
+                new ScoringJobCompleted(job.Id, job.ModelName, job.ModelVersion, job.TotalRows, job.ScoredRows, job.FailedRows,
+                    job.OutputTable, job.OutputParquet, job.FinishedAt ?? DateTimeOffset.UtcNow),
+                cancellationToken);
+        }
+        else if (state == JobState.Failed)
+        {
+            var reason = job.Error ?? $"{job.FailedRows} of {job.TotalRows} rows failed; {job.ChunksFailed} chunks failed.";
+            logger.LogWarning("Job {JobId} failed: {Reason}", job.Id, reason);
+            await publisher.Publish(
+                new ScoringJobFailed(job.Id, job.ModelName, job.ModelVersion, job.TotalRows, job.ScoredRows, job.FailedRows,
+                    reason, job.FinishedAt ?? DateTimeOffset.UtcNow),
+                cancellationToken);
+        }
+    }
+
+    private async Task WriteManifestAsync(JobEntity job, CancellationToken cancellationToken)
+    {
+        var chunks = await store.GetChunksAsync(job.Id, cancellationToken);
+        var manifest = new
+        {
+            jobId = job.Id,
+            model = job.ModelName,
+            modelVersion = job.ModelVersion,
+            modelSha256 = job.ModelSha256,
+            totalRows = job.TotalRows,
+            scoredRows = job.ScoredRows,
+            failedRows = job.FailedRows,
+            keyColumn = job.KeyColumn,
+            completedAt = job.FinishedAt,
+            parts = chunks
+                .Where(c => c.State == ChunkState.Succeeded)
+                .OrderBy(c => c.ChunkIndex)
+                .Select(c => new { file = ChunkScorer.PartFileName(c.ChunkIndex), rows = c.ScoredRows })
+                .ToArray(),
+        };
+        var path = Path.Combine(job.OutputParquet!, ManifestFileName);
+        var temp = path + ".tmp";
+        await File.WriteAllTextAsync(temp, JsonSerializer.Serialize(manifest, ManifestJson), cancellationToken);
+        File.Move(temp, path, overwrite: true);
+    }
+}

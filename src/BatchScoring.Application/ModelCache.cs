@@ -1,0 +1,130 @@
+using BatchScoring.Data;
+using BatchScoring.Scoring.Onnx;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace BatchScoring.Application;
+
+/// <summary>
+/// Loaded ONNX sessions by model version, least recently used first out. One session serves all concurrent
+/// chunks of a version (ONNX Runtime's Run is thread-safe); an evicted session is disposed only once the
+/// last lease on it is returned, so a running batch never loses its session.
+/// </summary>
+public sealed class ModelCache(IOptions<BatchScoringOptions> options, ILoggerFactory loggerFactory) : IDisposable
+{
+    private readonly Lock _gate = new();
+    private readonly LinkedList<Entry> _entries = new();
+    private readonly ILogger _logger = loggerFactory.CreateLogger<ModelCache>();
+
+    public ModelLease Acquire(ModelVersionEntity version)
+    {
+        ArgumentNullException.ThrowIfNull(version);
+        Entry entry;
+        lock (_gate)
+        {
+            entry = _entries.FirstOrDefault(e => e.Name == version.ModelName && e.Version == version.Version)
+                ?? AddEntry(version);
+            _entries.Remove(entry);
+            _entries.AddFirst(entry);
+            entry.Leases++;
+            EvictBeyondCapacity();
+        }
+
+        try
+        {
+            return new ModelLease(entry.Model.Value, () => Release(entry));
+        }
+        catch
+        {
+            Release(entry);
+            lock (_gate)
+            {
+                _entries.Remove(entry); // a failed load is not cached: the next caller tries again
+            }
+
+            throw;
+        }
+    }
+
+    private Entry AddEntry(ModelVersionEntity version)
+    {
+        var settings = options.Value;
+        var entry = new Entry(version.ModelName, version.Version, new Lazy<ScoringModel>(() =>
+        {
+            var model = ScoringModel.Load(
+                version.StoragePath,
+                new ScoringSessionOptions { IntraOpThreads = settings.IntraOpThreads, PreferCuda = settings.PreferCuda },
+                loggerFactory.CreateLogger<ScoringModel>(),
+                version.Sha256);
+            _logger.LogInformation("Loaded model {Model} v{Version} ({Provider})", version.ModelName, version.Version, model.ExecutionProvider);
+            return model;
+        }));
+        _entries.AddFirst(entry);
+        return entry;
+    }
+
+    private void EvictBeyondCapacity()
+    {
+        while (_entries.Count > options.Value.ModelCacheSize && _entries.Last is { } last)
+        {
+            _entries.RemoveLast();
+            last.Value.Evicted = true;
+            DisposeIfIdle(last.Value);
+        }
+    }
+
+    private void Release(Entry entry)
+    {
+        lock (_gate)
+        {
+            entry.Leases--;
+            DisposeIfIdle(entry);
+        }
+    }
+
+    private static void DisposeIfIdle(Entry entry)
+    {
+        if (entry.Evicted && entry.Leases == 0 && entry.Model.IsValueCreated)
+        {
+            entry.Model.Value.Dispose();
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            foreach (var entry in _entries.Where(e => e.Model.IsValueCreated))
+            {
+                entry.Model.Value.Dispose();
+            }
+
+            _entries.Clear();
+        }
+    }
+
+    private sealed class Entry(string name, int version, Lazy<ScoringModel> model)
+    {
+        public string Name { get; } = name;
+        public int Version { get; } = version;
+        public Lazy<ScoringModel> Model { get; } = model;
+        public int Leases { get; set; }
+        public bool Evicted { get; set; }
+    }
+}
+
+/// <summary>A loaned session; dispose to return it.</summary>
+public sealed class ModelLease(ScoringModel model, Action release) : IDisposable
+{
+    private int _released;
+
+    public ScoringModel Model { get; } = model;
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _released, 1) == 0)
+        {
+            release();
+        }
+    }
+}

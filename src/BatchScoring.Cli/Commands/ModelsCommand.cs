@@ -1,0 +1,81 @@
+using System.CommandLine;
+using System.Text.Json;
+using BatchScoring.Contracts;
+
+namespace BatchScoring.Cli.Commands;
+
+public static class ModelsCommand
+{
+    public static Command Create()
+    {
+        var name = new Option<string>("--name") { Description = "Model name.", Required = true };
+        var file = new Option<FileInfo>("--file") { Description = "ONNX file.", Required = true };
+        var json = new Option<bool>("--json") { Description = "Machine-readable output." };
+        var register = new Command("register", "Upload an ONNX file as the model's next version.") { name, file, json };
+        register.SetAction(async (parse, ct) =>
+        {
+            using var api = ApiClient.From(parse);
+            var path = parse.GetRequiredValue(file);
+            if (!path.Exists)
+            {
+                Console.Error.WriteLine($"error: model file '{path.FullName}' does not exist");
+                return 2;
+            }
+
+            var (ok, info, error) = await api.PostFileAsync<ModelVersionInfo>($"api/models/{Uri.EscapeDataString(parse.GetRequiredValue(name))}/versions", path.FullName, ct);
+            if (!ok)
+            {
+                Console.Error.WriteLine($"error: {error}");
+                return 1;
+            }
+
+            Console.WriteLine(parse.GetValue(json) ? JsonSerializer.Serialize(info, ApiClient.Json) : $"{info!.Name} v{info.Version} sha256 {info.Sha256}");
+            return 0;
+        });
+
+        var aliasName = new Option<string>("--name") { Description = "Model name.", Required = true };
+        var alias = new Option<string>("--alias") { Description = "Alias, e.g. production.", Required = true };
+        var version = new Option<int>("--version") { Description = "Version the alias points at.", Required = true };
+        var setAlias = new Command("alias", "Point an alias at a version (promote / roll back).") { aliasName, alias, version };
+        setAlias.SetAction(async (parse, ct) =>
+        {
+            using var api = ApiClient.From(parse);
+            var request = new HttpRequestMessage(HttpMethod.Put, $"api/models/{Uri.EscapeDataString(parse.GetRequiredValue(aliasName))}/aliases/{Uri.EscapeDataString(parse.GetRequiredValue(alias))}")
+            {
+                Content = System.Net.Http.Json.JsonContent.Create(new { version = parse.GetValue(version) }),
+            };
+            var (ok, _, error) = await api.SendAsync<ModelVersionInfo>(request, ct);
+            Console.Error.WriteLine(ok ? "ok" : $"error: {error}");
+            return ok ? 0 : 1;
+        });
+
+        var listJson = new Option<bool>("--json") { Description = "Machine-readable output." };
+        var list = new Command("list", "List registered model versions.") { listJson };
+        list.SetAction(async (parse, ct) =>
+        {
+            using var api = ApiClient.From(parse);
+            var (ok, models, error) = await api.GetAsync<List<ModelVersionInfo>>("api/models", ct);
+            if (!ok)
+            {
+                Console.Error.WriteLine($"error: {error}");
+                return 1;
+            }
+
+            if (parse.GetValue(listJson))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(models, ApiClient.Json));
+            }
+            else
+            {
+                foreach (var m in models!)
+                {
+                    Console.WriteLine($"{m.Name,-24} v{m.Version,-4} {m.Sha256[..12]}  {string.Join(",", m.Aliases)}");
+                }
+            }
+
+            return 0;
+        });
+
+        return new Command("models", "Register and list models.") { register, setAlias, list };
+    }
+}

@@ -1,0 +1,109 @@
+using BatchScoring.Api;
+using BatchScoring.Data;
+using BatchScoring.Worker.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using Prometheus;
+
+namespace BatchScoring.Cli.Hosting;
+
+[Flags]
+public enum ServiceRoles
+{
+    None = 0,
+    Api = 1,
+    Worker = 2,
+    Scheduler = 4,
+    All = Api | Worker | Scheduler,
+}
+
+public sealed record ServeSettings(ServiceRoles Roles, string? Urls, bool Migrate);
+
+/// <summary>The `serve` process: API, worker and scheduler roles composed from the same registrations.</summary>
+public static class ServiceHost
+{
+    public const string DefaultApiUrl = "http://127.0.0.1:5080";
+
+    public static ServiceRoles ParseRoles(string text)
+    {
+        var roles = ServiceRoles.None;
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            roles |= part.ToLowerInvariant() switch
+            {
+                "api" => ServiceRoles.Api,
+                "worker" => ServiceRoles.Worker,
+                "scheduler" => ServiceRoles.Scheduler,
+                "all" => ServiceRoles.All,
+                _ => throw new ArgumentException($"Unknown role '{part}': use api, worker, scheduler (comma-separated)."),
+            };
+        }
+
+        return roles == ServiceRoles.None ? throw new ArgumentException("Give at least one role.") : roles;
+    }
+
+    public static WebApplication Build(ServeSettings settings, string[]? args = null, Action<IConfigurationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args ?? [] });
+        configure?.Invoke(builder.Configuration);
+        builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
+        builder.AddBatchScoringCore();
+        builder.AddBatchScoringBus(worker: settings.Roles.HasFlag(ServiceRoles.Worker));
+        var api = settings.Roles.HasFlag(ServiceRoles.Api);
+        if (api)
+        {
+            builder.AddStatusApi();
+        }
+        else
+        {
+            builder.Services.AddHealthChecks();
+        }
+
+        var keys = builder.Configuration.GetSection(ApiKeyOptions.SectionName).Get<ApiKeyOptions>() ?? new ApiKeyOptions();
+        var urls = settings.Urls ?? builder.Configuration["Urls"] ?? (api ? DefaultApiUrl : "http://127.0.0.1:0");
+        if (api && keys.LocalOnly)
+        {
+            // No key configured: never listen beyond loopback.
+            urls = string.Join(';', urls.Split(';').Select(ToLoopback));
+        }
+
+        builder.WebHost.UseUrls(urls);
+        var app = builder.Build();
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("BatchScoring");
+        if (api)
+        {
+            app.MapStatusApi();
+            logger.LogInformation(keys.LocalOnly
+                ? "No API key configured: local-only mode, listening on loopback only ({Urls}). Set BatchScoring__Api__Keys__0 to serve other hosts."
+                : "API keys required for /api routes; listening on {Urls}", urls);
+        }
+        else
+        {
+            app.MapMetrics("/metrics");
+            app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
+            app.MapHealthChecks("/health/ready");
+        }
+
+        logger.LogInformation("Roles: {Roles}", settings.Roles);
+        if (settings.Migrate)
+        {
+            var dataSource = app.Services.GetRequiredService<NpgsqlDataSource>();
+            DatabaseMigrator.MigrateAsync(dataSource, CancellationToken.None).GetAwaiter().GetResult();
+            logger.LogInformation("Database schema is up to date");
+        }
+
+        return app;
+    }
+
+    private static string ToLoopback(string url)
+    {
+        var uri = new Uri(url.Replace("*", "0.0.0.0", StringComparison.Ordinal).Replace("+", "0.0.0.0", StringComparison.Ordinal));
+        return uri.IsLoopback ? url : $"{uri.Scheme}://127.0.0.1:{uri.Port}";
+    }
+}

@@ -1,2 +1,0 @@
-namespace BatchScoring.Contracts;
-internal static class AssemblyMarker;

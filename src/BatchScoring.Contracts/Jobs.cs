@@ -1,0 +1,65 @@
+namespace BatchScoring.Contracts;
+
+/// <summary>
+/// Asks the service to score a dataset. Sent as a message (queue <c>submit-scoring-job</c>), as the body of
+/// <c>POST /api/jobs</c>, or by <c>batchscore jobs submit</c>. JSON schema: schemas/submit-scoring-job.schema.json.
+/// </summary>
+public sealed record SubmitScoringJob
+{
+    /// <summary>Registered model name.</summary>
+    public required string Model { get; init; }
+
+    /// <summary>Version number or alias (e.g. "production"); null or "latest" = highest version. Resolved once, when the job starts.</summary>
+    public string? ModelVersion { get; init; }
+
+    /// <summary>A Parquet file, a directory of Parquet files, or a CSV file, readable by the workers (shared storage).</summary>
+    public required string Input { get; init; }
+
+    /// <summary>Column that identifies a row in the results (and in failed-row records).</summary>
+    public required string KeyColumn { get; init; }
+
+    /// <summary>Input columns copied unchanged into the results.</summary>
+    public IReadOnlyList<string> Passthrough { get; init; } = [];
+
+    /// <summary>For a model with one [N,F] input: the F feature columns, in order. Default: model metadata, else all numeric columns.</summary>
+    public IReadOnlyList<string>? Features { get; init; }
+
+    /// <summary>Results table, <c>schema.table</c> or <c>table</c> (schema <c>scoring</c>); plain lower-case identifiers.</summary>
+    public string? OutputTable { get; init; }
+
+    /// <summary>Directory for Parquet part files and the <c>_SUCCESS</c> manifest.</summary>
+    public string? OutputParquet { get; init; }
+
+    /// <summary>Rows per chunk (one message each). Default from configuration (50,000).</summary>
+    public int? ChunkRows { get; init; }
+
+    /// <summary>Rows per inference call. Default from configuration (8,192).</summary>
+    public int? BatchRows { get; init; }
+
+    /// <summary>Let NaN/Infinity features reach the model (for models that handle them). Default: such rows fail.</summary>
+    public bool AllowNonFinite { get; init; }
+
+    /// <summary>The job fails when more rows than this fail.</summary>
+    public long? MaxFailedRows { get; init; }
+
+    /// <summary>The job fails when more than this percentage of rows fail. Default 1%.</summary>
+    public double? MaxFailedPercent { get; init; }
+
+    /// <summary>Resubmitting with the same key returns the existing job instead of starting another.</summary>
+    public string? IdempotencyKey { get; init; }
+}
+
+/// <summary>Claim check for one chunk of a job: the worker reads the rows from the input itself.</summary>
+public sealed record ScoreChunk(Guid JobId, int ChunkIndex, string Path, int? RowGroup, long RowStart, long RowCount, long ByteOffset);
+
+/// <summary>Published once when a job has scored every chunk within its error threshold.</summary>
+public sealed record ScoringJobCompleted(
+    Guid JobId, string Model, int ModelVersion, long TotalRows, long ScoredRows, long FailedRows,
+    string? OutputTable, string? OutputParquet, DateTimeOffset CompletedAt);
+
+/// <summary>Published once when a job fails (error threshold exceeded, unreadable chunks).</summary>
+public sealed record ScoringJobFailed(
+    Guid JobId, string Model, int ModelVersion, long TotalRows, long ScoredRows, long FailedRows, string Reason, DateTimeOffset FailedAt);
+
+/// <summary>Reply to a <see cref="SubmitScoringJob"/> sent as a request: the job id, and whether this submission created it.</summary>
+public sealed record SubmitScoringJobAccepted(Guid JobId, bool Created, string State);

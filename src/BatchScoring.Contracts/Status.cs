@@ -1,0 +1,43 @@
+namespace BatchScoring.Contracts;
+
+/// <summary>Progress and outcome of a job, as <c>GET /api/jobs/{id}</c> and <c>batchscore jobs status</c> report it.</summary>
+public sealed record JobStatus
+{
+    public required Guid Id { get; init; }
+
+    /// <summary>queued, running, succeeded, failed or cancelled.</summary>
+    public required string State { get; init; }
+
+    public required string Model { get; init; }
+    public required int ModelVersion { get; init; }
+    public required string ModelSha256 { get; init; }
+    public required string Input { get; init; }
+    public required long TotalRows { get; init; }
+    public required long ScoredRows { get; init; }
+    public required long FailedRows { get; init; }
+    public required int ChunksTotal { get; init; }
+    public required int ChunksDone { get; init; }
+    public required int ChunksFailed { get; init; }
+
+    /// <summary>Rows finished (scored or failed) per second since the job started.</summary>
+    public double? RowsPerSecond { get; init; }
+
+    /// <summary>Estimated seconds to completion at the current rate; null when not running or unknown.</summary>
+    public double? EtaSeconds { get; init; }
+
+    public string? OutputTable { get; init; }
+    public string? OutputParquet { get; init; }
+    public string? Error { get; init; }
+
+    /// <summary>The most frequent failure reasons, with counts.</summary>
+    public IReadOnlyList<FailureReasonCount> FailureSummary { get; init; } = [];
+
+    public required DateTimeOffset CreatedAt { get; init; }
+    public DateTimeOffset? StartedAt { get; init; }
+    public DateTimeOffset? FinishedAt { get; init; }
+}
+
+public sealed record FailureReasonCount(string Reason, long Count);
+
+/// <summary>A registered model version, as <c>/api/models</c> reports it.</summary>
+public sealed record ModelVersionInfo(string Name, int Version, string Sha256, IReadOnlyList<string> Aliases, DateTimeOffset CreatedAt, string Signature);

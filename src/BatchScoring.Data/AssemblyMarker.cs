@@ -1,2 +1,0 @@
-namespace BatchScoring.Data;
-internal static class AssemblyMarker;

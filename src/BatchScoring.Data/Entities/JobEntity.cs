@@ -1,0 +1,68 @@
+namespace BatchScoring.Data;
+
+/// <summary>A row of <c>scoring.jobs</c>.</summary>
+public sealed class JobEntity
+{
+    public Guid Id { get; set; }
+
+    /// <summary>Client-chosen key that makes resubmission safe; unique when set.</summary>
+    public string? IdempotencyKey { get; set; }
+
+    public JobState State { get; set; } = JobState.Queued;
+
+    public string ModelName { get; set; } = "";
+
+    public int ModelVersion { get; set; }
+
+    public string ModelSha256 { get; set; } = "";
+
+    public string InputUri { get; set; } = "";
+
+    public string InputFormat { get; set; } = "";
+
+    public string KeyColumn { get; set; } = "";
+
+    public string[] PassthroughColumns { get; set; } = [];
+
+    /// <summary>Input columns fed to the model; null means "the model's input names".</summary>
+    public string[]? FeatureColumns { get; set; }
+
+    /// <summary>Result table, <c>schema.table</c> or <c>table</c>; null when results go to Parquet only.</summary>
+    public string? OutputTable { get; set; }
+
+    public string? OutputParquet { get; set; }
+
+    public int BatchSize { get; set; }
+
+    public int ChunkSize { get; set; }
+
+    public bool AllowNonFinite { get; set; }
+
+    /// <summary>The job fails when more rows than this fail; null = no row limit.</summary>
+    public long? ErrorThresholdRows { get; set; }
+
+    /// <summary>The job fails when more than this percentage of rows fail; null = no percentage limit.</summary>
+    public double? ErrorThresholdPercent { get; set; }
+
+    public long TotalRows { get; set; }
+
+    public long ScoredRows { get; set; }
+
+    public long FailedRows { get; set; }
+
+    public int ChunksTotal { get; set; }
+
+    public int ChunksDone { get; set; }
+
+    public int ChunksFailed { get; set; }
+
+    public string? Error { get; set; }
+
+    public DateTimeOffset CreatedAt { get; set; }
+
+    public DateTimeOffset? StartedAt { get; set; }
+
+    public DateTimeOffset? FinishedAt { get; set; }
+
+    public DateTimeOffset UpdatedAt { get; set; }
+}

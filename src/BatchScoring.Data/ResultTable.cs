@@ -1,0 +1,406 @@
+using System.Globalization;
+using System.Text;
+using System.Text.RegularExpressions;
+using BatchScoring.Scoring.Data;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace BatchScoring.Data;
+
+/// <summary>
+/// A typed result table: the key column, the fixed columns (<c>job_id</c>, <c>request_id</c>,
+/// <c>model_name</c>, <c>model_version</c>, <c>scored_at</c>), passthrough columns and one column per
+/// model output. Every name is validated against <c>^[a-z_][a-z0-9_]{0,62}$</c> and always quoted, so
+/// no caller text reaches SQL unchecked. Rows are written with binary COPY (<see cref="CopyAsync"/>).
+/// </summary>
+public sealed partial class ResultTable
+{
+    public const string DefaultSchema = "scoring";
+
+    public const string ReaderRole = "scoring_reader";
+
+    /// <summary>Columns every result table has, in table order after the key.</summary>
+    public static IReadOnlyList<string> FixedColumns { get; } = ["job_id", "request_id", "model_name", "model_version", "scored_at"];
+
+    private static readonly (string Name, string Type, bool NotNull)[] FixedColumnTypes =
+    [
+        ("job_id", "uuid", false),
+        ("request_id", "text", false),
+        ("model_name", "text", true),
+        ("model_version", "integer", true),
+        ("scored_at", "timestamp with time zone", true),
+    ];
+
+    private readonly string _copySql;
+
+    private ResultTable(string schema, string name, ResultColumn key, IReadOnlyList<ResultColumn> passthrough, IReadOnlyList<ResultColumn> outputs)
+    {
+        Schema = schema;
+        Name = name;
+        Key = key;
+        Passthrough = passthrough;
+        Outputs = outputs;
+        DataColumns = [key, .. passthrough, .. outputs];
+        var columns = new StringBuilder();
+        columns.Append(Quote(key.Name));
+        foreach (var fixedColumn in FixedColumns)
+        {
+            columns.Append(", ").Append(Quote(fixedColumn));
+        }
+
+        foreach (var column in passthrough.Concat(outputs))
+        {
+            columns.Append(", ").Append(Quote(column.Name));
+        }
+
+        _copySql = $"COPY {QuotedName} ({columns}) FROM STDIN (FORMAT BINARY)";
+    }
+
+    public string Schema { get; }
+
+    public string Name { get; }
+
+    /// <summary><c>schema.table</c>, unquoted (names are validated lower-case identifiers).</summary>
+    public string QualifiedName => $"{Schema}.{Name}";
+
+    /// <summary><c>"schema"."table"</c>.</summary>
+    public string QuotedName => $"{Quote(Schema)}.{Quote(Name)}";
+
+    public ResultColumn Key { get; }
+
+    public IReadOnlyList<ResultColumn> Passthrough { get; }
+
+    public IReadOnlyList<ResultColumn> Outputs { get; }
+
+    /// <summary>Key, passthrough and output columns (the ones filled from a <see cref="ColumnBatch"/>).</summary>
+    public IReadOnlyList<ResultColumn> DataColumns { get; }
+
+    /// <summary>
+    /// Defines a result table. <paramref name="qualifiedName"/> is <c>schema.table</c> or <c>table</c>
+    /// (schema <c>scoring</c>). Throws <see cref="ArgumentException"/> naming the offending name when a
+    /// name is not a valid lower-case identifier, collides with a fixed column, or repeats.
+    /// </summary>
+    public static ResultTable Define(string qualifiedName, ResultColumn key, IReadOnlyList<ResultColumn> passthrough, IReadOnlyList<ResultColumn> outputs)
+    {
+        ArgumentNullException.ThrowIfNull(qualifiedName);
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(passthrough);
+        ArgumentNullException.ThrowIfNull(outputs);
+
+        var (schema, table) = ParseQualifiedName(qualifiedName);
+        var seen = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var fixedColumn in FixedColumns)
+        {
+            seen[fixedColumn] = "a fixed column";
+        }
+
+        Check(key, "key column");
+        foreach (var column in passthrough)
+        {
+            Check(column, "passthrough column");
+        }
+
+        foreach (var column in outputs)
+        {
+            Check(column, "output column");
+        }
+
+        return new ResultTable(schema, table, key, passthrough.ToArray(), outputs.ToArray());
+
+        void Check(ResultColumn column, string role)
+        {
+            ArgumentNullException.ThrowIfNull(column);
+            ValidateIdentifier(column.Name, role);
+            _ = ResultColumn.PostgresType(column.Kind);
+            if (!seen.TryAdd(column.Name, role))
+            {
+                throw new ArgumentException(
+                    $"Result table {schema}.{table}: {role} \"{column.Name}\" collides with {seen[column.Name]} of the same name; rename it (e.g. with a prefix).",
+                    nameof(qualifiedName));
+            }
+        }
+    }
+
+    /// <summary>Splits and validates <c>schema.table</c> or <c>table</c>.</summary>
+    public static (string Schema, string Table) ParseQualifiedName(string qualifiedName)
+    {
+        ArgumentNullException.ThrowIfNull(qualifiedName);
+        var parts = qualifiedName.Split('.');
+        if (parts.Length > 2)
+        {
+            throw new ArgumentException(
+                $"Result table name \"{qualifiedName}\" is invalid: use 'table' or 'schema.table' (at most one dot).",
+                nameof(qualifiedName));
+        }
+
+        var schema = parts.Length == 2 ? parts[0] : DefaultSchema;
+        var table = parts[^1];
+        ValidateIdentifier(schema, "schema name", qualifiedName);
+        ValidateIdentifier(table, "table name", qualifiedName);
+        return (schema, table);
+    }
+
+    /// <summary>True when <paramref name="name"/> is a valid lower-case identifier (1–63 chars).</summary>
+    public static bool IsValidIdentifier(string? name) => name is not null && IdentifierPattern().IsMatch(name);
+
+    /// <summary>
+    /// Turns any text (e.g. an ONNX output name or a class label) into a valid column name: lower case,
+    /// other characters replaced by '_', a leading '_' when it starts with a digit, at most 63 chars.
+    /// </summary>
+    public static string NormalizeColumnName(string name)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        var builder = new StringBuilder(name.Length + 1);
+        foreach (var c in name.ToLowerInvariant())
+        {
+            builder.Append(c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '_' ? c : '_');
+        }
+
+        if (builder[0] is >= '0' and <= '9')
+        {
+            builder.Insert(0, '_');
+        }
+
+        return builder.Length > 63 ? builder.ToString(0, 63) : builder.ToString();
+    }
+
+    /// <summary>Double-quotes a validated identifier.</summary>
+    internal static string Quote(string identifier)
+    {
+        ValidateIdentifier(identifier, "identifier");
+        return "\"" + identifier + "\"";
+    }
+
+    private static void ValidateIdentifier(string name, string role, string? within = null)
+    {
+        if (IsValidIdentifier(name))
+        {
+            return;
+        }
+
+        var where = within is null ? "" : $" in \"{within}\"";
+        throw new ArgumentException(
+            $"Invalid {role} \"{name}\"{where}: names must match ^[a-z_][a-z0-9_]{{0,62}}$ (lower-case letters, digits and '_', not starting with a digit, at most 63 characters).",
+            role.Contains("column", StringComparison.Ordinal) ? "columns" : "qualifiedName");
+    }
+
+    [GeneratedRegex("^[a-z_][a-z0-9_]{0,62}$", RegexOptions.CultureInvariant)]
+    private static partial Regex IdentifierPattern();
+
+    /// <summary>The <c>CREATE TABLE</c> statement (also useful for <c>schemas/sql</c> documentation).</summary>
+    public string CreateTableSql()
+    {
+        var sql = new StringBuilder();
+        sql.Append("CREATE TABLE IF NOT EXISTS ").Append(QuotedName).Append(" (\n");
+        sql.Append("    ").Append(Quote(Key.Name)).Append(' ').Append(Key.PostgresType()).Append(" NULL");
+        foreach (var (name, type, notNull) in FixedColumnTypes)
+        {
+            sql.Append(",\n    ").Append(Quote(name)).Append(' ').Append(type).Append(notNull ? " NOT NULL" : " NULL");
+        }
+
+        foreach (var column in Passthrough.Concat(Outputs))
+        {
+            sql.Append(",\n    ").Append(Quote(column.Name)).Append(' ').Append(column.PostgresType()).Append(" NULL");
+        }
+
+        sql.Append("\n)");
+        return sql.ToString();
+    }
+
+    /// <summary>
+    /// Creates the schema, table and indexes (on <c>job_id</c> and on the key) when missing and grants
+    /// SELECT to <c>scoring_reader</c>; when the table exists, checks that every needed column is there
+    /// with a compatible type and throws <see cref="ResultTableMismatchException"/> otherwise.
+    /// Safe to call concurrently from many workers (serialised by an advisory lock on the table name).
+    /// </summary>
+    public async Task EnsureCreatedAsync(NpgsqlDataSource dataSource, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(dataSource);
+        await using var connection = await dataSource.OpenConnectionAsync(ct);
+        await using var tx = await connection.BeginTransactionAsync(ct);
+
+        await using (var lockCommand = new NpgsqlCommand(
+            """
+            SELECT pg_advisory_xact_lock(hashtext('batchscoring.result_table'), hashtext($1))
+            """,
+            connection,
+            tx))
+        {
+            lockCommand.Parameters.Add(new NpgsqlParameter<string> { TypedValue = QualifiedName });
+            await lockCommand.ExecuteNonQueryAsync(ct);
+        }
+
+        bool schemaExists;
+        bool tableExists;
+        await using (var exists = new NpgsqlCommand(
+            """
+            SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1),
+                   to_regclass($2) IS NOT NULL,
+                   EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $3)
+            """,
+            connection,
+            tx))
+        {
+            exists.Parameters.Add(new NpgsqlParameter<string> { TypedValue = Schema });
+            exists.Parameters.Add(new NpgsqlParameter<string> { TypedValue = QuotedName });
+            exists.Parameters.Add(new NpgsqlParameter<string> { TypedValue = ReaderRole });
+            await using var reader = await exists.ExecuteReaderAsync(ct);
+            await reader.ReadAsync(ct);
+            schemaExists = reader.GetBoolean(0);
+            tableExists = reader.GetBoolean(1);
+            var readerRoleExists = reader.GetBoolean(2);
+            await reader.CloseAsync();
+
+            if (tableExists)
+            {
+                await VerifyColumnsAsync(connection, tx, ct);
+                await tx.CommitAsync(ct);
+                return;
+            }
+
+            var ddl = new StringBuilder();
+            if (!schemaExists)
+            {
+                ddl.Append("CREATE SCHEMA IF NOT EXISTS ").Append(Quote(Schema)).Append(";\n");
+            }
+
+            ddl.Append(CreateTableSql()).Append(";\n");
+            ddl.Append("CREATE INDEX IF NOT EXISTS ").Append(Quote(IndexName("job_id_idx"))).Append(" ON ").Append(QuotedName).Append(" (\"job_id\");\n");
+            ddl.Append("CREATE INDEX IF NOT EXISTS ").Append(Quote(IndexName("key_idx"))).Append(" ON ").Append(QuotedName).Append(" (").Append(Quote(Key.Name)).Append(");\n");
+            if (readerRoleExists)
+            {
+                ddl.Append("GRANT USAGE ON SCHEMA ").Append(Quote(Schema)).Append(" TO ").Append(Quote(ReaderRole)).Append(";\n");
+                ddl.Append("GRANT SELECT ON ").Append(QuotedName).Append(" TO ").Append(Quote(ReaderRole)).Append(";\n");
+            }
+
+            await using var create = new NpgsqlCommand(ddl.ToString(), connection, tx);
+            await create.ExecuteNonQueryAsync(ct);
+        }
+
+        await tx.CommitAsync(ct);
+    }
+
+    private string IndexName(string suffix)
+    {
+        var room = 63 - suffix.Length - 1;
+        var stem = Name.Length > room ? Name[..room] : Name;
+        return stem + "_" + suffix;
+    }
+
+    private async Task VerifyColumnsAsync(NpgsqlConnection connection, NpgsqlTransaction tx, CancellationToken ct)
+    {
+        var actual = new Dictionary<string, (string Type, bool NotNull, bool HasDefault)>(StringComparer.Ordinal);
+        await using (var command = new NpgsqlCommand(
+            """
+            SELECT a.attname::text,
+                   a.atttypid::regtype::text,
+                   a.attnotnull,
+                   a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> ''
+            FROM pg_catalog.pg_attribute a
+            WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+            """,
+            connection,
+            tx))
+        {
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = QuotedName });
+            await using var reader = await command.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct))
+            {
+                actual[reader.GetString(0)] = (reader.GetString(1), reader.GetBoolean(2), reader.GetBoolean(3));
+            }
+        }
+
+        var expected = new List<(string Name, string Type)> { (Key.Name, Key.PostgresType()) };
+        expected.AddRange(FixedColumnTypes.Select(f => (f.Name, f.Type)));
+        expected.AddRange(Passthrough.Concat(Outputs).Select(c => (c.Name, c.PostgresType())));
+
+        foreach (var (name, type) in expected)
+        {
+            if (!actual.TryGetValue(name, out var found))
+            {
+                throw new ResultTableMismatchException(QualifiedName, name, type, null);
+            }
+
+            if (!IsCompatible(type, found.Type))
+            {
+                throw new ResultTableMismatchException(QualifiedName, name, type, found.Type);
+            }
+        }
+
+        var written = expected.Select(e => e.Name).ToHashSet(StringComparer.Ordinal);
+        foreach (var (name, found) in actual)
+        {
+            if (!written.Contains(name) && found.NotNull && !found.HasDefault)
+            {
+                throw new ResultTableMismatchException(
+                    QualifiedName,
+                    name,
+                    "nullable or with a default (the scorer does not write this column)",
+                    string.Create(CultureInfo.InvariantCulture, $"{found.Type} NOT NULL without a default"));
+            }
+        }
+    }
+
+    // Binary COPY needs the exact type; only text/varchar share a wire format.
+    private static bool IsCompatible(string expected, string actual) =>
+        string.Equals(expected, actual, StringComparison.Ordinal)
+        || (expected == "text" && actual == "character varying");
+
+    /// <summary>
+    /// Binary COPY of every row of <paramref name="rows"/> (columns found by name: key, passthrough,
+    /// outputs; null masks honoured) with the fixed columns from <paramref name="context"/>. Runs in the
+    /// connection's current transaction, if any. Returns the number of rows written.
+    /// </summary>
+    public async Task<ulong> CopyAsync(NpgsqlConnection connection, ResultRowContext context, ColumnBatch rows, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(rows);
+        ArgumentException.ThrowIfNullOrEmpty(context.ModelName);
+
+        var writers = new ColumnWriter[DataColumns.Count];
+        for (var i = 0; i < writers.Length; i++)
+        {
+            var column = DataColumns[i];
+            var source = rows.Find(column.Name)
+                ?? throw new ArgumentException(
+                    $"Result table {QualifiedName} needs column \"{column.Name}\" ({column.Kind}) but the batch has only: {string.Join(", ", rows.Columns.Select(c => c.Name))}.",
+                    nameof(rows));
+            writers[i] = ColumnWriter.Create(source, column.Kind, QualifiedName);
+        }
+
+        if (rows.RowCount == 0)
+        {
+            return 0;
+        }
+
+        var scoredAt = context.ScoredAt.UtcDateTime;
+        var jobId = context.JobId;
+        var requestId = context.RequestId;
+        var modelName = context.ModelName;
+        var modelVersion = context.ModelVersion;
+        var keyWriter = writers[0];
+        var count = rows.RowCount;
+
+        await using var importer = await connection.BeginBinaryImportAsync(_copySql, ct);
+
+        // WriteAsync and the synchronous Write measured the same (within noise) for 200k rows × 2 and
+        // × 8 data columns; the async overloads do not block a thread while the buffer is flushed.
+        for (var row = 0; row < count; row++)
+        {
+            await importer.StartRowAsync(ct);
+            await keyWriter.WriteAsync(importer, row, ct);
+            await (jobId is { } id ? importer.WriteAsync(id, NpgsqlDbType.Uuid, ct) : importer.WriteNullAsync(ct));
+            await (requestId is null ? importer.WriteNullAsync(ct) : importer.WriteAsync(requestId, NpgsqlDbType.Text, ct));
+            await importer.WriteAsync(modelName, NpgsqlDbType.Text, ct);
+            await importer.WriteAsync(modelVersion, NpgsqlDbType.Integer, ct);
+            await importer.WriteAsync(scoredAt, NpgsqlDbType.TimestampTz, ct);
+            for (var c = 1; c < writers.Length; c++)
+            {
+                await writers[c].WriteAsync(importer, row, ct);
+            }
+        }
+
+        return await importer.CompleteAsync(ct);
+    }
+}

@@ -1,2 +1,0 @@
-namespace BatchScoring.Worker;
-internal static class AssemblyMarker;

@@ -1,0 +1,114 @@
+using BatchScoring.Application;
+using BatchScoring.Data;
+using BatchScoring.Worker.Consumers;
+using MassTransit;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace BatchScoring.Worker.Hosting;
+
+/// <summary>Names of the connection strings (ConnectionStrings:Postgres, ConnectionStrings:RabbitMq).</summary>
+public static class ConnectionNames
+{
+    public const string Postgres = "Postgres";
+    public const string RabbitMq = "RabbitMq";
+}
+
+public static class BatchScoringHostExtensions
+{
+    /// <summary>
+    /// Options, PostgreSQL data source and the job services every role uses.
+    /// Configuration: <c>ConnectionStrings:Postgres</c> (Npgsql connection string) and the <c>BatchScoring</c> section.
+    /// </summary>
+    public static IHostApplicationBuilder AddBatchScoringCore(this IHostApplicationBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.AddOptions<BatchScoringOptions>()
+            .BindConfiguration(BatchScoringOptions.SectionName)
+            .ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<BatchScoringOptions>, BatchScoringOptionsValidator>();
+
+        var postgres = builder.Configuration.GetRequiredConnectionString(ConnectionNames.Postgres);
+        builder.Services.AddSingleton(_ => new NpgsqlDataSourceBuilder(postgres).Build());
+        builder.Services.AddSingleton<JobStore>();
+        builder.Services.AddSingleton<ModelCache>();
+        builder.Services.AddSingleton<ModelRegistry>();
+        builder.Services.AddScoped<JobSubmitter>();
+        builder.Services.AddScoped<ChunkDispatcher>();
+        builder.Services.AddScoped<JobFinisher>();
+        builder.Services.AddScoped<ChunkScorer>();
+        return builder;
+    }
+
+    /// <summary>
+    /// MassTransit on RabbitMQ (<c>ConnectionStrings:RabbitMq</c>, an AMQP URI). With <paramref name="worker"/>,
+    /// this process also consumes chunk and submission messages.
+    /// </summary>
+    public static IHostApplicationBuilder AddBatchScoringBus(this IHostApplicationBuilder builder, bool worker)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var rabbit = new Uri(builder.Configuration.GetRequiredConnectionString(ConnectionNames.RabbitMq));
+        builder.Services.AddMassTransit(x =>
+        {
+            x.DisableUsageTelemetry();
+            if (worker)
+            {
+                x.AddConsumer<ScoreChunkConsumer, ScoreChunkConsumerDefinition>();
+                x.AddConsumer<SubmitScoringJobConsumer, SubmitScoringJobConsumerDefinition>();
+            }
+
+            x.UsingRabbitMq((context, cfg) =>
+            {
+                cfg.Host(rabbit.Host, (ushort)(rabbit.IsDefaultPort || rabbit.Port < 0 ? 5672 : rabbit.Port), VirtualHost(rabbit), h =>
+                {
+                    var (user, password) = Credentials(rabbit);
+                    h.Username(user);
+                    h.Password(password);
+                });
+                cfg.ConfigureEndpoints(context);
+            });
+        });
+        builder.Services.Configure<MassTransitHostOptions>(o =>
+        {
+            o.WaitUntilStarted = true;
+            o.StopTimeout = TimeSpan.FromSeconds(30);
+            o.ConsumerStopTimeout = TimeSpan.FromSeconds(20);
+        });
+        return builder;
+    }
+
+    public static string GetRequiredConnectionString(this IConfiguration configuration, string name) =>
+        configuration.GetConnectionString(name) is { Length: > 0 } value
+            ? value
+            : throw new InvalidOperationException(
+                $"Connection string '{name}' is not configured: set ConnectionStrings__{name} (environment) or ConnectionStrings:{name} (appsettings).");
+
+    private static string VirtualHost(Uri uri)
+    {
+        var path = Uri.UnescapeDataString(uri.AbsolutePath.TrimStart('/'));
+        return path.Length == 0 ? "/" : path;
+    }
+
+    private static (string User, string Password) Credentials(Uri uri)
+    {
+        if (string.IsNullOrEmpty(uri.UserInfo))
+        {
+            return ("guest", "guest");
+        }
+
+        var parts = uri.UserInfo.Split(':', 2);
+        return (Uri.UnescapeDataString(parts[0]), parts.Length > 1 ? Uri.UnescapeDataString(parts[1]) : "");
+    }
+}
+
+internal sealed class BatchScoringOptionsValidator : IValidateOptions<BatchScoringOptions>
+{
+    public ValidateOptionsResult Validate(string? name, BatchScoringOptions options)
+    {
+        var failures = options.Validate().ToList();
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}
