@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Build and test entry point.
+#
+#   ./build.sh build   restore and build the solution (Debug)
+#   ./build.sh test    install the test servers' packages if needed, then build and run every test
+#   ./build.sh deps    only install the packages the integration tests need (PostgreSQL, RabbitMQ)
+#
+# Environment:
+#   CONFIGURATION            Debug (default) or Release
+#   BATCHSCORING_SKIP_APT=1  never call apt-get (the tests then need the servers some other way,
+#                            see tests/README.md)
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")"
+ROOT="$(pwd)"
+CONFIGURATION="${CONFIGURATION:-Debug}"
+SOLUTION="$ROOT/BatchScoring.sln"
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1
+export DOTNET_NOLOGO=1
+export DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+export MASSTRANSIT_USAGE_TELEMETRY=false
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+have_postgres() {
+  compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null || command -v pg_ctl >/dev/null 2>&1
+}
+
+have_rabbitmq() {
+  [[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]] || command -v rabbitmq-server >/dev/null 2>&1
+}
+
+# Installs PostgreSQL and RabbitMQ from Debian when they are missing and we are allowed to.
+# The packages' maintainer scripts would start default services (5432, 5672); the tests use
+# their own servers on other ports, so a temporary policy-rc.d stops invoke-rc.d from starting them.
+ensure_server_packages() {
+  local missing=()
+  have_postgres || missing+=(postgresql)
+  have_rabbitmq || missing+=(rabbitmq-server)
+  if ((${#missing[@]} == 0)); then
+    return 0
+  fi
+  if [[ "${BATCHSCORING_SKIP_APT:-}" == 1 ]]; then
+    log "missing ${missing[*]}; BATCHSCORING_SKIP_APT=1, not installing"
+    return 0
+  fi
+  if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+    log "missing ${missing[*]}: install them (apt-get install rabbitmq-server postgresql)"
+    log "or point the tests at servers with BATCHSCORING_TEST_POSTGRES / BATCHSCORING_TEST_RABBITMQ"
+    return 0
+  fi
+
+  log "installing ${missing[*]}"
+  local policy=/usr/sbin/policy-rc.d created_policy=0
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\n# temporary, written by build.sh: do not start services during install\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    created_policy=1
+  fi
+  # shellcheck disable=SC2064
+  trap "[[ $created_policy == 1 ]] && rm -f '$policy'" EXIT
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+  if [[ $created_policy == 1 ]]; then
+    rm -f "$policy"
+  fi
+  trap - EXIT
+}
+
+dotnet_build() {
+  dotnet build "$SOLUTION" -c "$CONFIGURATION" -nologo
+}
+
+dotnet_test() {
+  # global.json selects Microsoft.Testing.Platform, so `dotnet test` takes --solution.
+  local extra=()
+  # In CI list every test with its output; the integration tests' ServerSourceTests output says
+  # where PostgreSQL and RabbitMQ came from (see tests/README.md).
+  if [[ "${CI:-}" == true || "${CI:-}" == 1 ]]; then
+    extra+=(--output detailed --no-progress)
+  fi
+  dotnet test --solution "$SOLUTION" -c "$CONFIGURATION" "${extra[@]}" "$@"
+}
+
+cmd="${1:-test}"
+shift || true
+case "$cmd" in
+  build) dotnet_build ;;
+  deps) ensure_server_packages ;;
+  test)
+    ensure_server_packages
+    dotnet_build
+    dotnet_test --no-build "$@"
+    ;;
+  *)
+    echo "usage: $0 {build|test|deps} [extra dotnet test arguments]" >&2
+    exit 2
+    ;;
+esac

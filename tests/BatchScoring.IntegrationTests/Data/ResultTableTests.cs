@@ -1,0 +1,262 @@
+using System.Diagnostics;
+using BatchScoring.Data;
+using BatchScoring.Scoring.Data;
+using Npgsql;
+
+namespace BatchScoring.IntegrationTests.Data;
+
+public sealed class ResultTableTests(DataDatabase db) : IClassFixture<DataDatabase>
+{
+    private static readonly ResultColumn Key = new("customer_id", ColumnKind.String);
+
+    [Theory]
+    [InlineData("x; drop table jobs", "x; drop table jobs")]
+    [InlineData("Upper", "Upper")]
+    [InlineData("a.b.c", "at most one dot")]
+    [InlineData("scoring.Results", "Results")]
+    [InlineData("\"quoted\"", "\"quoted\"")]
+    [InlineData("1results", "1results")]
+    [InlineData("", "table name")]
+    [InlineData("scoring.", "table name")]
+    public void Invalid_table_names_are_rejected_with_the_name(string name, string expectedInMessage)
+    {
+        var error = Assert.Throws<ArgumentException>(() => ResultTable.Define(name, Key, [], [new("score", ColumnKind.Float32)]));
+        Assert.Contains(expectedInMessage, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Too_long_names_are_rejected()
+    {
+        var name = new string('a', 64);
+        var error = Assert.Throws<ArgumentException>(() => ResultTable.Define(name, Key, [], []));
+        Assert.Contains(name, error.Message, StringComparison.Ordinal);
+        Assert.Equal("scoring", ResultTable.Define(name[..63], Key, [], []).Schema);
+    }
+
+    [Theory]
+    [InlineData("Score")]
+    [InlineData("score\"; drop table x; --")]
+    [InlineData("with space")]
+    public void Invalid_column_names_are_rejected(string column)
+    {
+        var error = Assert.Throws<ArgumentException>(() => ResultTable.Define("results_x", Key, [], [new(column, ColumnKind.Float32)]));
+        Assert.Contains(column, error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("job_id")]
+    [InlineData("model_version")]
+    [InlineData("customer_id")]
+    public void Columns_colliding_with_fixed_or_other_columns_are_rejected(string column)
+    {
+        var error = Assert.Throws<ArgumentException>(() => ResultTable.Define("results_x", Key, [new("region", ColumnKind.String)], [new(column, ColumnKind.Float32)]));
+        Assert.Contains($"\"{column}\" collides", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Duplicate_outputs_are_rejected()
+    {
+        var error = Assert.Throws<ArgumentException>(() => ResultTable.Define("results_x", Key, [], [new("p", ColumnKind.Float32), new("p", ColumnKind.Float64)]));
+        Assert.Contains("\"p\"", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Names_are_parsed_with_the_default_schema()
+    {
+        var plain = ResultTable.Define("results_churn", Key, [], []);
+        Assert.Equal("scoring.results_churn", plain.QualifiedName);
+        Assert.Equal("\"scoring\".\"results_churn\"", plain.QuotedName);
+        Assert.Equal("analytics.out_1", ResultTable.Define("analytics.out_1", Key, [], []).QualifiedName);
+    }
+
+    [Theory]
+    [InlineData("probability(1)", "probability_1_")]
+    [InlineData("Output-Label", "output_label")]
+    [InlineData("0", "_0")]
+    public void Column_names_can_be_normalised(string raw, string expected) =>
+        Assert.Equal(expected, ResultTable.NormalizeColumnName(raw));
+
+    [Fact]
+    public async Task EnsureCreated_creates_table_indexes_and_grants_and_is_repeatable()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var table = ResultTable.Define("analytics.results_ensure", Key, [new("region", ColumnKind.String)], [new("score", ColumnKind.Float32)]);
+
+        await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => table.EnsureCreatedAsync(db.DataSource, ct)));
+        await table.EnsureCreatedAsync(db.DataSource, ct);
+
+        Assert.Equal(2L, await db.ScalarAsync<long>("SELECT count(*) FROM pg_indexes WHERE schemaname = 'analytics' AND tablename = 'results_ensure'", ct));
+        Assert.True(await db.ScalarAsync<bool>("SELECT has_table_privilege('scoring_reader', 'analytics.results_ensure', 'SELECT')", ct));
+        Assert.True(await db.ScalarAsync<bool>("SELECT has_schema_privilege('scoring_reader', 'analytics', 'USAGE')", ct));
+    }
+
+    [Fact]
+    public async Task EnsureCreated_on_an_incompatible_table_names_the_column_and_types()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await db.ExecuteAsync(
+            """
+            CREATE TABLE scoring.results_mismatch (
+                customer_id text, job_id uuid, request_id text, model_name text, model_version int,
+                scored_at timestamptz, score text)
+            """,
+            ct);
+        var table = ResultTable.Define("results_mismatch", Key, [], [new("score", ColumnKind.Float32)]);
+
+        var error = await Assert.ThrowsAsync<ResultTableMismatchException>(() => table.EnsureCreatedAsync(db.DataSource, ct));
+
+        Assert.Equal("scoring.results_mismatch", error.Table);
+        Assert.Equal("score", error.Column);
+        Assert.Equal("real", error.Expected);
+        Assert.Equal("text", error.Actual);
+        Assert.Contains("scoring.results_mismatch", error.Message, StringComparison.Ordinal);
+        Assert.Contains("\"score\"", error.Message, StringComparison.Ordinal);
+
+        var missing = ResultTable.Define("results_mismatch", Key, [], [new("score_2", ColumnKind.Float32)]);
+        var missingError = await Assert.ThrowsAsync<ResultTableMismatchException>(() => missing.EnsureCreatedAsync(db.DataSource, ct));
+        Assert.Equal("score_2", missingError.Column);
+        Assert.Null(missingError.Actual);
+        Assert.Contains("missing", missingError.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task EnsureCreated_rejects_an_extra_not_null_column_without_default()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await db.ExecuteAsync(
+            """
+            CREATE TABLE scoring.results_extra (
+                customer_id text, job_id uuid, request_id text, model_name text, model_version int,
+                scored_at timestamptz, score real, batch_no int NOT NULL, note text NOT NULL DEFAULT '')
+            """,
+            ct);
+        var table = ResultTable.Define("results_extra", Key, [], [new("score", ColumnKind.Float32)]);
+
+        var error = await Assert.ThrowsAsync<ResultTableMismatchException>(() => table.EnsureCreatedAsync(db.DataSource, ct));
+
+        Assert.Equal("batch_no", error.Column);
+    }
+
+    [Fact]
+    public async Task Copy_round_trips_every_kind_with_nulls()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var table = ResultTable.Define(
+            "results_all_kinds",
+            new ResultColumn("id", ColumnKind.Int64),
+            [new("region", ColumnKind.String), new("seen_at", ColumnKind.Timestamp), new("flag", ColumnKind.Boolean)],
+            [new("f32", ColumnKind.Float32), new("f64", ColumnKind.Float64), new("i32", ColumnKind.Int32), new("vec", ColumnKind.Float32List), new("wide", ColumnKind.Int64)]);
+        await table.EnsureCreatedAsync(db.DataSource, ct);
+
+        var t0 = new DateTime(2024, 5, 6, 7, 8, 9, 123, DateTimeKind.Utc);
+        var rows = new ColumnBatch(
+        [
+            new BatchColumn("id", ColumnKind.Int64, new long[] { 1, 2, 3 }),
+            new BatchColumn("region", ColumnKind.String, new string?[] { "north", null, "s\u00fcd 'quoted' \"x\"" }),
+            new BatchColumn("seen_at", ColumnKind.Timestamp, new[] { t0, t0.AddDays(1), default }, [false, false, true]),
+            new BatchColumn("flag", ColumnKind.Boolean, new[] { true, false, true }, [false, true, false]),
+            new BatchColumn("f32", ColumnKind.Float32, new[] { 1.5f, float.NaN, float.PositiveInfinity }),
+            new BatchColumn("f64", ColumnKind.Float64, new[] { 0.1, 0, -2.5e300 }, [false, true, false]),
+            new BatchColumn("i32", ColumnKind.Int32, new[] { int.MinValue, 0, int.MaxValue }),
+            new BatchColumn("vec", ColumnKind.Float32List, new float[]?[] { [0.25f, 0.75f], null, [] }),
+            new BatchColumn("wide", ColumnKind.Int32, new[] { 7, 8, 9 }, [false, false, true]), // Int32 → bigint widening
+            new BatchColumn("ignored", ColumnKind.Float32, new[] { 0f, 0f, 0f }),
+        ]);
+        var jobId = Guid.NewGuid();
+        var scoredAt = new DateTimeOffset(2025, 1, 2, 3, 4, 5, TimeSpan.Zero);
+
+        await using (var connection = await db.DataSource.OpenConnectionAsync(ct))
+        {
+            var written = await table.CopyAsync(connection, new ResultRowContext(jobId, null, "churn", 3, scoredAt), rows, ct);
+            Assert.Equal(3UL, written);
+        }
+
+        await using var command = db.DataSource.CreateCommand(
+            """
+            SELECT id, job_id, request_id, model_name, model_version, scored_at, region, seen_at, flag, f32, f64, i32, vec, wide
+            FROM scoring.results_all_kinds ORDER BY id
+            """);
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        var read = new List<object?[]>();
+        while (await reader.ReadAsync(ct))
+        {
+            var values = new object?[reader.FieldCount];
+            for (var i = 0; i < values.Length; i++)
+            {
+                values[i] = reader.IsDBNull(i) ? null : reader.GetValue(i);
+            }
+
+            read.Add(values);
+        }
+
+        Assert.Equal(3, read.Count);
+        Assert.All(read, r => Assert.Equal(jobId, r[1]));
+        Assert.All(read, r => Assert.Null(r[2]));
+        Assert.All(read, r => Assert.Equal("churn", r[3]));
+        Assert.All(read, r => Assert.Equal(3, r[4]));
+        Assert.All(read, r => Assert.Equal(scoredAt.UtcDateTime, r[5]));
+        Assert.Equal(["north", null, "s\u00fcd 'quoted' \"x\""], read.Select(r => r[6]));
+        Assert.Equal([t0, t0.AddDays(1), null], read.Select(r => r[7]));
+        Assert.Equal([true, null, true], read.Select(r => r[8]));
+        Assert.Equal(1.5f, read[0][9]);
+        Assert.True(float.IsNaN((float)read[1][9]!));
+        Assert.Equal(float.PositiveInfinity, read[2][9]);
+        Assert.Equal([0.1, null, -2.5e300], read.Select(r => r[10]));
+        Assert.Equal([int.MinValue, 0, int.MaxValue], read.Select(r => r[11]));
+        Assert.Equal(new[] { 0.25f, 0.75f }, (float[])read[0][12]!);
+        Assert.Null(read[1][12]);
+        Assert.Empty((float[])read[2][12]!);
+        Assert.Equal([7L, 8L, null], read.Select(r => r[13]));
+    }
+
+    [Fact]
+    public async Task Copy_reports_missing_and_mistyped_batch_columns()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var table = ResultTable.Define("results_missing", Key, [], [new("score", ColumnKind.Float32)]);
+        await table.EnsureCreatedAsync(db.DataSource, ct);
+        await using var connection = await db.DataSource.OpenConnectionAsync(ct);
+        var context = new ResultRowContext(null, "req-1", "churn", 1, DateTimeOffset.UtcNow);
+
+        var missing = await Assert.ThrowsAsync<ArgumentException>(() => table.CopyAsync(
+            connection, context, new ColumnBatch([new BatchColumn("customer_id", ColumnKind.String, new[] { "a" })]), ct));
+        Assert.Contains("\"score\"", missing.Message, StringComparison.Ordinal);
+
+        var mistyped = await Assert.ThrowsAsync<ArgumentException>(() => table.CopyAsync(
+            connection,
+            context,
+            new ColumnBatch([new BatchColumn("customer_id", ColumnKind.String, new[] { "a" }), new BatchColumn("score", ColumnKind.Float64, new[] { 1.0 })]),
+            ct));
+        Assert.Contains("'score'", mistyped.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Copy_throughput_key_and_one_float_output()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var table = ResultTable.Define("results_throughput", new ResultColumn("id", ColumnKind.Int64), [], [new("score", ColumnKind.Float32)]);
+        await table.EnsureCreatedAsync(db.DataSource, ct);
+        const int rowCount = 200_000;
+        var ids = new long[rowCount];
+        var scores = new float[rowCount];
+        for (var i = 0; i < rowCount; i++)
+        {
+            ids[i] = i;
+            scores[i] = i * 0.001f;
+        }
+
+        var rows = new ColumnBatch([new BatchColumn("id", ColumnKind.Int64, ids), new BatchColumn("score", ColumnKind.Float32, scores)]);
+        var context = new ResultRowContext(Guid.NewGuid(), null, "churn", 1, DateTimeOffset.UtcNow);
+        await using var connection = await db.DataSource.OpenConnectionAsync(ct);
+        await table.CopyAsync(connection, context, rows.Slice(0, 1000), ct); // warm-up
+
+        var watch = Stopwatch.StartNew();
+        var written = await table.CopyAsync(connection, context, rows, ct);
+        watch.Stop();
+
+        Assert.Equal((ulong)rowCount, written);
+        var rate = rowCount / watch.Elapsed.TotalSeconds;
+        TestContext.Current.TestOutputHelper?.WriteLine($"COPY {rowCount} rows (bigint key + real output + 5 fixed columns): {watch.Elapsed.TotalMilliseconds:F0} ms, {rate:F0} rows/s");
+        Assert.True(rate > 10_000, $"COPY ran at only {rate:F0} rows/s");
+    }
+}

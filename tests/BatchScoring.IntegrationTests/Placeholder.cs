@@ -1,1 +1,0 @@
-namespace BatchScoring.IntegrationTests; public class Placeholder { [Fact] public void Runs() => Assert.True(true); }
