@@ -40,6 +40,7 @@ public static class BatchScoringHostExtensions
         builder.Services.AddScoped<ChunkDispatcher>();
         builder.Services.AddScoped<JobFinisher>();
         builder.Services.AddScoped<ChunkScorer>();
+        ScoringMetrics.EnsureRegistered();
         return builder;
     }
 
