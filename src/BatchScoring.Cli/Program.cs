@@ -9,6 +9,7 @@ var root = new RootCommand("batchscore: asynchronous batch scoring of ONNX model
     MigrateCommand.Create(),
     ModelsCommand.Create(),
     JobsCommand.Create(),
+    BenchCommand.Create(),
 };
 root.Options.Add(ApiClient.ApiOption);
 root.Options.Add(ApiClient.KeyOption);

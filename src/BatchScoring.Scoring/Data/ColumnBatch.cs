@@ -90,18 +90,30 @@ public sealed class BatchColumn
     /// <summary>Copies the given rows, in order, into a new column.</summary>
     public BatchColumn Take(IReadOnlyList<int> rows)
     {
-        var values = Array.CreateInstance(Values.GetType().GetElementType()!, rows.Count);
-        bool[]? nulls = Nulls is null ? null : new bool[rows.Count];
-        for (var i = 0; i < rows.Count; i++)
+        Array values = Values switch
         {
-            values.SetValue(Values.GetValue(rows[i]), i);
-            if (nulls is not null)
-            {
-                nulls[i] = Nulls![rows[i]];
-            }
+            float[] v => Gather(v, rows),
+            double[] v => Gather(v, rows),
+            int[] v => Gather(v, rows),
+            long[] v => Gather(v, rows),
+            bool[] v => Gather(v, rows),
+            string[] v => Gather(v, rows),
+            DateTime[] v => Gather(v, rows),
+            float[][] v => Gather(v, rows),
+            _ => throw new InvalidOperationException($"Column '{Name}' has an unsupported array type {Values.GetType().Name}."),
+        };
+        return new BatchColumn(Name, Kind, values, Nulls is null ? null : Gather(Nulls, rows));
+    }
+
+    private static T[] Gather<T>(T[] source, IReadOnlyList<int> rows)
+    {
+        var result = new T[rows.Count];
+        for (var i = 0; i < result.Length; i++)
+        {
+            result[i] = source[rows[i]];
         }
 
-        return new BatchColumn(Name, Kind, values, nulls);
+        return result;
     }
 }
 

@@ -1,0 +1,122 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using BatchScoring.Application;
+using BatchScoring.Cli.Bench;
+using BatchScoring.Worker.Hosting;
+using Microsoft.Extensions.Configuration;
+
+namespace BatchScoring.Cli.Commands;
+
+/// <summary>
+/// `batchscore bench`: generates the benchmark models and datasets, measures the ceilings (raw ONNX Runtime, raw
+/// binary COPY, Parquet read and write) and one end-to-end job per workload through RabbitMQ, a separate worker
+/// process and PostgreSQL, and prints the ratios, the formed batch size and the worker's peak RSS.
+/// </summary>
+public static class BenchCommand
+{
+    public static Command Create()
+    {
+        var workload = new Option<string>("--workload") { Description = "light, heavy or all.", DefaultValueFactory = _ => "all" };
+        workload.AcceptOnlyFromAmong("light", "heavy", "all");
+        var rows = new Option<long?>("--rows") { Description = "Rows per dataset, overriding the workload's size (light 1,000,000; heavy 200,000); for quick runs." };
+        var batchRows = new Option<int>("--batch-rows") { Description = "Rows per inference call (and per COPY in the worker).", DefaultValueFactory = _ => 8192 };
+        var chunkRows = new Option<int>("--chunk-rows") { Description = "Rows per chunk (one message, one transaction; also the Parquet row group of the generated data).", DefaultValueFactory = _ => 50_000 };
+        var workDir = new Option<DirectoryInfo?>("--work-dir") { Description = "Where generated models and datasets are cached (by size) and runs write their files. Default: <temp>/batchscore-bench." };
+        var json = new Option<bool>("--json") { Description = "Print the results as JSON on stdout (progress goes to stderr)." };
+        var parquet = new Option<bool>("--parquet") { Description = "Also run a second end-to-end job that writes Parquet part files next to the table, and report it." };
+        var command = new Command(
+            "bench",
+            "Measure ONNX Runtime, COPY and Parquet ceilings and end-to-end job throughput (needs ConnectionStrings__Postgres and ConnectionStrings__RabbitMq).")
+        {
+            workload, rows, batchRows, chunkRows, workDir, json, parquet,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            var configuration = new ConfigurationBuilder()
+                .AddJsonFile("appsettings.json", optional: true)
+                .AddEnvironmentVariables()
+                .Build();
+            string postgres, rabbit;
+            try
+            {
+                postgres = configuration.GetRequiredConnectionString(ConnectionNames.Postgres);
+                rabbit = configuration.GetRequiredConnectionString(ConnectionNames.RabbitMq);
+            }
+            catch (InvalidOperationException ex)
+            {
+                await Console.Error.WriteLineAsync($"bench: {ex.Message}");
+                await Console.Error.WriteLineAsync(
+                    "bench: e.g. ConnectionStrings__Postgres='Host=127.0.0.1;Port=55432;Username=postgres' ConnectionStrings__RabbitMq='amqp://guest:guest@127.0.0.1:56720/'");
+                return 2;
+            }
+
+            var batch = parse.GetValue(batchRows);
+            var chunk = parse.GetValue(chunkRows);
+            var rowsOverride = parse.GetValue(rows);
+            if (batch < 1 || chunk < 1 || rowsOverride is < 1)
+            {
+                await Console.Error.WriteLineAsync("bench: --batch-rows, --chunk-rows and --rows must be at least 1.");
+                return 2;
+            }
+
+            var selected = parse.GetRequiredValue(workload);
+            var workloads = BenchWorkload.All.Where(w => selected == "all" || w.Name == selected)
+                .Select(w => rowsOverride is { } n ? w with { Rows = n } : w)
+                .ToArray();
+            var dir = parse.GetValue(workDir)?.FullName ?? Path.Combine(Path.GetTempPath(), "batchscore-bench");
+            var service = configuration.GetSection(BatchScoringOptions.SectionName).Get<BatchScoringOptions>() ?? new BatchScoringOptions();
+            var settings = new BenchSettings(workloads, batch, chunk, dir, parse.GetValue(parquet), postgres, rabbit, service)
+            {
+                CommandLine = ReproduceCommand(selected, rowsOverride, batch, chunk, parse.GetValue(workDir)?.FullName, parse.GetValue(json), parse.GetValue(parquet)),
+            };
+            var report = await new BenchRunner(settings).RunAsync(ct);
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(report, JsonOptions));
+            }
+            else
+            {
+                BenchReportPrinter.Print(report);
+            }
+
+            return report.Workloads.All(w => w.Error is null) ? 0 : 1;
+        });
+        return command;
+    }
+
+    public static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web)
+    {
+        WriteIndented = true,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    private static string ReproduceCommand(string workload, long? rows, int batchRows, int chunkRows, string? workDir, bool json, bool parquet)
+    {
+        var parts = new List<string> { "batchscore", "bench", "--workload", workload };
+        if (rows is { } n)
+        {
+            parts.AddRange(["--rows", n.ToString(CultureInfo.InvariantCulture)]);
+        }
+
+        parts.AddRange(["--batch-rows", batchRows.ToString(CultureInfo.InvariantCulture), "--chunk-rows", chunkRows.ToString(CultureInfo.InvariantCulture)]);
+        if (workDir is not null)
+        {
+            parts.AddRange(["--work-dir", workDir]);
+        }
+
+        if (parquet)
+        {
+            parts.Add("--parquet");
+        }
+
+        if (json)
+        {
+            parts.Add("--json");
+        }
+
+        return string.Join(' ', parts);
+    }
+}
