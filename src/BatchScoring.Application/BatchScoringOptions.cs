@@ -29,6 +29,9 @@ public sealed class BatchScoringOptions
 
     public bool PreferCuda { get; set; } = true;
 
+    /// <summary>ONNX Runtime's CPU arena. Off by default in workers: it holds peak batch memory forever, and memory must stay bounded.</summary>
+    public bool OnnxCpuMemArena { get; set; }
+
     /// <summary>Prefix for the service's queue names, so several deployments (or test runs) can share one broker.</summary>
     public string QueuePrefix { get; set; } = "";
 

@@ -73,38 +73,50 @@ public sealed class ChunkScorer(
         long scored = 0;
         var batchRows = Math.Max(1, job.Job.BatchSize);
         var scoreOptions = new ScoreOptions { AllowNonFinite = job.Job.AllowNonFinite };
-        for (var start = 0; start < rows.RowCount; start += batchRows)
+        var pendingCopy = Task.CompletedTask;
+        try
         {
-            var count = Math.Min(batchRows, rows.RowCount - start);
-            var slice = start == 0 && count == rows.RowCount ? rows : rows.Slice(start, count);
-            var watch = Stopwatch.StartNew();
-            var result = lease.Model.Score(slice, job.Mapping, scoreOptions, cancellationToken);
-            ScoringMetrics.InferenceSeconds.WithLabels(job.Job.ModelName, "job").Observe(watch.Elapsed.TotalSeconds);
-            ScoringMetrics.BatchRows.WithLabels(job.Job.ModelName, "job").Observe(result.ScoredRows.Length);
-
-            foreach (var failure in result.Failures)
+            for (var start = 0; start < rows.RowCount; start += batchRows)
             {
-                var row = start + failure.Row;
-                // A cell the reader could not parse reaches the model as null; report the reader's reason instead.
-                var (column, reason) = issuesByRow.TryGetValue(row, out var issue) ? (issue.Column, issue.Reason) : (failure.Column, failure.Reason);
-                failures.Add(new FailedRow(job.Job.Id, null, chunk.ChunkIndex, source.FirstRowNumber + row, KeyText(rows, job.Job.KeyColumn, row), column, reason));
+                var count = Math.Min(batchRows, rows.RowCount - start);
+                var slice = start == 0 && count == rows.RowCount ? rows : rows.Slice(start, count);
+                var watch = Stopwatch.StartNew();
+                var result = lease.Model.Score(slice, job.Mapping, scoreOptions, cancellationToken);
+                ScoringMetrics.InferenceSeconds.WithLabels(job.Job.ModelName, "job").Observe(watch.Elapsed.TotalSeconds);
+                ScoringMetrics.BatchRows.WithLabels(job.Job.ModelName, "job").Observe(result.ScoredRows.Length);
+
+                foreach (var failure in result.Failures)
+                {
+                    var row = start + failure.Row;
+                    // A cell the reader could not parse reaches the model as null; report the reader's reason instead.
+                    var (column, reason) = issuesByRow.TryGetValue(row, out var issue) ? (issue.Column, issue.Reason) : (failure.Column, failure.Reason);
+                    failures.Add(new FailedRow(job.Job.Id, null, chunk.ChunkIndex, source.FirstRowNumber + row, KeyText(rows, job.Job.KeyColumn, row), column, reason));
+                }
+
+                if (result.ScoredRows.Length == 0)
+                {
+                    continue;
+                }
+
+                var output = BuildOutputRows(job, slice, result);
+                if (job.Table is not null)
+                {
+                    // One COPY in flight while the next batch is scored: inference and the write overlap.
+                    await pendingCopy;
+                    pendingCopy = CopyAsync(commit, job.Table, context, output, cancellationToken);
+                }
+
+                parts?.Add(output);
+                scored += output.RowCount;
             }
 
-            if (result.ScoredRows.Length == 0)
-            {
-                continue;
-            }
-
-            var output = BuildOutputRows(job, slice, result);
-            if (job.Table is not null)
-            {
-                watch.Restart();
-                await commit.WriteResultsAsync(job.Table, context, output, cancellationToken);
-                ScoringMetrics.CopySeconds.Observe(watch.Elapsed.TotalSeconds);
-            }
-
-            parts?.Add(output);
-            scored += output.RowCount;
+            await pendingCopy;
+        }
+        catch
+        {
+            // Never dispose the connection under a running COPY: let it finish (or fail) before the rollback.
+            await pendingCopy.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+            throw;
         }
 
         if (parts is not null)
@@ -119,6 +131,15 @@ public sealed class ChunkScorer(
         ScoringMetrics.ChunksCompleted.Inc();
         await FinishIfDoneAsync(progress, cancellationToken);
         return ChunkOutcome.Committed;
+    }
+
+    private static async Task CopyAsync(ChunkCommit commit, ResultTable table, ResultRowContext context, ColumnBatch rows, CancellationToken cancellationToken)
+    {
+        // Yield first so the caller goes on to score the next batch while this COPY serialises rows.
+        await Task.Yield();
+        var watch = Stopwatch.StartNew();
+        await commit.WriteResultsAsync(table, context, rows, cancellationToken);
+        ScoringMetrics.CopySeconds.Observe(watch.Elapsed.TotalSeconds);
     }
 
     /// <summary>Drops the cached plan of a job (after it finished), so long-running workers do not accumulate them.</summary>

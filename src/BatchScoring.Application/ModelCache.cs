@@ -53,7 +53,7 @@ public sealed class ModelCache(IOptions<BatchScoringOptions> options, ILoggerFac
         {
             var model = ScoringModel.Load(
                 version.StoragePath,
-                new ScoringSessionOptions { IntraOpThreads = settings.IntraOpThreads, PreferCuda = settings.PreferCuda },
+                new ScoringSessionOptions { IntraOpThreads = settings.IntraOpThreads, PreferCuda = settings.PreferCuda, EnableCpuMemArena = settings.OnnxCpuMemArena },
                 loggerFactory.CreateLogger<ScoringModel>(),
                 version.Sha256);
             _logger.LogInformation("Loaded model {Model} v{Version} ({Provider})", version.ModelName, version.Version, model.ExecutionProvider);

@@ -265,6 +265,7 @@ public sealed class ScoringModel : IDisposable
         {
             sessionOptions.GraphOptimizationLevel = options.GraphOptimizationLevel;
             sessionOptions.IntraOpNumThreads = Math.Max(0, options.IntraOpThreads);
+            sessionOptions.EnableCpuMemArena = options.EnableCpuMemArena;
             sessionOptions.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
             return sessionOptions;
         }

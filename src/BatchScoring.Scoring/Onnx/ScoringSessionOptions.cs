@@ -14,4 +14,7 @@ public sealed class ScoringSessionOptions
     public bool PreferCuda { get; set; } = true;
 
     public int CudaDeviceId { get; set; }
+
+    /// <summary>ONNX Runtime's CPU memory arena: faster reallocation, but it keeps its high-water mark for the life of the session.</summary>
+    public bool EnableCpuMemArena { get; set; } = true;
 }
