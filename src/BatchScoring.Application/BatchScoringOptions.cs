@@ -21,7 +21,7 @@ public sealed class BatchScoringOptions
     /// <summary>Chunks one worker process scores at once; reading, inference and COPY of different chunks overlap.</summary>
     public int ChunkConcurrency { get; set; } = 2;
 
-    /// <summary>ONNX Runtime intra-op threads per session (0 = one per physical core).</summary>
+    /// <summary>ONNX Runtime intra-op threads per session (0 = cores ÷ <see cref="ChunkConcurrency"/>).</summary>
     public int IntraOpThreads { get; set; }
 
     /// <summary>Loaded model sessions a worker keeps (least recently used are dropped).</summary>

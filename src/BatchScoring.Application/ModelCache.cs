@@ -53,7 +53,7 @@ public sealed class ModelCache(IOptions<BatchScoringOptions> options, ILoggerFac
         {
             var model = ScoringModel.Load(
                 version.StoragePath,
-                new ScoringSessionOptions { IntraOpThreads = settings.IntraOpThreads, PreferCuda = settings.PreferCuda, EnableCpuMemArena = settings.OnnxCpuMemArena },
+                new ScoringSessionOptions { IntraOpThreads = IntraOpThreads(settings), PreferCuda = settings.PreferCuda, EnableCpuMemArena = settings.OnnxCpuMemArena },
                 loggerFactory.CreateLogger<ScoringModel>(),
                 version.Sha256);
             _logger.LogInformation("Loaded model {Model} v{Version} ({Provider})", version.ModelName, version.Version, model.ExecutionProvider);
@@ -62,6 +62,13 @@ public sealed class ModelCache(IOptions<BatchScoringOptions> options, ILoggerFac
         _entries.AddFirst(entry);
         return entry;
     }
+
+    /// <summary>
+    /// Threads per Run: the configured value, else cores ÷ concurrent chunks, so concurrent Run calls do not
+    /// oversubscribe the CPU (intra-op threads × concurrent callers ≈ cores).
+    /// </summary>
+    public static int IntraOpThreads(BatchScoringOptions settings) =>
+        settings.IntraOpThreads > 0 ? settings.IntraOpThreads : Math.Max(1, Environment.ProcessorCount / settings.ChunkConcurrency);
 
     private void EvictBeyondCapacity()
     {

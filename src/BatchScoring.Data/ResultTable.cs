@@ -31,6 +31,17 @@ public sealed partial class ResultTable
         ("scored_at", "timestamp with time zone", true),
     ];
 
+    // The fixed columns are the same for every row of a COPY, so they are not sent per row: their defaults read
+    // settings that CopyAsync sets once per COPY. That removes 5 of the values each row costs the client to encode.
+    private static readonly Dictionary<string, string> FixedColumnDefaults = new(StringComparer.Ordinal)
+    {
+        ["job_id"] = "nullif(current_setting('batchscoring.job_id', true), '')::uuid",
+        ["request_id"] = "nullif(current_setting('batchscoring.request_id', true), '')",
+        ["model_name"] = "nullif(current_setting('batchscoring.model_name', true), '')",
+        ["model_version"] = "nullif(current_setting('batchscoring.model_version', true), '')::integer",
+        ["scored_at"] = "coalesce(nullif(current_setting('batchscoring.scored_at', true), '')::timestamptz, now())",
+    };
+
     private readonly string _copySql;
 
     private ResultTable(string schema, string name, ResultColumn key, IReadOnlyList<ResultColumn> passthrough, IReadOnlyList<ResultColumn> outputs)
@@ -43,10 +54,6 @@ public sealed partial class ResultTable
         DataColumns = [key, .. passthrough, .. outputs];
         var columns = new StringBuilder();
         columns.Append(Quote(key.Name));
-        foreach (var fixedColumn in FixedColumns)
-        {
-            columns.Append(", ").Append(Quote(fixedColumn));
-        }
 
         foreach (var column in passthrough.Concat(outputs))
         {
@@ -195,7 +202,8 @@ public sealed partial class ResultTable
         sql.Append("    ").Append(Quote(Key.Name)).Append(' ').Append(Key.PostgresType()).Append(" NULL");
         foreach (var (name, type, notNull) in FixedColumnTypes)
         {
-            sql.Append(",\n    ").Append(Quote(name)).Append(' ').Append(type).Append(notNull ? " NOT NULL" : " NULL");
+            sql.Append(",\n    ").Append(Quote(name)).Append(' ').Append(type).Append(notNull ? " NOT NULL" : " NULL")
+                .Append(" DEFAULT ").Append(FixedColumnDefaults[name]);
         }
 
         foreach (var column in Passthrough.Concat(Outputs))
@@ -254,6 +262,16 @@ public sealed partial class ResultTable
             if (tableExists)
             {
                 await VerifyColumnsAsync(connection, tx, ct);
+                // Tables created before the defaults existed get them now (idempotent).
+                var defaults = new StringBuilder();
+                foreach (var (name, expression) in FixedColumnDefaults)
+                {
+                    defaults.Append("ALTER TABLE ").Append(QuotedName).Append(" ALTER COLUMN ").Append(Quote(name))
+                        .Append(" SET DEFAULT ").Append(expression).Append(";\n");
+                }
+
+                await using var alter = new NpgsqlCommand(defaults.ToString(), connection, tx);
+                await alter.ExecuteNonQueryAsync(ct);
                 await tx.CommitAsync(ct);
                 return;
             }
@@ -382,6 +400,22 @@ public sealed partial class ResultTable
         var keyWriter = writers[0];
         var count = rows.RowCount;
 
+        await using (var settings = new NpgsqlCommand(
+            """
+            SELECT set_config('batchscoring.job_id', $1, false), set_config('batchscoring.request_id', $2, false),
+                   set_config('batchscoring.model_name', $3, false), set_config('batchscoring.model_version', $4, false),
+                   set_config('batchscoring.scored_at', $5, false)
+            """,
+            connection))
+        {
+            settings.Parameters.Add(new NpgsqlParameter<string> { TypedValue = jobId?.ToString() ?? "" });
+            settings.Parameters.Add(new NpgsqlParameter<string> { TypedValue = requestId ?? "" });
+            settings.Parameters.Add(new NpgsqlParameter<string> { TypedValue = modelName });
+            settings.Parameters.Add(new NpgsqlParameter<string> { TypedValue = modelVersion.ToString(CultureInfo.InvariantCulture) });
+            settings.Parameters.Add(new NpgsqlParameter<string> { TypedValue = scoredAt.ToString("O", CultureInfo.InvariantCulture) });
+            await settings.ExecuteNonQueryAsync(ct);
+        }
+
         await using var importer = await connection.BeginBinaryImportAsync(_copySql, ct);
 
         // WriteAsync and the synchronous Write measured the same (within noise) for 200k rows × 2 and
@@ -390,11 +424,6 @@ public sealed partial class ResultTable
         {
             await importer.StartRowAsync(ct);
             await keyWriter.WriteAsync(importer, row, ct);
-            await (jobId is { } id ? importer.WriteAsync(id, NpgsqlDbType.Uuid, ct) : importer.WriteNullAsync(ct));
-            await (requestId is null ? importer.WriteNullAsync(ct) : importer.WriteAsync(requestId, NpgsqlDbType.Text, ct));
-            await importer.WriteAsync(modelName, NpgsqlDbType.Text, ct);
-            await importer.WriteAsync(modelVersion, NpgsqlDbType.Integer, ct);
-            await importer.WriteAsync(scoredAt, NpgsqlDbType.TimestampTz, ct);
             for (var c = 1; c < writers.Length; c++)
             {
                 await writers[c].WriteAsync(importer, row, ct);
