@@ -139,7 +139,7 @@ public sealed partial class ServerFixture : IAsyncLifetime
 
         Report(postgresError is null && rabbitMqError is null
             ? $"integration test servers: {Source} (PostgreSQL {Describe(postgresConnectionString!)}, RabbitMQ {Describe(new Uri(rabbitMqUri!))})"
-            : $"integration test servers UNAVAILABLE: {postgresError?.Message}{rabbitMqError?.Message}");
+            : $"integration test servers UNAVAILABLE:{Environment.NewLine}{postgresError?.Message}{Environment.NewLine}{rabbitMqError?.Message}");
     }
 
     public async ValueTask DisposeAsync()
