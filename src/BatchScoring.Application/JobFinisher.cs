@@ -1,6 +1,7 @@
 using System.Text.Json;
 using BatchScoring.Contracts;
 using BatchScoring.Data;
+using BatchScoring.Scoring.Data;
 using MassTransit;
 using Microsoft.Extensions.Logging;
 
@@ -53,6 +54,10 @@ public sealed class JobFinisher(JobStore store, IPublishEndpoint publisher, ILog
     private async Task WriteManifestAsync(JobEntity job, CancellationToken cancellationToken)
     {
         var chunks = await store.GetChunksAsync(job.Id, cancellationToken);
+        var parts = chunks.Where(c => c.State == ChunkState.Succeeded).OrderBy(c => c.ChunkIndex).ToArray();
+        var schema = parts.Length == 0
+            ? []
+            : await ParquetDataset.ReadColumnsAsync(Path.Combine(job.OutputParquet!, ChunkScorer.PartFileName(parts[0].ChunkIndex)), cancellationToken);
         var manifest = new
         {
             jobId = job.Id,
@@ -64,11 +69,8 @@ public sealed class JobFinisher(JobStore store, IPublishEndpoint publisher, ILog
             failedRows = job.FailedRows,
             keyColumn = job.KeyColumn,
             completedAt = job.FinishedAt,
-            parts = chunks
-                .Where(c => c.State == ChunkState.Succeeded)
-                .OrderBy(c => c.ChunkIndex)
-                .Select(c => new { file = ChunkScorer.PartFileName(c.ChunkIndex), rows = c.ScoredRows })
-                .ToArray(),
+            schema = schema.Select(c => new { name = c.Name, type = c.Kind.ToString() }).ToArray(),
+            parts = parts.Select(c => new { file = ChunkScorer.PartFileName(c.ChunkIndex), rows = c.ScoredRows }).ToArray(),
         };
         var path = Path.Combine(job.OutputParquet!, ManifestFileName);
         var temp = path + ".tmp";

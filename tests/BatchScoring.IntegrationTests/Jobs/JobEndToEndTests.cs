@@ -112,6 +112,9 @@ public sealed class JobEndToEndTests(ServerFixture servers)
         using var manifest = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(parquetOut, "_SUCCESS"), Ct));
         Assert.Equal(11_988, manifest.RootElement.GetProperty("scoredRows").GetInt64());
         Assert.Equal(7, manifest.RootElement.GetProperty("parts").GetArrayLength());
+        Assert.Equal(
+            ["customer_id", "region", "score", "job_id", "model_name", "model_version", "scored_at"],
+            manifest.RootElement.GetProperty("schema").EnumerateArray().Select(c => c.GetProperty("name").GetString()));
     }
 
     [Fact]
