@@ -11,6 +11,13 @@ namespace BatchScoring.Cli.Bench;
 /// </summary>
 internal sealed class WorkerProcess : IAsyncDisposable
 {
+    public static readonly IReadOnlyDictionary<string, string> WorkerMallocSettings = new Dictionary<string, string>
+    {
+        ["MALLOC_ARENA_MAX"] = "2",
+        ["MALLOC_MMAP_THRESHOLD_"] = "1048576",
+        ["MALLOC_TRIM_THRESHOLD_"] = "1048576",
+    };
+
     private readonly Process _process;
     private readonly StreamWriter _log;
     private readonly Lock _logGate = new();
@@ -58,6 +65,13 @@ internal sealed class WorkerProcess : IAsyncDisposable
         start.UseShellExecute = false;
         start.RedirectStandardOutput = true;
         start.RedirectStandardError = true;
+        // The deployment's recommended glibc settings (deploy/, README "Memory"): ONNX Runtime allocates and frees
+        // large tensors from many threads; without these, per-thread malloc arenas keep ~0.5 GiB of freed memory.
+        foreach (var (key, value) in WorkerMallocSettings)
+        {
+            start.Environment[key] = Environment.GetEnvironmentVariable(key) ?? value;
+        }
+
         foreach (var (key, value) in environment)
         {
             start.Environment[key] = value;
