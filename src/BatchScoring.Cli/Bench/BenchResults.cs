@@ -36,6 +36,9 @@ public sealed class BenchReport
     public required BenchEnvironment Environment { get; init; }
 
     public List<WorkloadResult> Workloads { get; } = [];
+
+    /// <summary>Request mode (queue score-requests) with and without dynamic batching; null when not run (--requests 0).</summary>
+    public RequestBenchReport? Requests { get; set; }
 }
 
 public sealed class BenchEnvironment

@@ -26,11 +26,17 @@ public static class BenchCommand
         var workDir = new Option<DirectoryInfo?>("--work-dir") { Description = "Where generated models and datasets are cached (by size) and runs write their files. Default: <temp>/batchscore-bench." };
         var json = new Option<bool>("--json") { Description = "Print the results as JSON on stdout (progress goes to stderr)." };
         var parquet = new Option<bool>("--parquet") { Description = "Also run a second end-to-end job that writes Parquet part files next to the table, and report it." };
+        var requests = new Option<int>("--requests")
+        {
+            Description = "Request mode: N single-row and N 100-row requests through queue score-requests, with and without dynamic batching, and N single-row at half the peak rate (0 = skip).",
+            DefaultValueFactory = _ => 2000,
+        };
+        var requestsOnly = new Option<bool>("--requests-only") { Description = "Run only the request-mode benchmark (no job workloads)." };
         var command = new Command(
             "bench",
             "Measure ONNX Runtime, COPY and Parquet ceilings and end-to-end job throughput (needs ConnectionStrings__Postgres and ConnectionStrings__RabbitMq).")
         {
-            workload, rows, batchRows, chunkRows, workDir, json, parquet,
+            workload, rows, batchRows, chunkRows, workDir, json, parquet, requests, requestsOnly,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -61,8 +67,15 @@ public static class BenchCommand
                 return 2;
             }
 
+            var requestCount = parse.GetValue(requests);
+            if (requestCount < 0 || (parse.GetValue(requestsOnly) && requestCount < 1))
+            {
+                await Console.Error.WriteLineAsync("bench: --requests must be at least 1 with --requests-only, and not negative.");
+                return 2;
+            }
+
             var selected = parse.GetRequiredValue(workload);
-            var workloads = BenchWorkload.All.Where(w => selected == "all" || w.Name == selected)
+            var workloads = BenchWorkload.All.Where(w => !parse.GetValue(requestsOnly) && (selected == "all" || w.Name == selected))
                 .Select(w => rowsOverride is { } n ? w with { Rows = n } : w)
                 .ToArray();
             var dir = parse.GetValue(workDir)?.FullName ?? Path.Combine(Path.GetTempPath(), "batchscore-bench");
@@ -72,16 +85,29 @@ public static class BenchCommand
                 CommandLine = ReproduceCommand(selected, rowsOverride, batch, chunk, parse.GetValue(workDir)?.FullName, parse.GetValue(json), parse.GetValue(parquet)),
             };
             var report = await new BenchRunner(settings).RunAsync(ct);
+            if (requestCount > 0)
+            {
+                report.Requests = await new RequestBenchRunner(postgres, rabbit, requestCount).RunAsync(ct);
+            }
+
             if (parse.GetValue(json))
             {
                 Console.WriteLine(JsonSerializer.Serialize(report, JsonOptions));
             }
             else
             {
-                BenchReportPrinter.Print(report);
+                if (report.Workloads.Count > 0)
+                {
+                    BenchReportPrinter.Print(report);
+                }
+
+                if (report.Requests is not null)
+                {
+                    RequestBenchRunner.Print(report.Requests);
+                }
             }
 
-            return report.Workloads.All(w => w.Error is null) ? 0 : 1;
+            return report.Workloads.All(w => w.Error is null) && report.Requests?.Error is null ? 0 : 1;
         });
         return command;
     }

@@ -52,6 +52,11 @@ public static class BatchScoringHostExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         var rabbit = new Uri(builder.Configuration.GetRequiredConnectionString(ConnectionNames.RabbitMq));
+        if (worker)
+        {
+            builder.Services.AddRequestModeServices();
+        }
+
         builder.Services.AddMassTransit(x =>
         {
             x.DisableUsageTelemetry();
@@ -59,6 +64,7 @@ public static class BatchScoringHostExtensions
             {
                 x.AddConsumer<ScoreChunkConsumer, ScoreChunkConsumerDefinition>();
                 x.AddConsumer<SubmitScoringJobConsumer, SubmitScoringJobConsumerDefinition>();
+                x.AddScoreRequestConsumer(); // request mode: queue score-requests (RequestModeHostExtensions)
             }
 
             x.UsingRabbitMq((context, cfg) =>

@@ -1,0 +1,384 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using BatchScoring.Application;
+using BatchScoring.Application.Requests;
+using BatchScoring.Cli.Hosting;
+using BatchScoring.Scoring.OnnxWriter;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+using RabbitMQ.Client;
+using RabbitMQ.Client.Events;
+using Spectre.Console;
+
+namespace BatchScoring.Cli.Bench;
+
+/// <summary>One request-mode run: how many requests of how many rows, with which batching, and what it achieved.</summary>
+public sealed record RequestRunResult(
+    string Name,
+    string Batching,
+    int Requests,
+    int RowsPerRequest,
+    double? TargetRequestsPerSecond,
+    double Seconds,
+    double RequestsPerSecond,
+    double RowsPerSecond,
+    double AverageBatchRows,
+    double P50Ms,
+    double P95Ms,
+    double P99Ms,
+    int NotScored);
+
+public sealed class RequestBenchReport
+{
+    public required string Model { get; init; }
+
+    public required int Features { get; init; }
+
+    public required int ConsumerConcurrency { get; init; }
+
+    public required string Note { get; init; }
+
+    public List<RequestRunResult> Runs { get; } = [];
+
+    /// <summary>rows/s with dynamic batching ÷ rows/s with batches of one, single-row requests (target ≥ 5).</summary>
+    public double? SingleRowSpeedup { get; set; }
+
+    public string? Error { get; set; }
+}
+
+/// <summary>
+/// Request mode under load: a worker (in this process, on a fresh database) consumes queue score-requests; a plain AMQP
+/// client publishes pre-serialized JSON requests as fast as it can (or at a fixed rate) and times each from publish to
+/// its reply, which the worker sends after the rows are written. Runs with dynamic batching (the defaults), and with
+/// batching disabled (one request per inference call: MaxBatchRows = rows per request, delay 0).
+/// </summary>
+internal sealed class RequestBenchRunner(string postgresConnectionString, string rabbitMqUri, int requests)
+{
+    private const int Features = 16;
+    private const string ModelName = "bench_requests";
+
+    public async Task<RequestBenchReport> RunAsync(CancellationToken cancellationToken)
+    {
+        var defaults = new RequestBatchingOptions();
+        var report = new RequestBenchReport
+        {
+            Model = $"MLP {Features}-64-64-1",
+            Features = Features,
+            ConsumerConcurrency = defaults.ConsumerConcurrency,
+            Note = "worker and publisher share this process and machine; latency = publish → reply (sent after the rows are committed)",
+        };
+        var database = $"bench_req_{DateTime.UtcNow:yyyyMMddHHmmss}_{Environment.ProcessId}";
+        var connection = await CreateDatabaseAsync(database, cancellationToken);
+        var model = SampleModels.Mlp([Features, 64, 64, 1], seed: 7, featureNames: Enumerable.Range(0, Features).Select(i => $"f_{i:D3}").ToArray());
+        try
+        {
+            var batching = $"dynamic: ≤ {defaults.MaxBatchRows} rows, ≤ {defaults.MaxQueueDelayMs} ms";
+            RequestRunResult peak;
+            await using (var host = await BenchHost.StartAsync(connection, rabbitMqUri, model.Bytes, "dyn", new(), cancellationToken))
+            {
+                await host.RunAsync("warm-up", batching, Math.Min(200, requests), 1, null, cancellationToken);
+                peak = await host.RunAsync("single-row, max rate", batching, requests, 1, null, cancellationToken);
+                report.Runs.Add(peak);
+                report.Runs.Add(await host.RunAsync("100-row, max rate", batching, requests, 100, null, cancellationToken));
+                report.Runs.Add(await host.RunAsync("single-row, half of peak rate", batching, requests, 1, peak.RequestsPerSecond / 2, cancellationToken));
+            }
+
+            await using (var host = await BenchHost.StartAsync(connection, rabbitMqUri, model.Bytes, "one", new() { ["MaxBatchRows"] = "1", ["MaxQueueDelayMs"] = "0" }, cancellationToken))
+            {
+                await host.RunAsync("warm-up", "off", Math.Min(200, requests), 1, null, cancellationToken);
+                var single = await host.RunAsync("single-row, max rate", "off: 1 request per call", requests, 1, null, cancellationToken);
+                report.Runs.Add(single);
+                report.SingleRowSpeedup = single.RowsPerSecond > 0 ? peak.RowsPerSecond / single.RowsPerSecond : null;
+            }
+
+            await using (var host = await BenchHost.StartAsync(connection, rabbitMqUri, model.Bytes, "hundred", new() { ["MaxBatchRows"] = "100", ["MaxQueueDelayMs"] = "0" }, cancellationToken))
+            {
+                await host.RunAsync("warm-up", "off", Math.Min(50, requests), 100, null, cancellationToken);
+                report.Runs.Add(await host.RunAsync("100-row, max rate", "off: 1 request per call", requests, 100, null, cancellationToken));
+            }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            report.Error = ex.Message;
+            BenchRunner.Log($"[requests] FAILED: {ex}");
+        }
+        finally
+        {
+            await DropDatabaseAsync(database);
+        }
+
+        return report;
+    }
+
+    public static void Print(RequestBenchReport report)
+    {
+        AnsiConsole.MarkupLine($"[bold]request mode[/] — {Markup.Escape(report.Model)}, consumer concurrency {report.ConsumerConcurrency}; {Markup.Escape(report.Note)}");
+        if (report.Error is not null)
+        {
+            AnsiConsole.MarkupLine($"[red]failed:[/] {Markup.Escape(report.Error)}");
+        }
+
+        var table = new Table().Border(TableBorder.Rounded);
+        foreach (var column in new[] { "run", "batching", "requests", "req/s", "rows/s", "avg batch rows", "p50 ms", "p95 ms", "p99 ms", "not scored" })
+        {
+            table.AddColumn(new TableColumn(column).RightAligned());
+        }
+
+        foreach (var r in report.Runs)
+        {
+            var name = r.TargetRequestsPerSecond is { } rate ? $"{r.Name} ({rate:N0} req/s)" : r.Name;
+            table.AddRow(
+                Markup.Escape(name), Markup.Escape(r.Batching), $"{r.Requests:N0} × {r.RowsPerRequest}", $"{r.RequestsPerSecond:N0}", $"{r.RowsPerSecond:N0}",
+                $"{r.AverageBatchRows:N1}", $"{r.P50Ms:F1}", $"{r.P95Ms:F1}", $"{r.P99Ms:F1}", $"{r.NotScored}");
+        }
+
+        AnsiConsole.Write(table);
+        if (report.SingleRowSpeedup is { } speedup)
+        {
+            AnsiConsole.MarkupLine($"single-row requests: dynamic batching gives [bold]{speedup:F1}×[/] the rows/s of batches of one (target ≥ 5×)");
+        }
+
+        if (report.Runs.FirstOrDefault(r => r.TargetRequestsPerSecond is not null) is { } half)
+        {
+            AnsiConsole.MarkupLine($"at half of the peak rate: p99 [bold]{half.P99Ms:F1} ms[/] (target < 250 ms)");
+        }
+    }
+
+    private async Task<string> CreateDatabaseAsync(string name, CancellationToken cancellationToken)
+    {
+        await using var connection = new NpgsqlConnection(postgresConnectionString);
+        await connection.OpenAsync(cancellationToken);
+        await using var create = new NpgsqlCommand($"CREATE DATABASE \"{name}\"", connection);
+        await create.ExecuteNonQueryAsync(cancellationToken);
+        return new NpgsqlConnectionStringBuilder(postgresConnectionString) { Database = name }.ConnectionString;
+    }
+
+    private async Task DropDatabaseAsync(string name)
+    {
+        try
+        {
+            NpgsqlConnection.ClearAllPools();
+            await using var connection = new NpgsqlConnection(postgresConnectionString);
+            await connection.OpenAsync();
+            await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)", connection);
+            await drop.ExecuteNonQueryAsync();
+        }
+        catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException)
+        {
+            BenchRunner.Log($"warning: could not drop database {name}: {ex.Message}");
+        }
+    }
+
+    /// <summary>An in-process worker with given request options, plus the raw AMQP publisher and reply consumer.</summary>
+    private sealed class BenchHost : IAsyncDisposable
+    {
+        private readonly WebApplication _app;
+        private readonly IConnection _connection;
+        private readonly IChannel _channel;
+        private readonly string _queue;
+        private readonly string _replyQueue;
+        private readonly ConcurrentDictionary<string, (long Sent, TaskCompletionSource<(long At, bool Scored)> Done)> _pending = new();
+        private readonly string _prefix;
+        private readonly string _rabbitMqUri;
+
+        private BenchHost(WebApplication app, IConnection connection, IChannel channel, string prefix, string replyQueue, string rabbitMqUri)
+        {
+            _app = app;
+            _connection = connection;
+            _channel = channel;
+            _prefix = prefix;
+            _queue = prefix + RequestBatchingOptions.QueueName;
+            _replyQueue = replyQueue;
+            _rabbitMqUri = rabbitMqUri;
+        }
+
+        public static async Task<BenchHost> StartAsync(
+            string postgres, string rabbitMqUri, byte[] model, string label, Dictionary<string, string> requestOptions, CancellationToken cancellationToken)
+        {
+            var prefix = $"bench-req-{Guid.NewGuid().ToString("N")[..8]}-{label}-";
+            var settings = new Dictionary<string, string?>
+            {
+                ["ConnectionStrings:Postgres"] = postgres,
+                ["ConnectionStrings:RabbitMq"] = rabbitMqUri,
+                ["BatchScoring:ModelStorePath"] = Path.Combine(Path.GetTempPath(), "batchscore-bench", "request-models"),
+                ["BatchScoring:QueuePrefix"] = prefix,
+                ["Logging:LogLevel:Default"] = "Warning",
+            };
+            foreach (var (key, value) in requestOptions)
+            {
+                settings[$"{RequestBatchingOptions.SectionName}:{key}"] = value;
+            }
+
+            var app = ServiceHost.Build(new ServeSettings(ServiceRoles.Worker, "http://127.0.0.1:0", Migrate: true), configure: c => c.AddInMemoryCollection(settings));
+            await app.StartAsync(cancellationToken);
+            using (var stream = new MemoryStream(model))
+            {
+                await app.Services.GetRequiredService<ModelRegistry>().RegisterAsync(ModelName, stream, cancellationToken);
+            }
+
+            var factory = new ConnectionFactory { Uri = new Uri(rabbitMqUri) };
+            var connection = await factory.CreateConnectionAsync(cancellationToken);
+            var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
+            var reply = await channel.QueueDeclareAsync("", durable: false, exclusive: true, autoDelete: true, cancellationToken: cancellationToken);
+            var host = new BenchHost(app, connection, channel, prefix, reply.QueueName, rabbitMqUri);
+            var consumer = new AsyncEventingBasicConsumer(channel);
+            consumer.ReceivedAsync += (_, delivery) =>
+            {
+                var at = Stopwatch.GetTimestamp();
+                var reader = new Utf8JsonReader(delivery.Body.Span);
+                string? id = null;
+                string? outcome = null;
+                while ((id is null || outcome is null) && reader.Read())
+                {
+                    if (reader.TokenType == JsonTokenType.PropertyName && reader.CurrentDepth == 1)
+                    {
+                        var property = reader.GetString();
+                        reader.Read();
+                        if (property == "requestId")
+                        {
+                            id = reader.GetString();
+                        }
+                        else if (property == "outcome")
+                        {
+                            outcome = reader.GetString();
+                        }
+                        else
+                        {
+                            reader.Skip();
+                        }
+                    }
+                }
+
+                if (id is not null && host._pending.TryRemove(id, out var pending))
+                {
+                    pending.Done.TrySetResult((at, outcome == "scored"));
+                }
+
+                return Task.CompletedTask;
+            };
+            await channel.BasicConsumeAsync(reply.QueueName, autoAck: true, consumer, cancellationToken);
+            return host;
+        }
+
+        public async Task<RequestRunResult> RunAsync(
+            string name, string batching, int count, int rowsPerRequest, double? ratePerSecond, CancellationToken cancellationToken)
+        {
+            var random = new Random(count + rowsPerRequest);
+            var runId = Guid.NewGuid().ToString("N")[..6];
+            var bodies = new byte[count][];
+            var ids = new string[count];
+            for (var i = 0; i < count; i++)
+            {
+                ids[i] = $"{runId}-{i}";
+                bodies[i] = Body(ids[i], rowsPerRequest, random);
+            }
+
+            var batchBefore = BatchStats();
+            var tasks = new Task<(long At, bool Scored)>[count];
+            var properties = new BasicProperties { ContentType = "application/json", DeliveryMode = DeliveryModes.Transient };
+            var start = Stopwatch.GetTimestamp();
+            for (var i = 0; i < count; i++)
+            {
+                if (ratePerSecond is { } rate)
+                {
+                    var due = start + (long)(i / rate * Stopwatch.Frequency);
+                    var ahead = due - Stopwatch.GetTimestamp();
+                    if (ahead > Stopwatch.Frequency / 1000)
+                    {
+                        await Task.Delay(TimeSpan.FromSeconds((double)ahead / Stopwatch.Frequency), cancellationToken);
+                    }
+                }
+
+                var done = new TaskCompletionSource<(long, bool)>(TaskCreationOptions.RunContinuationsAsynchronously);
+                var sent = Stopwatch.GetTimestamp();
+                _pending[ids[i]] = (sent, done);
+                _sentAt[ids[i]] = sent;
+                tasks[i] = done.Task;
+                await _channel.BasicPublishAsync("", _queue, false, properties, bodies[i], cancellationToken);
+            }
+
+            var results = await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromMinutes(5), cancellationToken);
+            var end = results.Max(r => r.At);
+            var seconds = (double)(end - start) / Stopwatch.Frequency;
+            var latencies = new double[count];
+            for (var i = 0; i < count; i++)
+            {
+                latencies[i] = (double)(results[i].At - SentAt(i)) * 1000 / Stopwatch.Frequency;
+            }
+
+            Array.Sort(latencies);
+            var batchAfter = BatchStats();
+            var calls = batchAfter.Count - batchBefore.Count;
+            var result = new RequestRunResult(
+                name, batching, count, rowsPerRequest, ratePerSecond, seconds, count / seconds, (double)count * rowsPerRequest / seconds,
+                calls > 0 ? (batchAfter.Sum - batchBefore.Sum) / calls : 0,
+                Percentile(latencies, 0.50), Percentile(latencies, 0.95), Percentile(latencies, 0.99), results.Count(r => !r.Scored));
+            BenchRunner.Log($"[requests] {name} ({batching}): {count:N0} × {rowsPerRequest} rows in {seconds:F2} s = {result.RequestsPerSecond:N0} req/s, "
+                + $"{result.RowsPerSecond:N0} rows/s, avg batch {result.AverageBatchRows:N1} rows, p50/p95/p99 {result.P50Ms:F1}/{result.P95Ms:F1}/{result.P99Ms:F1} ms"
+                + (result.NotScored > 0 ? $", {result.NotScored} not scored" : ""));
+            return result;
+
+            long SentAt(int i) => _sentAt[ids[i]];
+        }
+
+        private readonly ConcurrentDictionary<string, long> _sentAt = new();
+
+        private byte[] Body(string id, int rows, Random random)
+        {
+            var json = new StringBuilder(64 + (rows * Features * 12));
+            json.Append("{\"requestId\":\"").Append(id).Append("\",\"model\":{\"name\":\"").Append(ModelName).Append("\"},\"replyTo\":\"").Append(_replyQueue).Append("\",\"rows\":[");
+            for (var r = 0; r < rows; r++)
+            {
+                json.Append(r == 0 ? "" : ",").Append("{\"key\":\"").Append(id).Append('-').Append(r).Append("\",\"features\":{");
+                for (var f = 0; f < Features; f++)
+                {
+                    json.Append(f == 0 ? "" : ",").Append("\"f_").Append(f.ToString("D3", CultureInfo.InvariantCulture)).Append("\":")
+                        .Append(((random.NextDouble() * 4) - 2).ToString("F4", CultureInfo.InvariantCulture));
+                }
+
+                json.Append("}}");
+            }
+
+            json.Append("]}");
+            return Encoding.UTF8.GetBytes(json.ToString());
+        }
+
+        private static (double Sum, double Count) BatchStats()
+        {
+            var child = ScoringMetrics.BatchRows.WithLabels(ModelName, "request");
+            return (child.Sum, child.Count);
+        }
+
+        private static double Percentile(double[] sorted, double p) =>
+            sorted.Length == 0 ? 0 : sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];
+
+        public async ValueTask DisposeAsync()
+        {
+            await _channel.CloseAsync();
+            await _channel.DisposeAsync();
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+            try
+            {
+                await using var channel = await _connection.CreateChannelAsync();
+                foreach (var suffix in new[] { "", "_error", "_skipped" })
+                {
+                    await channel.QueueDeleteAsync(_queue + suffix, ifUnused: false, ifEmpty: false);
+                    await channel.ExchangeDeleteAsync(_queue + suffix, ifUnused: false);
+                }
+            }
+            catch (Exception ex) when (ex is RabbitMQ.Client.Exceptions.RabbitMQClientException or RabbitMQ.Client.Exceptions.OperationInterruptedException or IOException)
+            {
+                BenchRunner.Log($"warning: could not delete the bench queues ({_prefix}*) on {_rabbitMqUri}: {ex.Message}");
+            }
+
+            await _connection.CloseAsync();
+            await _connection.DisposeAsync();
+        }
+    }
+}

@@ -1,0 +1,397 @@
+using System.Globalization;
+using System.Text.Json;
+using BatchScoring.Cli.Hosting;
+using BatchScoring.Contracts;
+using BatchScoring.IntegrationTests.Infrastructure;
+using BatchScoring.IntegrationTests.Jobs;
+using BatchScoring.Scoring.OnnxWriter;
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace BatchScoring.IntegrationTests.Requests;
+
+/// <summary>
+/// Request mode end to end: plain JSON published by a raw AMQP client (no MassTransit) to score-requests, dynamic
+/// batching in the worker, results in scoring.request_results_&lt;model&gt;, answers on the client's reply queue.
+/// </summary>
+public sealed class RequestModeTests(ServerFixture servers)
+{
+    private const int Features = 8;
+    private static readonly TimeSpan ReplyTimeout = TimeSpan.FromSeconds(20);
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Raw_json_request_from_a_plain_amqp_client_is_scored_and_written()
+    {
+        await using var host = await StartAsync("req-raw");
+        var mlp = await RegisterMlpAsync(host, "churn", "f_", seed: 3);
+        await using var client = await RawAmqpClient.ConnectAsync(servers.RabbitMqUri, Ct);
+
+        var rows = Rows("c-", 5, "f_", seed: 1);
+        await client.PublishAsync(Queue(host), RequestJson("req-1", "churn", rows, replyTo: client.ReplyQueue, correlationId: "order-55123", shuffle: true), Ct);
+
+        var reply = (await client.ReceiveAsync(1, ReplyTimeout, Ct))[0];
+        Assert.Equal("application/json", reply.ContentType);
+        Assert.Equal("order-55123", reply.CorrelationId);
+        var body = reply.Body;
+        Assert.False(body.TryGetProperty("messageType", out _), "the reply must be plain JSON, not an envelope");
+        Assert.Equal("req-1", body.GetProperty("requestId").GetString());
+        Assert.Equal("order-55123", body.GetProperty("correlationId").GetString());
+        Assert.Equal(ScoreRequestOutcome.Scored, body.GetProperty("outcome").GetString());
+        Assert.Equal("churn", body.GetProperty("model").GetProperty("name").GetString());
+        Assert.Equal(1, body.GetProperty("model").GetProperty("version").GetInt32());
+        AssertScoresMatch(mlp, rows, body);
+
+        var written = await ReadResultsAsync(host, "request_results_churn", "score");
+        Assert.Equal(rows.Count, written.Count);
+        foreach (var (key, x) in rows)
+        {
+            var row = written[key];
+            Assert.Equal("req-1", row.RequestId);
+            Assert.Equal("churn", row.Model);
+            Assert.Equal(1, row.Version);
+            Assert.Equal(MlpReference.Forward(mlp, x)[0], row.Score, 1e-4f);
+        }
+    }
+
+    [Fact]
+    public async Task Requests_for_different_models_in_flight_together_never_mix()
+    {
+        await using var host = await StartAsync("req-mix", new() { ["BatchScoring:Requests:MaxQueueDelayMs"] = "50" });
+        var alpha = await RegisterMlpAsync(host, "alpha", "f_", seed: 5);
+        var beta = await RegisterMlpAsync(host, "beta", "x_", seed: 8, output: "risk", hidden: 6);
+        await using var client = await RawAmqpClient.ConnectAsync(servers.RabbitMqUri, Ct);
+
+        var sent = new Dictionary<string, (string Model, List<(string Key, float[] X)> Rows)>();
+        for (var i = 0; i < 40; i++)
+        {
+            var model = i % 2 == 0 ? "alpha" : "beta";
+            var rows = Rows($"{model}-{i}-", 3, model == "alpha" ? "f_" : "x_", seed: 100 + i);
+            sent[$"mix-{i}"] = (model, rows);
+            await client.PublishAsync(Queue(host), RequestJson($"mix-{i}", model, rows, replyTo: client.ReplyQueue), Ct);
+        }
+
+        foreach (var reply in await client.ReceiveAsync(40, ReplyTimeout, Ct))
+        {
+            var (model, rows) = sent[reply.Body.GetProperty("requestId").GetString()!];
+            Assert.Equal(ScoreRequestOutcome.Scored, reply.Body.GetProperty("outcome").GetString());
+            Assert.Equal(model, reply.Body.GetProperty("model").GetProperty("name").GetString());
+            AssertScoresMatch(model == "alpha" ? alpha : beta, rows, reply.Body, model == "alpha" ? "score" : "risk");
+        }
+
+        // Each model's table holds exactly its own requests' rows: no batch carried rows of the other model.
+        foreach (var (model, output) in new[] { ("alpha", "score"), ("beta", "risk") })
+        {
+            var written = await ReadResultsAsync(host, $"request_results_{model}", output);
+            var expected = sent.Where(s => s.Value.Model == model).SelectMany(s => s.Value.Rows.Select(r => (s.Key, r.Key))).ToHashSet();
+            Assert.Equal(expected, written.Select(w => (w.Value.RequestId, w.Key)).ToHashSet());
+            Assert.All(written.Values, w => Assert.Equal(model, w.Model));
+        }
+    }
+
+    [Fact]
+    public async Task Bad_requests_beside_good_ones_are_rejected_and_moved_to_the_error_queue()
+    {
+        await using var host = await StartAsync("req-bad", new() { ["BatchScoring:Requests:MaxQueueDelayMs"] = "50" });
+        var mlp = await RegisterMlpAsync(host, "churn", "f_", seed: 3);
+        await using var client = await RawAmqpClient.ConnectAsync(servers.RabbitMqUri, Ct);
+        var queue = Queue(host);
+        var good = Enumerable.Range(0, 6).Select(i => ($"good-{i}", Rows($"g{i}-", 4, "f_", seed: 20 + i))).ToList();
+
+        await client.PublishAsync(queue, RequestJson("good-0", "churn", good[0].Item2, replyTo: client.ReplyQueue), Ct);
+        await client.PublishAsync(queue, "{\"requestId\": \"broken\", \"model\": {\"name\": \"churn\"", Ct, replyTo: client.ReplyQueue); // invalid JSON
+        await client.PublishAsync(queue, RequestJson("good-1", "churn", good[1].Item2, replyTo: client.ReplyQueue), Ct);
+        await client.PublishAsync(queue, RequestJson("unknown-model", "nope", good[2].Item2, replyTo: client.ReplyQueue), Ct);
+        await client.PublishAsync(queue, RequestJson("good-2", "churn", good[2].Item2, replyTo: client.ReplyQueue), Ct);
+        var typed = RequestJson("wrong-type", "churn", good[3].Item2, replyTo: client.ReplyQueue).Replace("\"f_003\":", "\"f_003\":\"abc\",\"ignored\":", StringComparison.Ordinal);
+        await client.PublishAsync(queue, typed, Ct);
+        await client.PublishAsync(queue, RequestJson("good-3", "churn", good[3].Item2, replyTo: client.ReplyQueue), Ct);
+        await client.PublishAsync(queue, $"{{\"requestId\":\"schema\",\"model\":{{\"name\":\"churn\"}},\"rows\":\"not-an-array\",\"replyTo\":\"{client.ReplyQueue}\"}}", Ct);
+        await client.PublishAsync(queue, RequestJson("missing-feature", "churn", good[4].Item2, replyTo: client.ReplyQueue).Replace("\"f_005\":", "\"other\":", StringComparison.Ordinal), Ct);
+        for (var i = 4; i < 6; i++)
+        {
+            await client.PublishAsync(queue, RequestJson($"good-{i}", "churn", good[i].Item2, replyTo: client.ReplyQueue), Ct);
+        }
+
+        var replies = (await client.ReceiveAsync(10, ReplyTimeout, Ct)).ToDictionary(r => r.Body.GetProperty("requestId").GetString()!);
+        for (var i = 0; i < 6; i++)
+        {
+            Assert.Equal(ScoreRequestOutcome.Scored, replies[$"good-{i}"].Body.GetProperty("outcome").GetString());
+            AssertScoresMatch(mlp, good[i].Item2, replies[$"good-{i}"].Body);
+        }
+
+        foreach (var (id, text) in new[]
+        {
+            ("unknown-model", "Model 'nope' is not registered"),
+            ("wrong-type", "feature 'f_003' must be a number, got string \"abc\""),
+            ("schema", "does not match the ScoreRequest schema"),
+            ("missing-feature", "feature 'f_005' is missing"),
+        })
+        {
+            var body = replies[id].Body;
+            Assert.Equal(ScoreRequestOutcome.Rejected, body.GetProperty("outcome").GetString());
+            Assert.Contains(text, body.GetProperty("error").GetString(), StringComparison.Ordinal);
+            Assert.Empty(body.GetProperty("scores").EnumerateArray());
+        }
+
+        var errors = await client.DrainAsync(queue + "_error", atLeast: 5, TimeSpan.FromSeconds(10), Ct);
+        Assert.Equal(5, errors.Count);
+        Assert.Contains(errors, e => e.Body.Contains("\"broken\"", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Body.Contains("unknown-model", StringComparison.Ordinal) && e.FaultMessage!.Contains("not registered", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Body.Contains("wrong-type", StringComparison.Ordinal) && e.FaultMessage!.Contains("f_003", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Body.Contains("not-an-array", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Body.Contains("missing-feature", StringComparison.Ordinal));
+
+        var written = await ReadResultsAsync(host, "request_results_churn", "score");
+        Assert.Equal(good.Sum(g => g.Item2.Count), written.Count);
+        Assert.All(written.Values, w => Assert.StartsWith("good-", w.RequestId, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Poison_rows_fail_alone_and_an_expired_deadline_times_out_without_writing()
+    {
+        await using var host = await StartAsync("req-deadline");
+        var mlp = await RegisterMlpAsync(host, "churn", "f_", seed: 3);
+        await using var client = await RawAmqpClient.ConnectAsync(servers.RabbitMqUri, Ct);
+
+        var expired = RequestJson("late", "churn", Rows("l-", 2, "f_", seed: 2), replyTo: client.ReplyQueue, deadline: DateTimeOffset.UtcNow.AddMinutes(-1));
+        await client.PublishAsync(Queue(host), expired, Ct);
+        var rows = Rows("p-", 4, "f_", seed: 4);
+        var poison = RequestJson("poison", "churn", rows, replyTo: client.ReplyQueue, deadline: DateTimeOffset.UtcNow.AddMinutes(1))
+            .ReplaceFirst("\"f_002\":", "\"f_002\":\"NaN\",\"x\":"); // only the first row's f_002 is NaN
+        await client.PublishAsync(Queue(host), poison, Ct);
+
+        var replies = (await client.ReceiveAsync(2, ReplyTimeout, Ct)).ToDictionary(r => r.Body.GetProperty("requestId").GetString()!);
+        var late = replies["late"].Body;
+        Assert.Equal(ScoreRequestOutcome.Timeout, late.GetProperty("outcome").GetString());
+        Assert.Contains("deadline", late.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.Empty(late.GetProperty("scores").EnumerateArray());
+
+        var partial = replies["poison"].Body;
+        Assert.Equal(ScoreRequestOutcome.PartiallyScored, partial.GetProperty("outcome").GetString());
+        var failure = Assert.Single(partial.GetProperty("failures").EnumerateArray());
+        Assert.Equal("p-0", failure.GetProperty("key").GetString());
+        Assert.Equal("f_002", failure.GetProperty("column").GetString());
+        AssertScoresMatch(mlp, rows.Skip(1).ToList(), partial);
+
+        var written = await ReadResultsAsync(host, "request_results_churn", "score");
+        Assert.Equal(["p-1", "p-2", "p-3"], written.Keys.Order());
+        await using var db = NpgsqlDataSource.Create(host.PostgresConnectionString);
+        await using var failed = db.CreateCommand("SELECT request_id, row_key, row_number, column_name, reason FROM scoring.failed_rows");
+        await using var reader = await failed.ExecuteReaderAsync(Ct);
+        Assert.True(await reader.ReadAsync(Ct));
+        Assert.Equal(("poison", "p-0", 0L, "f_002"), (reader.GetString(0), reader.GetString(1), reader.GetInt64(2), reader.GetString(3)));
+        Assert.Contains("NaN", reader.GetString(4), StringComparison.Ordinal);
+        Assert.False(await reader.ReadAsync(Ct));
+    }
+
+    [Fact]
+    public async Task Reply_goes_to_the_amqp_reply_to_property_and_dotnet_producers_may_send_the_contract_through_masstransit()
+    {
+        await using var host = await StartAsync("req-reply");
+        var mlp = await RegisterMlpAsync(host, "churn", "f_", seed: 3);
+        await using var client = await RawAmqpClient.ConnectAsync(servers.RabbitMqUri, Ct);
+
+        // 1. No replyTo field: the AMQP reply_to / correlation_id properties are used.
+        var rows = Rows("a-", 2, "f_", seed: 30);
+        await client.PublishAsync(Queue(host), RequestJson("amqp-props", "churn", rows), Ct, replyTo: client.ReplyQueue, correlationId: "corr-7");
+        var reply = (await client.ReceiveAsync(1, ReplyTimeout, Ct))[0];
+        Assert.Equal("amqp-props", reply.Body.GetProperty("requestId").GetString());
+        Assert.Equal("corr-7", reply.CorrelationId);
+        Assert.Equal("corr-7", reply.Body.GetProperty("correlationId").GetString());
+        AssertScoresMatch(mlp, rows, reply.Body);
+
+        // 2. A .NET producer sends the ScoreRequest contract in a MassTransit envelope; the reply to a plain queue is still plain JSON.
+        var bus = host.Services.GetRequiredService<IBus>();
+        var endpoint = await bus.GetSendEndpoint(new Uri($"queue:{Queue(host)}"));
+        var dotnetRows = Rows("n-", 3, "f_", seed: 31);
+        await endpoint.Send(
+            new ScoreRequest
+            {
+                RequestId = "dotnet",
+                Model = new ScoreRequestModel { Name = "churn", Version = "1" },
+                Rows = dotnetRows.Select(r => new ScoreRequestRow
+                {
+                    Key = r.Key,
+                    Features = r.X.Select((v, i) => (Name: $"f_{i:D3}", Value: (object?)v)).ToDictionary(p => p.Name, p => p.Value),
+                }).ToList(),
+                ReplyTo = client.ReplyQueue,
+            },
+            Ct);
+        reply = (await client.ReceiveAsync(1, ReplyTimeout, Ct))[0];
+        Assert.Equal("dotnet", reply.Body.GetProperty("requestId").GetString());
+        Assert.Equal(ScoreRequestOutcome.Scored, reply.Body.GetProperty("outcome").GetString());
+        AssertScoresMatch(mlp, dotnetRows, reply.Body);
+    }
+
+    [Fact]
+    public async Task A_request_larger_than_the_batch_limit_is_split_and_fully_scored()
+    {
+        await using var host = await StartAsync("req-split", new() { ["BatchScoring:Requests:MaxBatchRows"] = "64" });
+        var mlp = await RegisterMlpAsync(host, "churn", "f_", seed: 3);
+        await using var client = await RawAmqpClient.ConnectAsync(servers.RabbitMqUri, Ct);
+
+        var rows = Rows("s-", 150, "f_", seed: 40);
+        await client.PublishAsync(Queue(host), RequestJson("big", "churn", rows, replyTo: client.ReplyQueue), Ct);
+        var reply = (await client.ReceiveAsync(1, ReplyTimeout, Ct))[0];
+        Assert.Equal(ScoreRequestOutcome.Scored, reply.Body.GetProperty("outcome").GetString());
+        AssertScoresMatch(mlp, rows, reply.Body);
+        Assert.Equal(rows.Select(r => r.Key), reply.Body.GetProperty("scores").EnumerateArray().Select(s => s.GetProperty("key").GetString()));
+
+        var written = await ReadResultsAsync(host, "request_results_churn", "score");
+        Assert.Equal(150, written.Count);
+
+        // Rows of one inference call share one scored_at: 150 rows at 64 per call are 3 calls (64 + 64 + 22).
+        await using var db = NpgsqlDataSource.Create(host.PostgresConnectionString);
+        await using var calls = db.CreateCommand("SELECT count(*) FROM scoring.request_results_churn GROUP BY scored_at ORDER BY 1 DESC");
+        var sizes = new List<long>();
+        await using (var reader = await calls.ExecuteReaderAsync(Ct))
+        {
+            while (await reader.ReadAsync(Ct))
+            {
+                sizes.Add(reader.GetInt64(0));
+            }
+        }
+
+        Assert.Equal([64L, 64L, 22L], sizes);
+    }
+
+    [Fact]
+    public async Task Requests_over_the_backlog_limit_are_answered_overloaded_at_once()
+    {
+        await using var host = await StartAsync("req-overload", new()
+        {
+            ["BatchScoring:Requests:MaxBacklogRows"] = "10",
+            ["BatchScoring:Requests:MaxQueueDelayMs"] = "300",
+        });
+        var mlp = await RegisterMlpAsync(host, "churn", "f_", seed: 3);
+        await using var client = await RawAmqpClient.ConnectAsync(servers.RabbitMqUri, Ct);
+
+        // Warm the lane (model load, table) so the burst below meets a running batcher.
+        await client.PublishAsync(Queue(host), RequestJson("warm", "churn", Rows("w-", 1, "f_", seed: 1), replyTo: client.ReplyQueue), Ct);
+        Assert.Equal(ScoreRequestOutcome.Scored, (await client.ReceiveAsync(1, ReplyTimeout, Ct))[0].Body.GetProperty("outcome").GetString());
+
+        var sent = new Dictionary<string, List<(string Key, float[] X)>>();
+        for (var i = 0; i < 20; i++)
+        {
+            sent[$"burst-{i}"] = Rows($"b{i}-", 5, "f_", seed: 50 + i);
+            await client.PublishAsync(Queue(host), RequestJson($"burst-{i}", "churn", sent[$"burst-{i}"], replyTo: client.ReplyQueue), Ct);
+        }
+
+        var replies = await client.ReceiveAsync(20, ReplyTimeout, Ct);
+        var outcomes = replies.GroupBy(r => r.Body.GetProperty("outcome").GetString()!).ToDictionary(g => g.Key, g => g.ToList());
+        Assert.Equal([ScoreRequestOutcome.Overloaded, ScoreRequestOutcome.Scored], outcomes.Keys.Order());
+        Assert.InRange(outcomes[ScoreRequestOutcome.Scored].Count, 1, 4); // at most 10 backlog rows = 2 requests per 300 ms window
+        foreach (var reply in outcomes[ScoreRequestOutcome.Overloaded])
+        {
+            Assert.Contains("retry later", reply.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+        }
+
+        foreach (var reply in outcomes[ScoreRequestOutcome.Scored])
+        {
+            AssertScoresMatch(mlp, sent[reply.Body.GetProperty("requestId").GetString()!], reply.Body);
+        }
+
+        var written = await ReadResultsAsync(host, "request_results_churn", "score");
+        Assert.Equal(1 + (outcomes[ScoreRequestOutcome.Scored].Count * 5), written.Count);
+    }
+
+    private Task<ServiceTestHost> StartAsync(string name, Dictionary<string, string>? extra = null) =>
+        ServiceTestHost.StartAsync(servers, name, ServiceRoles.All, Ct, extra);
+
+    private static string Queue(ServiceTestHost host) => host.Settings["BatchScoring:QueuePrefix"] + "score-requests";
+
+    private static async Task<MlpModel> RegisterMlpAsync(ServiceTestHost host, string name, string prefix, int seed, string output = "score", int hidden = 16)
+    {
+        var mlp = SampleModels.Mlp([Features, hidden, 1], seed, outputName: output, featureNames: FeatureNames(prefix));
+        await host.RegisterModelAsync(name, mlp.Bytes, Ct);
+        return mlp;
+    }
+
+    private static string[] FeatureNames(string prefix) =>
+        Enumerable.Range(0, Features).Select(i => prefix + (prefix == "f_" ? i.ToString("D3", CultureInfo.InvariantCulture) : i.ToString(CultureInfo.InvariantCulture))).ToArray();
+
+    private static List<(string Key, float[] X)> Rows(string keyPrefix, int count, string featurePrefix, int seed)
+    {
+        _ = featurePrefix;
+        var random = new Random(seed);
+        return Enumerable.Range(0, count)
+            .Select(i => (keyPrefix + i.ToString(CultureInfo.InvariantCulture), Enumerable.Range(0, Features).Select(_ => (float)Math.Round((random.NextDouble() * 4) - 2, 4)).ToArray()))
+            .ToList();
+    }
+
+    /// <summary>A plain JSON body as a Python or Node producer would write it (features in any order).</summary>
+    private static string RequestJson(
+        string requestId, string model, List<(string Key, float[] X)> rows, string? replyTo = null, string? correlationId = null, DateTimeOffset? deadline = null, bool shuffle = false)
+    {
+        var prefix = model == "beta" ? "x_" : "f_";
+        var names = FeatureNames(prefix);
+        var order = Enumerable.Range(0, Features).ToArray();
+        if (shuffle)
+        {
+            order = order.Reverse().ToArray();
+        }
+
+        var body = new Dictionary<string, object?>
+        {
+            ["requestId"] = requestId,
+            ["model"] = new Dictionary<string, object?> { ["name"] = model },
+            ["rows"] = rows.Select(r => new Dictionary<string, object?>
+            {
+                ["key"] = r.Key,
+                ["features"] = order.ToDictionary(i => names[i], i => (object?)r.X[i]),
+            }).ToList(),
+        };
+        if (replyTo is not null)
+        {
+            body["replyTo"] = replyTo;
+        }
+
+        if (correlationId is not null)
+        {
+            body["correlationId"] = correlationId;
+        }
+
+        if (deadline is not null)
+        {
+            body["deadline"] = deadline.Value.ToString("O", CultureInfo.InvariantCulture);
+        }
+
+        return JsonSerializer.Serialize(body);
+    }
+
+    private static void AssertScoresMatch(MlpModel mlp, List<(string Key, float[] X)> rows, JsonElement body, string output = "score")
+    {
+        var scores = body.GetProperty("scores").EnumerateArray()
+            .ToDictionary(s => s.GetProperty("key").GetString()!, s => s.GetProperty("outputs").GetProperty(output).GetSingle());
+        Assert.Equal(rows.Count, scores.Count);
+        foreach (var (key, x) in rows)
+        {
+            Assert.Equal(MlpReference.Forward(mlp, x)[0], scores[key], 1e-4f);
+        }
+    }
+
+    private static async Task<Dictionary<string, (string RequestId, string Model, int Version, float Score)>> ReadResultsAsync(ServiceTestHost host, string table, string output)
+    {
+        await using var db = NpgsqlDataSource.Create(host.PostgresConnectionString);
+        await using var command = db.CreateCommand($"SELECT row_key, request_id, model_name, model_version, \"{output}\" FROM scoring.{table}");
+        await using var reader = await command.ExecuteReaderAsync(Ct);
+        var rows = new Dictionary<string, (string, string, int, float)>();
+        while (await reader.ReadAsync(Ct))
+        {
+            Assert.True(rows.TryAdd(reader.GetString(0), (reader.GetString(1), reader.GetString(2), reader.GetInt32(3), reader.GetFloat(4))), $"row {reader.GetString(0)} written twice");
+        }
+
+        return rows;
+    }
+}
+
+internal static class StringReplaceExtensions
+{
+    public static string ReplaceFirst(this string text, string oldValue, string newValue)
+    {
+        var at = text.IndexOf(oldValue, StringComparison.Ordinal);
+        return at < 0 ? text : string.Concat(text.AsSpan(0, at), newValue, text.AsSpan(at + oldValue.Length));
+    }
+}
