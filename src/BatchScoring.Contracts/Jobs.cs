@@ -10,6 +10,7 @@ public sealed record SubmitScoringJob
     public required string Model { get; init; }
 
     /// <summary>Version number or alias (e.g. "production"); null or "latest" = highest version. Resolved once, when the job starts.</summary>
+    [System.Text.Json.Serialization.JsonConverter(typeof(StringOrNumberConverter))]
     public string? ModelVersion { get; init; }
 
     /// <summary>A Parquet file, a directory of Parquet files, or a CSV file, readable by the workers (shared storage).</summary>

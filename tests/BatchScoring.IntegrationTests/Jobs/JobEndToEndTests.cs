@@ -145,6 +145,14 @@ public sealed class JobEndToEndTests(ServerFixture servers)
         await AssertRejected(good with { OutputTable = "results; drop table x" }, "OutputTable");
         await AssertRejected(good with { OutputTable = null }, "OutputTable");
 
+        // A version may be sent as a JSON number as well as a string.
+        using (var numeric = await host.Client.PostAsync("/api/jobs", new StringContent(
+            $$"""{"model":"risk","modelVersion":1,"input":{{System.Text.Json.JsonSerializer.Serialize(input)}},"keyColumn":"customer_id","outputTable":"risk_scores"}""",
+            System.Text.Encoding.UTF8, "application/json"), Ct))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, numeric.StatusCode);
+        }
+
         var first = await host.SubmitAsync(good with { IdempotencyKey = "nightly-2026-11-23" }, Ct);
         var again = await host.SubmitAsync(good with { IdempotencyKey = "nightly-2026-11-23" }, Ct);
         Assert.Equal(HttpStatusCode.Accepted, first.Response.StatusCode);
