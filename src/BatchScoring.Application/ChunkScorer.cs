@@ -196,6 +196,16 @@ public sealed class ChunkScorer(
 
     public static string PartFileName(int chunkIndex) => $"part-{chunkIndex:D6}.parquet";
 
+    /// <summary>Schema of a Parquet part file: carried input columns, model outputs, then the lineage columns.</summary>
+    public static IReadOnlyList<SourceColumn> PartColumns(IEnumerable<SourceColumn> carried, IEnumerable<(string Name, ColumnKind Kind)> outputs) =>
+        carried.Select(c => c with { Nullable = true })
+            .Concat(outputs.Select(o => new SourceColumn(o.Name, o.Kind, true)))
+            .Append(new SourceColumn("job_id", ColumnKind.String, false))
+            .Append(new SourceColumn("model_name", ColumnKind.String, false))
+            .Append(new SourceColumn("model_version", ColumnKind.Int32, false))
+            .Append(new SourceColumn("scored_at", ColumnKind.Timestamp, false))
+            .ToArray();
+
     private Task<JobPlanContext> GetContextAsync(ScoreChunk chunk, CancellationToken cancellationToken)
     {
         var task = _jobs.GetOrAdd(chunk.JobId, id => BuildContextAsync(id, chunk.Path, CancellationToken.None));
@@ -239,13 +249,7 @@ public sealed class ChunkScorer(
                 outputs.Select(o => new ResultColumn(o.Name, o.Kind)).ToArray());
         }
 
-        var partColumns = carried.Select(n => sourceOf[n] with { Nullable = true })
-            .Concat(outputs.Select(o => new SourceColumn(o.Name, o.Kind, true)))
-            .Append(new SourceColumn("job_id", ColumnKind.String, false))
-            .Append(new SourceColumn("model_name", ColumnKind.String, false))
-            .Append(new SourceColumn("model_version", ColumnKind.Int32, false))
-            .Append(new SourceColumn("scored_at", ColumnKind.Timestamp, false))
-            .ToArray();
+        var partColumns = PartColumns(carried.Select(n => sourceOf[n]), outputs);
         return new JobPlanContext(job, version, format, read, mapping, carried, table, partColumns);
     }
 

@@ -266,13 +266,7 @@ internal sealed class BenchRunner(BenchSettings settings)
             outputs.Select(o => new ResultColumn(o.Name, o.Kind)).ToArray());
         await table.EnsureCreatedAsync(dataSource, cancellationToken);
         var context = new ResultRowContext(Guid.NewGuid(), null, $"bench_{workload.Name}", 1, DateTimeOffset.UtcNow);
-        var partColumns = new[] { key with { Nullable = true }, region with { Nullable = true } }
-            .Concat(outputs.Select(o => new SourceColumn(o.Name, o.Kind, true)))
-            .Append(new SourceColumn("job_id", ColumnKind.String, false))
-            .Append(new SourceColumn("model_name", ColumnKind.String, false))
-            .Append(new SourceColumn("model_version", ColumnKind.Int32, false))
-            .Append(new SourceColumn("scored_at", ColumnKind.Timestamp, false))
-            .ToArray();
+        var partColumns = ChunkScorer.PartColumns([key, region], outputs);
         var partDir = Path.Combine(runDir, $"parquet-ceiling-{workload.Name}");
 
         Log($"[{workload.Name}] sink ceilings: Parquet read, COPY into {table.QualifiedName} (one transaction per {settings.ChunkRows:N0}-row chunk, one COPY per {settings.BatchRows:N0} rows), Parquet write");
