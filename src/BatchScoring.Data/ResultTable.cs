@@ -397,7 +397,6 @@ public sealed partial class ResultTable
         var requestId = context.RequestId;
         var modelName = context.ModelName;
         var modelVersion = context.ModelVersion;
-        var keyWriter = writers[0];
         var count = rows.RowCount;
 
         await using (var settings = new NpgsqlCommand(
@@ -416,20 +415,56 @@ public sealed partial class ResultTable
             await settings.ExecuteNonQueryAsync(ct);
         }
 
-        await using var importer = await connection.BeginBinaryImportAsync(_copySql, ct);
+        try
+        {
+            return await CopyRowsAsync(connection, writers, count, ct);
+        }
+        finally
+        {
+            await ClearLineageSettingsAsync(connection);
+        }
+    }
 
-        // WriteAsync and the synchronous Write measured the same (within noise) for 200k rows × 2 and
-        // × 8 data columns; the async overloads do not block a thread while the buffer is flushed.
+    private async Task<ulong> CopyRowsAsync(NpgsqlConnection connection, ColumnWriter[] writers, int count, CancellationToken ct)
+    {
+        await using var importer = await connection.BeginBinaryImportAsync(_copySql, ct);
         for (var row = 0; row < count; row++)
         {
             await importer.StartRowAsync(ct);
-            await keyWriter.WriteAsync(importer, row, ct);
-            for (var c = 1; c < writers.Length; c++)
+            for (var c = 0; c < writers.Length; c++)
             {
                 await writers[c].WriteAsync(importer, row, ct);
             }
         }
 
         return await importer.CompleteAsync(ct);
+    }
+
+    /// <summary>
+    /// The lineage settings live on the session, so a pooled connection must not carry them to its next user
+    /// (whose rows would silently take this COPY's job id and model).
+    /// </summary>
+    private static async Task ClearLineageSettingsAsync(NpgsqlConnection connection)
+    {
+        if (connection.State != System.Data.ConnectionState.Open)
+        {
+            return;
+        }
+
+        try
+        {
+            await using var clear = new NpgsqlCommand(
+                """
+                SELECT set_config('batchscoring.job_id', '', false), set_config('batchscoring.request_id', '', false),
+                       set_config('batchscoring.model_name', '', false), set_config('batchscoring.model_version', '', false),
+                       set_config('batchscoring.scored_at', '', false)
+                """,
+                connection);
+            await clear.ExecuteNonQueryAsync(CancellationToken.None);
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.InFailedSqlTransaction)
+        {
+            // The COPY failed inside a transaction: its rollback undoes the settings too.
+        }
     }
 }

@@ -169,6 +169,11 @@ public sealed class ResultTableTests(DataDatabase db) : IClassFixture<DataDataba
         {
             var written = await table.CopyAsync(connection, new ResultRowContext(jobId, null, "churn", 3, scoredAt), rows, ct);
             Assert.Equal(3UL, written);
+
+            // The lineage comes from per-COPY settings; they must not outlive the COPY on this (pooled) connection.
+            await using var leak = new NpgsqlCommand("INSERT INTO scoring.results_all_kinds (id) VALUES (99)", connection);
+            var notNull = await Assert.ThrowsAsync<PostgresException>(() => leak.ExecuteNonQueryAsync(ct));
+            Assert.Equal(PostgresErrorCodes.NotNullViolation, notNull.SqlState);
         }
 
         await using var command = db.DataSource.CreateCommand(
