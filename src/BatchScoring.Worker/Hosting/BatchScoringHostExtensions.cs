@@ -54,6 +54,7 @@ public static class BatchScoringHostExtensions
         var rabbit = new Uri(builder.Configuration.GetRequiredConnectionString(ConnectionNames.RabbitMq));
         if (worker)
         {
+            // Request mode consumes score-requests with the RabbitMQ client itself (see RequestQueueListener).
             builder.Services.AddRequestModeServices();
         }
 
@@ -64,7 +65,6 @@ public static class BatchScoringHostExtensions
             {
                 x.AddConsumer<ScoreChunkConsumer, ScoreChunkConsumerDefinition>();
                 x.AddConsumer<SubmitScoringJobConsumer, SubmitScoringJobConsumerDefinition>();
-                x.AddScoreRequestConsumer(); // request mode: queue score-requests (RequestModeHostExtensions)
             }
 
             x.UsingRabbitMq((context, cfg) =>

@@ -1,15 +1,14 @@
 using BatchScoring.Application.Requests;
-using BatchScoring.Worker.Consumers;
-using MassTransit;
+using BatchScoring.Worker.Requests;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
 namespace BatchScoring.Worker.Hosting;
 
-/// <summary>Request mode (queue <c>score-requests</c>) for worker processes: options, the batching service and the consumer.</summary>
+/// <summary>Request mode (queue <c>score-requests</c>) for worker processes.</summary>
 public static class RequestModeHostExtensions
 {
-    /// <summary>Options (section <c>BatchScoring:Requests</c>) and the singletons the consumer needs.</summary>
+    /// <summary>Options (section <c>BatchScoring:Requests</c>), the batching service and the consumer of <c>score-requests</c> (plain JSON or envelope).</summary>
     public static IServiceCollection AddRequestModeServices(this IServiceCollection services)
     {
         services.AddOptions<RequestBatchingOptions>()
@@ -17,13 +16,9 @@ public static class RequestModeHostExtensions
             .ValidateOnStart();
         services.AddSingleton<IValidateOptions<RequestBatchingOptions>, RequestBatchingOptionsValidator>();
         services.AddSingleton<RequestScoringService>();
-        services.AddSingleton<ScoreRequestReplies>();
+        services.AddHostedService<RequestQueueListener>();
         return services;
     }
-
-    /// <summary>Registers the <c>score-requests</c> consumer (plain JSON or envelope).</summary>
-    public static void AddScoreRequestConsumer(this IBusRegistrationConfigurator configurator) =>
-        configurator.AddConsumer<ScoreRequestConsumer, ScoreRequestConsumerDefinition>();
 }
 
 internal sealed class RequestBatchingOptionsValidator : IValidateOptions<RequestBatchingOptions>

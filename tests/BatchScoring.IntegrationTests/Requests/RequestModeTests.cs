@@ -114,7 +114,8 @@ public sealed class RequestModeTests(ServerFixture servers)
             await client.PublishAsync(queue, RequestJson($"good-{i}", "churn", good[i].Item2, replyTo: client.ReplyQueue), Ct);
         }
 
-        var replies = (await client.ReceiveAsync(10, ReplyTimeout, Ct)).ToDictionary(r => r.Body.GetProperty("requestId").GetString()!);
+        // 6 good + 5 rejected: even the body that is not JSON is answered, through its AMQP reply_to property.
+        var replies = (await client.ReceiveAsync(11, ReplyTimeout, Ct)).ToDictionary(r => r.Body.GetProperty("requestId").GetString()!);
         for (var i = 0; i < 6; i++)
         {
             Assert.Equal(ScoreRequestOutcome.Scored, replies[$"good-{i}"].Body.GetProperty("outcome").GetString());
@@ -123,9 +124,10 @@ public sealed class RequestModeTests(ServerFixture servers)
 
         foreach (var (id, text) in new[]
         {
+            ("broken", "the body is not valid JSON"),
             ("unknown-model", "Model 'nope' is not registered"),
             ("wrong-type", "feature 'f_003' must be a number, got string \"abc\""),
-            ("schema", "does not match the ScoreRequest schema"),
+            ("schema", "does not match the ScoreRequest schema: rows must be an array of {key, features} objects, found a string"),
             ("missing-feature", "feature 'f_005' is missing"),
         })
         {
@@ -223,6 +225,80 @@ public sealed class RequestModeTests(ServerFixture servers)
         Assert.Equal("dotnet", reply.Body.GetProperty("requestId").GetString());
         Assert.Equal(ScoreRequestOutcome.Scored, reply.Body.GetProperty("outcome").GetString());
         AssertScoresMatch(mlp, dotnetRows, reply.Body);
+    }
+
+    [Fact]
+    public async Task Masstransit_services_receive_the_completed_event_and_request_clients_get_their_response()
+    {
+        await using var host = await StartAsync("req-mt");
+        var mlp = await RegisterMlpAsync(host, "churn", "f_", seed: 3);
+        var bus = host.Services.GetRequiredService<IBus>();
+
+        // A .NET service subscribed to the event the usual MassTransit way (exchange per message type).
+        var events = System.Threading.Channels.Channel.CreateUnbounded<ScoreRequestCompleted>();
+        var listener = bus.ConnectReceiveEndpoint(host.Settings["BatchScoring:QueuePrefix"] + "completed-listener", e =>
+        {
+            if (e is IRabbitMqReceiveEndpointConfigurator rabbit)
+            {
+                rabbit.AutoDelete = true;
+                rabbit.Durable = false;
+            }
+
+            e.Handler<ScoreRequestCompleted>(context => events.Writer.WriteAsync(context.Message).AsTask());
+        });
+        await listener.Ready;
+        try
+        {
+            var rows = Rows("m-", 3, "f_", seed: 60);
+            var client = bus.CreateRequestClient<ScoreRequest>(new Uri($"queue:{Queue(host)}"), RequestTimeout.After(s: 20));
+            var response = await client.GetResponse<ScoreRequestCompleted>(
+                new ScoreRequest
+                {
+                    RequestId = "mt-request",
+                    Model = new ScoreRequestModel { Name = "churn" },
+                    Rows = rows.Select(r => new ScoreRequestRow
+                    {
+                        Key = r.Key,
+                        Features = r.X.Select((v, i) => (Name: $"f_{i:D3}", Value: (object?)v)).ToDictionary(p => p.Name, p => p.Value),
+                    }).ToList(),
+                    CorrelationId = "mt-corr",
+                },
+                Ct);
+            AssertCompleted(response.Message);
+
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+            wait.CancelAfter(ReplyTimeout);
+            ScoreRequestCompleted published;
+            do
+            {
+                published = await events.Reader.ReadAsync(wait.Token);
+            }
+            while (published.RequestId != "mt-request");
+
+            AssertCompleted(published);
+
+            void AssertCompleted(ScoreRequestCompleted completed)
+            {
+                Assert.Equal("mt-request", completed.RequestId);
+                Assert.Equal("mt-corr", completed.CorrelationId);
+                Assert.Equal(ScoreRequestOutcome.Scored, completed.Outcome);
+                Assert.Equal(new ScoredModel("churn", 1), completed.Model);
+                var scores = completed.Scores.ToDictionary(s => s.Key, s => s.Outputs["score"] switch
+                {
+                    JsonElement e => e.GetSingle(),
+                    var value => Convert.ToSingle(value, CultureInfo.InvariantCulture),
+                });
+                Assert.Equal(rows.Count, scores.Count);
+                foreach (var (key, x) in rows)
+                {
+                    Assert.Equal(MlpReference.Forward(mlp, x)[0], scores[key], 1e-4f);
+                }
+            }
+        }
+        finally
+        {
+            await listener.StopAsync(Ct);
+        }
     }
 
     [Fact]

@@ -1,0 +1,424 @@
+using System.Globalization;
+using System.Text.Json;
+using BatchScoring.Contracts;
+
+namespace BatchScoring.Application.Requests;
+
+/// <summary>What a <c>score-requests</c> body held: the request, or why it is not one and what could be read to answer it.</summary>
+public sealed record ReadScoreRequest
+{
+    public ScoreRequest? Request { get; init; }
+
+    /// <summary>Why the body is not a ScoreRequest (null when <see cref="Request"/> is set).</summary>
+    public string? Error { get; init; }
+
+    /// <summary>requestId / model.name / replyTo / correlationId as far as they could be read, to answer a rejected body.</summary>
+    public string? RequestId { get; init; }
+
+    public string? ModelName { get; init; }
+
+    public string? ReplyTo { get; init; }
+
+    public string? CorrelationId { get; init; }
+
+    /// <summary>Set when the body was a MassTransit envelope sent by a request client: answer there, in an envelope.</summary>
+    public Uri? ResponseAddress { get; init; }
+
+    /// <summary>The envelope's requestId (a MassTransit request client matches its response on it).</summary>
+    public string? EnvelopeRequestId { get; init; }
+
+    /// <summary>The envelope's conversationId, carried into the answer.</summary>
+    public string? ConversationId { get; init; }
+}
+
+/// <summary>
+/// Reads a <see cref="ScoreRequest"/> from a message body in one forward pass (plain JSON, or the same object under
+/// <c>message</c> in a MassTransit envelope). Top-level and model property names match case-insensitively; unknown
+/// properties are ignored. Feature values become <see cref="double"/>/<see cref="long"/>/<see cref="string"/>/
+/// <see cref="bool"/>/null, arrays of numbers <see cref="double"/>[]; anything else stays a <see cref="JsonElement"/>
+/// so that the model's feature check can say what it got. Errors name the field (<c>rows[3].key</c>) and what is wrong.
+/// </summary>
+public static class ScoreRequestReader
+{
+    private const int MaxErrorTextLength = 300;
+
+    public static ReadScoreRequest Read(ReadOnlySpan<byte> body)
+    {
+        var reader = new Utf8JsonReader(body, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip, MaxDepth = 16 });
+        var root = new Fields();
+        try
+        {
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return new ReadScoreRequest { Error = $"Invalid request: the body must be a JSON object, found {Describe(reader.TokenType)}." };
+            }
+
+            ReadObject(ref reader, root, isRoot: true);
+            if (reader.Read())
+            {
+                throw new JsonException($"unexpected content after the top-level object ({Describe(reader.TokenType)})");
+            }
+        }
+        catch (JsonException ex)
+        {
+            return Failed(root, $"Invalid request: the body is not valid JSON: {Trim(ex.Message)}");
+        }
+        catch (SchemaException ex)
+        {
+            // Fields after the offending one (replyTo often follows rows) are still wanted for the answer.
+            return Failed(ReadWhatWeCan(body) ?? root, $"Invalid request: the body does not match the ScoreRequest schema: {ex.Message}");
+        }
+
+        var request = IsEnvelope(root) ? root.Envelope! : root;
+        var problems = new List<string>();
+        if (request.RequestId is null)
+        {
+            problems.Add("requestId is required.");
+        }
+
+        if (request.ModelName is null)
+        {
+            problems.Add("model.name is required.");
+        }
+
+        if (request.Rows is null)
+        {
+            problems.Add("rows is required.");
+        }
+
+        if (problems.Count > 0)
+        {
+            return Failed(root, "Invalid request: the body does not match the ScoreRequest schema: " + string.Join(" ", problems));
+        }
+
+        return Answerable(root) with
+        {
+            Request = new ScoreRequest
+            {
+                RequestId = request.RequestId!,
+                Model = new ScoreRequestModel { Name = request.ModelName!, Version = request.ModelVersion },
+                Rows = request.Rows!,
+                ReplyTo = request.ReplyTo,
+                CorrelationId = request.CorrelationId,
+                Deadline = request.Deadline,
+            },
+        };
+    }
+
+    private static ReadScoreRequest Failed(Fields root, string error) => Answerable(root) with { Error = error };
+
+    /// <summary>Answer fields: from the envelope's message when there is one, else from the root.</summary>
+    private static ReadScoreRequest Answerable(Fields root)
+    {
+        var envelope = IsEnvelope(root);
+        var fields = envelope ? root.Envelope! : root;
+        return new ReadScoreRequest
+        {
+            RequestId = fields.RequestId,
+            ModelName = fields.ModelName,
+            ReplyTo = fields.ReplyTo,
+            CorrelationId = fields.CorrelationId,
+            ResponseAddress = envelope && root.ResponseAddress is { } address && Uri.TryCreate(address, UriKind.Absolute, out var uri) ? uri : null,
+            EnvelopeRequestId = envelope ? root.RequestId : null,
+            ConversationId = envelope ? root.ConversationId : null,
+        };
+    }
+
+    /// <summary>A MassTransit envelope has the request under "message" (and no rows of its own).</summary>
+    private static bool IsEnvelope(Fields root) => root.Envelope is not null && root.Rows is null;
+
+    /// <summary>Second, lenient pass over a body that failed the schema: the fields an answer needs, wherever they are.</summary>
+    private static Fields? ReadWhatWeCan(ReadOnlySpan<byte> body)
+    {
+        var reader = new Utf8JsonReader(body);
+        try
+        {
+            using var document = JsonDocument.ParseValue(ref reader);
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                return null;
+            }
+
+            var fields = Lenient(root);
+            if (Property(root, "message") is { ValueKind: JsonValueKind.Object } message && Property(root, "rows") is null)
+            {
+                fields.Envelope = Lenient(message);
+            }
+
+            return fields;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+
+        static Fields Lenient(JsonElement element) => new()
+        {
+            RequestId = Scalar(Property(element, "requestId")),
+            ModelName = Property(element, "model") is { ValueKind: JsonValueKind.Object } model ? Scalar(Property(model, "name")) : null,
+            ReplyTo = Scalar(Property(element, "replyTo")),
+            CorrelationId = Scalar(Property(element, "correlationId")),
+            ResponseAddress = Scalar(Property(element, "responseAddress")),
+            ConversationId = Scalar(Property(element, "conversationId")),
+        };
+
+        static JsonElement? Property(JsonElement element, string name)
+        {
+            foreach (var property in element.EnumerateObject())
+            {
+                if (property.Name.Equals(name, StringComparison.OrdinalIgnoreCase))
+                {
+                    return property.Value;
+                }
+            }
+
+            return null;
+        }
+
+        static string? Scalar(JsonElement? element) => element switch
+        {
+            { ValueKind: JsonValueKind.String } e => e.GetString(),
+            { ValueKind: JsonValueKind.Number } e => e.GetRawText(),
+            _ => null,
+        };
+    }
+
+    private static void ReadObject(ref Utf8JsonReader reader, Fields fields, bool isRoot)
+    {
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var name = reader.GetString()!;
+            reader.Read();
+            switch (name.ToLowerInvariant())
+            {
+                case "requestid":
+                    fields.RequestId = reader.TokenType == JsonTokenType.Null ? null : StringOrInteger(ref reader, "requestId");
+                    break;
+                case "model":
+                    ReadModel(ref reader, fields);
+                    break;
+                case "rows":
+                    fields.Rows = ReadRows(ref reader);
+                    break;
+                case "replyto":
+                    fields.ReplyTo = NullableString(ref reader, "replyTo");
+                    break;
+                case "correlationid":
+                    fields.CorrelationId = reader.TokenType == JsonTokenType.Null ? null : StringOrInteger(ref reader, "correlationId");
+                    break;
+                case "deadline":
+                    fields.Deadline = reader.TokenType switch
+                    {
+                        JsonTokenType.Null => null,
+                        JsonTokenType.String when reader.TryGetDateTimeOffset(out var deadline) => deadline,
+                        JsonTokenType.String => throw new SchemaException($"deadline must be an ISO 8601 date and time with offset, got \"{Trim(reader.GetString())}\"."),
+                        _ => throw Schema("deadline", "a string", reader.TokenType),
+                    };
+                    break;
+                case "message" when isRoot && reader.TokenType == JsonTokenType.StartObject:
+                    fields.Envelope = new Fields();
+                    ReadObject(ref reader, fields.Envelope, isRoot: false);
+                    break;
+                case "responseaddress" when isRoot:
+                    fields.ResponseAddress = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                    reader.Skip();
+                    break;
+                case "conversationid" when isRoot:
+                    fields.ConversationId = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                    reader.Skip();
+                    break;
+                default:
+                    reader.Skip();
+                    break;
+            }
+        }
+
+        if (reader.TokenType != JsonTokenType.EndObject)
+        {
+            throw new JsonException($"expected a property name or '}}', found {Describe(reader.TokenType)}");
+        }
+    }
+
+    private static void ReadModel(ref Utf8JsonReader reader, Fields fields)
+    {
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw Schema("model", "an object with name and optional version", reader.TokenType);
+        }
+
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var name = reader.GetString()!;
+            reader.Read();
+            if (name.Equals("name", StringComparison.OrdinalIgnoreCase))
+            {
+                fields.ModelName = reader.TokenType == JsonTokenType.String ? reader.GetString() : throw Schema("model.name", "a string", reader.TokenType);
+            }
+            else if (name.Equals("version", StringComparison.OrdinalIgnoreCase))
+            {
+                fields.ModelVersion = reader.TokenType == JsonTokenType.Null ? null : StringOrInteger(ref reader, "model.version");
+            }
+            else
+            {
+                reader.Skip();
+            }
+        }
+    }
+
+    private static List<ScoreRequestRow> ReadRows(ref Utf8JsonReader reader)
+    {
+        if (reader.TokenType != JsonTokenType.StartArray)
+        {
+            throw Schema("rows", "an array of {key, features} objects", reader.TokenType);
+        }
+
+        var rows = new List<ScoreRequestRow>();
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+        {
+            var at = rows.Count;
+            if (reader.TokenType != JsonTokenType.StartObject)
+            {
+                throw Schema($"rows[{at}]", "an object with key and features", reader.TokenType);
+            }
+
+            string? key = null;
+            Dictionary<string, object?>? features = null;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var name = reader.GetString()!;
+                reader.Read();
+                if (name.Equals("key", StringComparison.OrdinalIgnoreCase))
+                {
+                    key = StringOrInteger(ref reader, $"rows[{at}].key");
+                }
+                else if (name.Equals("features", StringComparison.OrdinalIgnoreCase))
+                {
+                    features = ReadFeatures(ref reader, at);
+                }
+                else
+                {
+                    reader.Skip();
+                }
+            }
+
+            if (key is null)
+            {
+                throw new SchemaException($"rows[{at}].key is required.");
+            }
+
+            if (features is null)
+            {
+                throw new SchemaException($"rows[{at}].features is required.");
+            }
+
+            rows.Add(new ScoreRequestRow { Key = key, Features = features });
+        }
+
+        return rows;
+    }
+
+    private static Dictionary<string, object?> ReadFeatures(ref Utf8JsonReader reader, int row)
+    {
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw Schema($"rows[{row}].features", "an object of feature name → value", reader.TokenType);
+        }
+
+        var features = new Dictionary<string, object?>(StringComparer.Ordinal);
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var name = reader.GetString()!;
+            reader.Read();
+            features[name] = reader.TokenType switch
+            {
+                JsonTokenType.Number when reader.TryGetInt64(out var integer) => integer,
+                JsonTokenType.Number => reader.GetDouble(),
+                JsonTokenType.String => reader.GetString(),
+                JsonTokenType.True => true,
+                JsonTokenType.False => false,
+                JsonTokenType.Null => null,
+                JsonTokenType.StartArray => ReadArray(ref reader),
+                _ => JsonElement.ParseValue(ref reader),
+            };
+        }
+
+        return features;
+    }
+
+    /// <summary>An array of numbers becomes double[]; any other array stays a JSON element (the feature check reports it).</summary>
+    private static object ReadArray(ref Utf8JsonReader reader)
+    {
+        var copy = reader;
+        var values = new List<double>();
+        while (copy.Read() && copy.TokenType == JsonTokenType.Number)
+        {
+            values.Add(copy.GetDouble());
+        }
+
+        if (copy.TokenType == JsonTokenType.EndArray)
+        {
+            reader = copy;
+            return values.ToArray();
+        }
+
+        return JsonElement.ParseValue(ref reader);
+    }
+
+    private static string StringOrInteger(ref Utf8JsonReader reader, string field) => reader.TokenType switch
+    {
+        JsonTokenType.String => reader.GetString()!,
+        JsonTokenType.Number when reader.TryGetInt64(out var integer) => integer.ToString(CultureInfo.InvariantCulture),
+        _ => throw Schema(field, "a string or an integer", reader.TokenType),
+    };
+
+    private static string? NullableString(ref Utf8JsonReader reader, string field) => reader.TokenType switch
+    {
+        JsonTokenType.Null => null,
+        JsonTokenType.String => reader.GetString(),
+        _ => throw Schema(field, "a string", reader.TokenType),
+    };
+
+    private static SchemaException Schema(string field, string expected, JsonTokenType found) =>
+        new($"{field} must be {expected}, found {Describe(found)}.");
+
+    private static string Describe(JsonTokenType token) => token switch
+    {
+        JsonTokenType.StartObject => "an object",
+        JsonTokenType.StartArray => "an array",
+        JsonTokenType.String => "a string",
+        JsonTokenType.Number => "a number",
+        JsonTokenType.True or JsonTokenType.False => "a boolean",
+        JsonTokenType.Null => "null",
+        JsonTokenType.None => "nothing",
+        _ => token.ToString(),
+    };
+
+    private static string? Trim(string? text) => text is { Length: > MaxErrorTextLength } ? text[..MaxErrorTextLength] + "…" : text;
+
+    private sealed class Fields
+    {
+        public string? RequestId { get; set; }
+
+        public string? ModelName { get; set; }
+
+        public string? ModelVersion { get; set; }
+
+        public List<ScoreRequestRow>? Rows { get; set; }
+
+        public string? ReplyTo { get; set; }
+
+        public string? CorrelationId { get; set; }
+
+        public DateTimeOffset? Deadline { get; set; }
+
+        public Fields? Envelope { get; set; }
+
+        public string? ResponseAddress { get; set; }
+
+        public string? ConversationId { get; set; }
+
+    }
+
+    private sealed class SchemaException(string message) : Exception(message);
+}

@@ -1,0 +1,249 @@
+using System.Threading.Channels;
+using BatchScoring.Application;
+using BatchScoring.Application.Requests;
+using BatchScoring.Contracts;
+using BatchScoring.Worker.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using RabbitMQ.Client;
+using RabbitMQ.Client.Events;
+using RabbitMQ.Client.Exceptions;
+
+namespace BatchScoring.Worker.Requests;
+
+/// <summary>
+/// Request mode's consumer of queue <c>score-requests</c>, on the RabbitMQ client directly rather than a MassTransit
+/// consumer: with single-row requests the per-message pipeline (envelope handling, scope, retry and concurrency
+/// filters, a JSON round trip through a dictionary) cost more than scoring a row, and dynamic batching could not pay
+/// off. Each delivery is read in one pass (<see cref="ScoreRequestReader"/>), handed to the model version's batcher, and
+/// acknowledged only after its rows are written and its answer is confirmed by the broker (at-least-once).
+/// Invalid requests are answered <c>rejected</c> and moved to <c>score-requests_error</c> with the reason; a request
+/// that keeps failing for infrastructure reasons (database down) is retried, then moved there too.
+/// </summary>
+internal sealed class RequestQueueListener(
+    RequestScoringService service,
+    IOptions<BatchScoringOptions> options,
+    IConfiguration configuration,
+    ILogger<RequestQueueListener> logger) : IHostedService, IAsyncDisposable
+{
+    private static readonly TimeSpan[] RetryDelays = [TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(1)];
+    private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(20);
+
+    private readonly string _queue = options.Value.QueueName(RequestBatchingOptions.QueueName);
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private IConnection? _connection;
+    private IChannel? _consumerChannel;
+    private RequestAnswerPublisher? _answers;
+    private string? _consumerTag;
+    private DeliverySettler? _settler;
+    private int _inFlight;
+    private bool _stopRequested;
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var uri = new Uri(configuration.GetRequiredConnectionString(ConnectionNames.RabbitMq));
+        var factory = new ConnectionFactory
+        {
+            Uri = uri,
+            ClientProvidedName = $"batchscoring-requests:{Environment.MachineName}",
+            AutomaticRecoveryEnabled = true,
+            TopologyRecoveryEnabled = true,
+        };
+        _connection = await factory.CreateConnectionAsync(cancellationToken);
+        _answers = new RequestAnswerPublisher(_connection, uri, _queue, logger);
+        await _answers.StartAsync(cancellationToken);
+
+        _consumerChannel = await _connection.CreateChannelAsync(cancellationToken: cancellationToken);
+        // The same topology MassTransit declares for a receive endpoint, so producers may use either the queue or its exchange.
+        await _consumerChannel.ExchangeDeclareAsync(_queue, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
+        await _consumerChannel.QueueDeclareAsync(_queue, durable: true, exclusive: false, autoDelete: false, cancellationToken: cancellationToken);
+        await _consumerChannel.QueueBindAsync(_queue, _queue, "", cancellationToken: cancellationToken);
+
+        // Hold many small messages at once: the batcher needs them in memory to form large batches.
+        await _consumerChannel.BasicQosAsync(0, (ushort)Math.Min(service.Options.ConsumerConcurrency, ushort.MaxValue), global: false, cancellationToken);
+        _settler = new DeliverySettler(_consumerChannel, logger);
+
+        var consumer = new AsyncEventingBasicConsumer(_consumerChannel);
+        consumer.ReceivedAsync += OnReceivedAsync;
+        _consumerTag = await _consumerChannel.BasicConsumeAsync(_queue, autoAck: false, consumer, cancellationToken);
+        logger.LogInformation(
+            "Request mode: consuming {Queue} (prefetch {Prefetch}; batches ≤ {Rows} rows / {Delay} ms; errors to {ErrorQueue})",
+            _queue, service.Options.ConsumerConcurrency, service.Options.MaxBatchRows, service.Options.MaxQueueDelayMs, _answers.ErrorQueue);
+    }
+
+    private Task OnReceivedAsync(object sender, BasicDeliverEventArgs delivery)
+    {
+        if (delivery.BasicProperties.IsTimestampPresent())
+        {
+            var sent = DateTimeOffset.FromUnixTimeSeconds(delivery.BasicProperties.Timestamp.UnixTime);
+            ScoringMetrics.QueueWaitSeconds.WithLabels("request").Observe(Math.Max(0, (DateTimeOffset.UtcNow - sent).TotalSeconds));
+        }
+
+        // The body buffer is only valid during this call: keep a copy for the error queue.
+        var body = delivery.Body.ToArray();
+        var read = ScoreRequestReader.Read(body);
+        Interlocked.Increment(ref _inFlight);
+        var generation = _settler!.Received(delivery.DeliveryTag);
+        _ = HandleAsync(body, read, delivery.BasicProperties, new Delivery(generation, delivery.DeliveryTag));
+        return Task.CompletedTask;
+    }
+
+    private async Task HandleAsync(byte[] body, ReadScoreRequest read, IReadOnlyBasicProperties properties, Delivery delivery)
+    {
+        var route = new AnswerRoute(read.ReplyTo, properties.ReplyTo, properties.CorrelationId, read.ResponseAddress, read.EnvelopeRequestId, read.ConversationId);
+        var cancellationToken = _stopping.Token;
+        try
+        {
+            if (read.Request is not { } request)
+            {
+                var rejected = new ScoreRequestCompleted
+                {
+                    RequestId = read.RequestId ?? "",
+                    CorrelationId = read.CorrelationId,
+                    Model = new ScoredModel(read.ModelName ?? "", null),
+                    Outcome = ScoreRequestOutcome.Rejected,
+                    Error = read.Error,
+                    CompletedAt = DateTimeOffset.UtcNow,
+                };
+                await Answers.AnswerAsync(rejected, route, cancellationToken);
+                await Answers.MoveToErrorQueueAsync(body, properties, read.Error!, null, cancellationToken);
+            }
+            else if (await ScoreWithRetryAsync(request, body, properties, cancellationToken) is { } completed)
+            {
+                await Answers.AnswerAsync(completed, route, cancellationToken);
+                if (completed.Outcome == ScoreRequestOutcome.Rejected)
+                {
+                    await Answers.MoveToErrorQueueAsync(body, properties, completed.Error ?? "Invalid request.", null, cancellationToken);
+                }
+            }
+
+            _settler!.Ack(delivery.Generation, delivery.Tag);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or OperationInterruptedException or AlreadyClosedException or PublishException or IOException)
+        {
+            // The answer could not be confirmed (connection lost, shutting down): the message comes back and is answered again.
+            if (!_stopping.IsCancellationRequested)
+            {
+                logger.LogWarning("Request mode: message {DeliveryTag} returned to the queue: {Error}", delivery.Tag, ex.Message);
+            }
+
+            _settler!.Requeue(delivery.Generation, delivery.Tag);
+        }
+        finally
+        {
+            if (Interlocked.Decrement(ref _inFlight) == 0 && Volatile.Read(ref _stopRequested))
+            {
+                _drained.TrySetResult();
+            }
+        }
+    }
+
+    /// <summary>Scores a request, retrying infrastructure failures; null when it was moved to the error queue instead.</summary>
+    private async Task<ScoreRequestCompleted?> ScoreWithRetryAsync(
+        ScoreRequest request, byte[] body, IReadOnlyBasicProperties properties, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return await service.ScoreAsync(request, cancellationToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                if (attempt < RetryDelays.Length)
+                {
+                    logger.LogWarning("Request {RequestId}: attempt {Attempt} failed ({Error}); retrying", request.RequestId, attempt + 1, ex.Message);
+                    await Task.Delay(RetryDelays[attempt], cancellationToken);
+                    continue;
+                }
+
+                var reason = $"Request {request.RequestId} failed {attempt + 1} times: {ex.Message}";
+                logger.LogError(ex, "{Reason}; moved to {ErrorQueue}", reason, Answers.ErrorQueue);
+                await Answers.MoveToErrorQueueAsync(body, properties, reason, ex, cancellationToken);
+                return null;
+            }
+        }
+    }
+
+    private RequestAnswerPublisher Answers => _answers ?? throw new InvalidOperationException("The request listener was not started.");
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_consumerChannel is { IsOpen: true } channel && _consumerTag is not null)
+        {
+            try
+            {
+                await channel.BasicCancelAsync(_consumerTag, cancellationToken: cancellationToken);
+            }
+            catch (Exception ex) when (ex is OperationInterruptedException or AlreadyClosedException)
+            {
+                // connection already gone
+            }
+        }
+
+        // Let requests already taken finish (their batches are being scored and written), then close.
+        Volatile.Write(ref _stopRequested, true);
+        if (Volatile.Read(ref _inFlight) == 0)
+        {
+            _drained.TrySetResult();
+        }
+
+        try
+        {
+            await _drained.Task.WaitAsync(DrainTimeout, cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            logger.LogWarning("Request mode: {Count} requests still in flight after {Timeout}; they will be delivered again", Volatile.Read(ref _inFlight), DrainTimeout);
+        }
+
+        await _stopping.CancelAsync();
+        if (_settler is not null)
+        {
+            await _settler.CompleteAsync();
+        }
+    }
+
+    private readonly record struct Delivery(long Generation, ulong Tag);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_answers is not null)
+        {
+            await _answers.DisposeAsync();
+        }
+
+        if (_consumerChannel is not null)
+        {
+            try
+            {
+                await _consumerChannel.CloseAsync();
+            }
+            catch (Exception ex) when (ex is OperationInterruptedException or AlreadyClosedException or IOException)
+            {
+                // connection already gone
+            }
+
+            _consumerChannel.Dispose();
+        }
+
+        if (_connection is not null)
+        {
+            try
+            {
+                await _connection.CloseAsync();
+            }
+            catch (Exception ex) when (ex is OperationInterruptedException or AlreadyClosedException or IOException)
+            {
+                // already closed
+            }
+
+            _connection.Dispose();
+        }
+
+        _stopping.Dispose();
+    }
+}
