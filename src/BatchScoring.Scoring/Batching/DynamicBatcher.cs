@@ -177,16 +177,13 @@ public sealed class DynamicBatcher<T> where T : class
     /// <summary>True when an item is ready to read; false when the wait timed out or the queue completed.</summary>
     private static async ValueTask<bool> WaitForMoreAsync(ChannelReader<Entry> reader, TimeSpan timeout, CancellationToken cancellationToken)
     {
+        // Runs once per arriving item under load: a timed-out wait must not cost a thrown exception.
         using var timeoutSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeoutSource.CancelAfter(timeout);
-        try
-        {
-            return await reader.WaitToReadAsync(timeoutSource.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            return false;
-        }
+        var wait = reader.WaitToReadAsync(timeoutSource.Token).AsTask();
+        await ((Task)wait).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        cancellationToken.ThrowIfCancellationRequested();
+        return wait.IsCompletedSuccessfully && wait.Result;
     }
 
     private sealed record Entry(T Item, int Rows, long EnqueuedAt);

@@ -80,7 +80,7 @@ internal sealed class RequestAnswerPublisher(IConnection connection, Uri brokerA
         headers["MT-Fault-ExceptionType"] = exception?.GetType().FullName ?? "BatchScoring.Application.Requests.ScoreRequestRejectedException";
         headers["MT-Fault-Timestamp"] = DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture);
         headers["MT-Fault-InputAddress"] = _sourceAddress;
-        headers["MT-Host-MachineName"] = Environment.MachineName;
+        headers["MT-Host-MachineName"] = HostProcess.MachineName;
         if (exception is not null)
         {
             headers["MT-Fault-StackTrace"] = exception.ToString();
@@ -196,7 +196,7 @@ internal sealed class RequestAnswerPublisher(IConnection connection, Uri brokerA
             writer.WriteStartObject("headers");
             writer.WriteEndObject();
             writer.WriteStartObject("host");
-            writer.WriteString("machineName", Environment.MachineName);
+            writer.WriteString("machineName", HostProcess.MachineName);
             writer.WriteString("processName", HostProcess.Name);
             writer.WriteNumber("processId", Environment.ProcessId);
             writer.WriteString("assembly", "BatchScoring.Worker");
@@ -250,8 +250,11 @@ internal sealed class RequestAnswerPublisher(IConnection connection, Uri brokerA
         _addressChannelLock.Dispose();
     }
 
+    /// <summary>Read once: Environment.MachineName is a system call each time.</summary>
     private static class HostProcess
     {
         public static readonly string Name = Process.GetCurrentProcess().ProcessName;
+
+        public static readonly string MachineName = Environment.MachineName;
     }
 }
