@@ -302,6 +302,45 @@ public sealed class RequestModeTests(ServerFixture servers)
     }
 
     [Fact]
+    public async Task A_request_whose_rows_cannot_be_written_is_retried_then_moved_to_the_error_queue_and_the_worker_keeps_going()
+    {
+        await using var host = await StartAsync("req-dbfail");
+        var mlp = await RegisterMlpAsync(host, "churn", "f_", seed: 3);
+        await using var client = await RawAmqpClient.ConnectAsync(servers.RabbitMqUri, Ct);
+        var queue = Queue(host);
+
+        await client.PublishAsync(queue, RequestJson("before", "churn", Rows("b-", 2, "f_", seed: 1), replyTo: client.ReplyQueue), Ct);
+        Assert.Equal(ScoreRequestOutcome.Scored, (await client.ReceiveAsync(1, ReplyTimeout, Ct))[0].Body.GetProperty("outcome").GetString());
+
+        // The results table starts refusing new rows (as a full disk or a broken table would): every write fails.
+        await using var db = NpgsqlDataSource.Create(host.PostgresConnectionString);
+        await using (var refuse = db.CreateCommand("ALTER TABLE scoring.request_results_churn ADD CONSTRAINT refuse_rows CHECK (false) NOT VALID"))
+        {
+            await refuse.ExecuteNonQueryAsync(Ct);
+        }
+
+        await client.PublishAsync(queue, RequestJson("unwritable", "churn", Rows("u-", 3, "f_", seed: 2), replyTo: client.ReplyQueue), Ct);
+        var errors = await client.DrainAsync(queue + "_error", atLeast: 1, TimeSpan.FromSeconds(15), Ct);
+        var (body, fault) = Assert.Single(errors);
+        Assert.Contains("\"unwritable\"", body, StringComparison.Ordinal);
+        Assert.Contains("failed 3 times", fault, StringComparison.Ordinal);
+        Assert.Contains("refuse_rows", fault, StringComparison.Ordinal);
+
+        // Once the table accepts rows again, the same worker scores new requests.
+        await using (var accept = db.CreateCommand("ALTER TABLE scoring.request_results_churn DROP CONSTRAINT refuse_rows"))
+        {
+            await accept.ExecuteNonQueryAsync(Ct);
+        }
+
+        var rows = Rows("a-", 2, "f_", seed: 3);
+        await client.PublishAsync(queue, RequestJson("after", "churn", rows, replyTo: client.ReplyQueue), Ct);
+        var reply = (await client.ReceiveAsync(1, ReplyTimeout, Ct))[0].Body;
+        Assert.Equal("after", reply.GetProperty("requestId").GetString());
+        AssertScoresMatch(mlp, rows, reply);
+        Assert.Equal(["a-0", "a-1", "b-0", "b-1"], (await ReadResultsAsync(host, "request_results_churn", "score")).Keys.Order());
+    }
+
+    [Fact]
     public async Task A_request_larger_than_the_batch_limit_is_split_and_fully_scored()
     {
         await using var host = await StartAsync("req-split", new() { ["BatchScoring:Requests:MaxBatchRows"] = "64" });
