@@ -168,9 +168,15 @@ internal sealed class RequestLane
     {
         var n = request.Rows.Count;
         var keys = new string[n];
-        var columns = Features.Select(f => new ColumnBuilder(f, n)).ToArray();
-        var problems = new List<string>();
-        for (var r = 0; r < n && problems.Count < 5; r++)
+        // Runs once per message on the delivery thread: plain loops, no LINQ or reflection.
+        var columns = new ColumnBuilder[Features.Count];
+        for (var c = 0; c < columns.Length; c++)
+        {
+            columns[c] = new ColumnBuilder(Features[c], n);
+        }
+
+        List<string>? problems = null;
+        for (var r = 0; r < n && (problems is null || problems.Count < 5); r++)
         {
             var row = request.Rows[r];
             keys[r] = row.Key;
@@ -178,25 +184,30 @@ internal sealed class RequestLane
             {
                 if (!row.Features.TryGetValue(column.Feature.Name, out var value))
                 {
-                    problems.Add($"row {r} (key {row.Key}): feature '{column.Feature.Name}' is missing");
+                    (problems ??= []).Add($"row {r} (key {row.Key}): feature '{column.Feature.Name}' is missing");
                     continue;
                 }
 
                 if (column.Set(r, value) is { } problem)
                 {
-                    problems.Add($"row {r} (key {row.Key}): feature '{column.Feature.Name}' {problem}");
+                    (problems ??= []).Add($"row {r} (key {row.Key}): feature '{column.Feature.Name}' {problem}");
                 }
             }
         }
 
-        if (problems.Count > 0)
+        if (problems is not null)
         {
             var expected = string.Join(", ", Features.Select(f => $"{f.Name} ({Describe(f)})"));
             return (null, $"Request does not fit model '{_version.ModelName}' v{_version.Version}: {string.Join("; ", problems)}. Expected features: {expected}.");
         }
 
-        var batchColumns = new List<BatchColumn>(columns.Length + 1) { new(KeyColumn, ColumnKind.String, keys) };
-        batchColumns.AddRange(columns.Select(c => c.Build()));
+        var batchColumns = new BatchColumn[columns.Length + 1];
+        batchColumns[0] = new BatchColumn(KeyColumn, ColumnKind.String, keys);
+        for (var c = 0; c < columns.Length; c++)
+        {
+            batchColumns[c + 1] = columns[c].Build();
+        }
+
         return (new PendingRequest(request, new ColumnBatch(batchColumns), keys), null);
     }
 
@@ -390,7 +401,17 @@ internal sealed class RequestLane
     /// <summary>Fills one typed column from JSON (or CLR) values.</summary>
     private sealed class ColumnBuilder(RequestFeature feature, int rows)
     {
-        private readonly Array _values = Array.CreateInstance(BatchColumn.ArrayTypeOf(feature.Kind).GetElementType()!, rows);
+        private readonly Array _values = feature.Kind switch
+        {
+            ColumnKind.Float32 => new float[rows],
+            ColumnKind.Float64 => new double[rows],
+            ColumnKind.Int32 => new int[rows],
+            ColumnKind.Int64 => new long[rows],
+            ColumnKind.Boolean => new bool[rows],
+            ColumnKind.String => new string[rows],
+            ColumnKind.Float32List => new float[rows][],
+            _ => Array.CreateInstance(BatchColumn.ArrayTypeOf(feature.Kind).GetElementType()!, rows),
+        };
         private bool[]? _nulls;
 
         public RequestFeature Feature { get; } = feature;

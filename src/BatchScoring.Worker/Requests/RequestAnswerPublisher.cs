@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using System.Text.Json.Serialization;
 using BatchScoring.Contracts;
 using Microsoft.Extensions.Logging;
 using RabbitMQ.Client;
@@ -33,11 +32,6 @@ internal sealed class RequestAnswerPublisher(IConnection connection, Uri brokerA
     private const string EnvelopeContentType = "application/vnd.masstransit+json";
     private static readonly string[] EventMessageType = ["urn:message:BatchScoring.Contracts:ScoreRequestCompleted"];
 
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
-    {
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    };
-
     private static readonly CreateChannelOptions Confirmed = new(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true);
     private readonly SemaphoreSlim _addressChannelLock = new(1, 1);
     private readonly string _sourceAddress = Address(brokerAddress, queue);
@@ -65,7 +59,7 @@ internal sealed class RequestAnswerPublisher(IConnection connection, Uri brokerA
             completed = completed with { CorrelationId = route.AmqpCorrelationId };
         }
 
-        var message = JsonSerializer.SerializeToUtf8Bytes(completed, Json);
+        var message = ScoreRequestCompletedJson.Serialize(completed);
         var published = PublishEvent(message, route);
         var replied = ReplyAsync(message, completed.CorrelationId, route, cancellationToken);
         await Task.WhenAll(published, replied).WaitAsync(cancellationToken);

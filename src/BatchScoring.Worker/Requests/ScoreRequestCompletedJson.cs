@@ -1,0 +1,131 @@
+using System.Buffers;
+using System.Text.Json;
+using BatchScoring.Contracts;
+
+namespace BatchScoring.Worker.Requests;
+
+/// <summary>
+/// Writes a <see cref="ScoreRequestCompleted"/> as the JSON of schemas/score-request-completed.schema.json (camelCase,
+/// absent optional fields left out) without the serializer's reflection over the per-row output dictionaries:
+/// one answer is written per request, thousands a second.
+/// </summary>
+public static class ScoreRequestCompletedJson
+{
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_buffer;
+
+    public static byte[] Serialize(ScoreRequestCompleted completed)
+    {
+        var buffer = t_buffer ??= new ArrayBufferWriter<byte>(1024);
+        buffer.ResetWrittenCount();
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            Write(writer, completed);
+        }
+
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    public static void Write(Utf8JsonWriter writer, ScoreRequestCompleted completed)
+    {
+        writer.WriteStartObject();
+        writer.WriteString("requestId", completed.RequestId);
+        if (completed.CorrelationId is not null)
+        {
+            writer.WriteString("correlationId", completed.CorrelationId);
+        }
+
+        writer.WriteStartObject("model");
+        writer.WriteString("name", completed.Model.Name);
+        if (completed.Model.Version is { } version)
+        {
+            writer.WriteNumber("version", version);
+        }
+
+        writer.WriteEndObject();
+        writer.WriteString("outcome", completed.Outcome);
+        writer.WriteStartArray("scores");
+        foreach (var score in completed.Scores)
+        {
+            writer.WriteStartObject();
+            writer.WriteString("key", score.Key);
+            writer.WriteStartObject("outputs");
+            foreach (var (name, value) in score.Outputs)
+            {
+                writer.WritePropertyName(name);
+                WriteValue(writer, value);
+            }
+
+            writer.WriteEndObject();
+            writer.WriteEndObject();
+        }
+
+        writer.WriteEndArray();
+        writer.WriteStartArray("failures");
+        foreach (var failure in completed.Failures)
+        {
+            writer.WriteStartObject();
+            if (failure.Key is not null)
+            {
+                writer.WriteString("key", failure.Key);
+            }
+
+            if (failure.Column is not null)
+            {
+                writer.WriteString("column", failure.Column);
+            }
+
+            writer.WriteString("reason", failure.Reason);
+            writer.WriteEndObject();
+        }
+
+        writer.WriteEndArray();
+        if (completed.Error is not null)
+        {
+            writer.WriteString("error", completed.Error);
+        }
+
+        writer.WriteString("completedAt", completed.CompletedAt);
+        writer.WriteEndObject();
+    }
+
+    private static void WriteValue(Utf8JsonWriter writer, object? value)
+    {
+        switch (value)
+        {
+            case null:
+                writer.WriteNullValue();
+                break;
+            case float f:
+                writer.WriteNumberValue(f);
+                break;
+            case double d:
+                writer.WriteNumberValue(d);
+                break;
+            case long l:
+                writer.WriteNumberValue(l);
+                break;
+            case int i:
+                writer.WriteNumberValue(i);
+                break;
+            case string s:
+                writer.WriteStringValue(s);
+                break;
+            case bool b:
+                writer.WriteBooleanValue(b);
+                break;
+            case float[] list:
+                writer.WriteStartArray();
+                foreach (var item in list)
+                {
+                    writer.WriteNumberValue(item);
+                }
+
+                writer.WriteEndArray();
+                break;
+            default:
+                JsonSerializer.Serialize(writer, value, value.GetType(), JsonSerializerOptions.Web);
+                break;
+        }
+    }
+}
