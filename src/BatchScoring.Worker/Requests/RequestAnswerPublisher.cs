@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
@@ -35,6 +36,10 @@ internal sealed class RequestAnswerPublisher(IConnection connection, Uri brokerA
     private static readonly CreateChannelOptions Confirmed = new(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true);
     private readonly SemaphoreSlim _addressChannelLock = new(1, 1);
     private readonly string _sourceAddress = Address(brokerAddress, queue);
+    private readonly string _eventAddress = Address(brokerAddress, EventExchange);
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_envelopeBuffer;
+
     private ConfirmedPublisher? _publisher;
     private IChannel? _addressChannel;
 
@@ -92,8 +97,8 @@ internal sealed class RequestAnswerPublisher(IConnection connection, Uri brokerA
 
     private Task PublishEvent(byte[] message, AnswerRoute route)
     {
-        var messageId = Guid.NewGuid().ToString();
-        var envelope = Envelope(message, messageId, Address(brokerAddress, EventExchange), requestId: null, route.ConversationId);
+        var messageId = MessageIds.Next();
+        var envelope = Envelope(message, messageId, _eventAddress, requestId: null, route.ConversationId);
         var properties = new BasicProperties { ContentType = EnvelopeContentType, MessageId = messageId, DeliveryMode = DeliveryModes.Persistent };
         return Publisher.PublishAsync(EventExchange, "", properties, envelope);
     }
@@ -125,7 +130,7 @@ internal sealed class RequestAnswerPublisher(IConnection connection, Uri brokerA
     /// <summary>An envelope to a MassTransit address: <c>queue:name</c> goes through the default exchange, anything else to the exchange it names.</summary>
     private async Task SendEnvelopeAsync(Uri address, byte[] message, AnswerRoute route, CancellationToken cancellationToken)
     {
-        var messageId = Guid.NewGuid().ToString();
+        var messageId = MessageIds.Next();
         var envelope = Envelope(message, messageId, address.ToString(), route.EnvelopeRequestId, route.ConversationId);
         var properties = new BasicProperties { ContentType = EnvelopeContentType, MessageId = messageId, DeliveryMode = DeliveryModes.Persistent };
         if (address.Scheme == "queue")
@@ -160,7 +165,8 @@ internal sealed class RequestAnswerPublisher(IConnection connection, Uri brokerA
     /// <summary>A MassTransit envelope around an already serialized message.</summary>
     private byte[] Envelope(byte[] message, string messageId, string destination, string? requestId, string? conversationId)
     {
-        using var buffer = new MemoryStream(message.Length + 512);
+        var buffer = t_envelopeBuffer ??= new ArrayBufferWriter<byte>(2048);
+        buffer.ResetWrittenCount();
         using (var writer = new Utf8JsonWriter(buffer))
         {
             writer.WriteStartObject();
@@ -198,7 +204,7 @@ internal sealed class RequestAnswerPublisher(IConnection connection, Uri brokerA
             writer.WriteEndObject();
         }
 
-        return buffer.ToArray();
+        return buffer.WrittenSpan.ToArray();
     }
 
     /// <summary>A MassTransit-style address: rabbitmq://host:port/[vhost/]name.</summary>
