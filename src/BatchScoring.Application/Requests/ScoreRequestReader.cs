@@ -41,6 +41,10 @@ public sealed record ReadScoreRequest
 public static class ScoreRequestReader
 {
     private const int MaxErrorTextLength = 300;
+    private const int MaxRememberedFeatureNames = 1024;
+
+    [ThreadStatic]
+    private static List<string>? t_featureNames;
 
     public static ReadScoreRequest Read(ReadOnlySpan<byte> body)
     {
@@ -325,10 +329,32 @@ public static class ScoreRequestReader
             throw Schema($"rows[{row}].features", "an object of feature name → value", reader.TokenType);
         }
 
-        var features = new Dictionary<string, object?>(StringComparer.Ordinal);
+        // Sized like the previous row, and names reused from it: producers send the same features in the same order,
+        // and at thousands of requests a second the resizes and name strings were a visible share of GC work.
+        var names = t_featureNames ??= [];
+        var features = new Dictionary<string, object?>(names.Count, StringComparer.Ordinal);
+        var index = 0;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
-            var name = reader.GetString()!;
+            string name;
+            if (index < names.Count && !reader.ValueIsEscaped && reader.ValueTextEquals(names[index]))
+            {
+                name = names[index];
+            }
+            else
+            {
+                name = reader.GetString()!;
+                if (index < names.Count)
+                {
+                    names[index] = name;
+                }
+                else if (names.Count < MaxRememberedFeatureNames)
+                {
+                    names.Add(name);
+                }
+            }
+
+            index++;
             reader.Read();
             features[name] = reader.TokenType switch
             {
