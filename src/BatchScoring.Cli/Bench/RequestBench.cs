@@ -31,7 +31,8 @@ public sealed record RequestRunResult(
     double P50Ms,
     double P95Ms,
     double P99Ms,
-    int NotScored);
+    int NotScored,
+    double AllocatedBytesPerRequest);
 
 public sealed class RequestBenchReport
 {
@@ -279,6 +280,7 @@ internal sealed class RequestBenchRunner(string postgresConnectionString, string
             }
 
             var batchBefore = BatchStats();
+            var allocatedBefore = GC.GetTotalAllocatedBytes();
             var tasks = new Task<(long At, bool Scored)>[count];
             var properties = new BasicProperties { ContentType = "application/json", DeliveryMode = DeliveryModes.Transient };
             var start = Stopwatch.GetTimestamp();
@@ -313,6 +315,7 @@ internal sealed class RequestBenchRunner(string postgresConnectionString, string
 
             Array.Sort(latencies);
             var batchAfter = BatchStats();
+            var allocated = GC.GetTotalAllocatedBytes() - allocatedBefore;
             var calls = batchAfter.Count - batchBefore.Count;
             var notScored = results.Count(r => !r.Scored);
 
@@ -320,9 +323,10 @@ internal sealed class RequestBenchRunner(string postgresConnectionString, string
             var result = new RequestRunResult(
                 name, batching, count, rowsPerRequest, ratePerSecond, seconds, count / seconds, (double)(count - notScored) * rowsPerRequest / seconds,
                 calls > 0 ? (batchAfter.Sum - batchBefore.Sum) / calls : 0,
-                Percentile(latencies, 0.50), Percentile(latencies, 0.95), Percentile(latencies, 0.99), notScored);
+                Percentile(latencies, 0.50), Percentile(latencies, 0.95), Percentile(latencies, 0.99), notScored, (double)allocated / count);
             BenchRunner.Log($"[requests] {name} ({batching}): {count:N0} × {rowsPerRequest} rows in {seconds:F2} s = {result.RequestsPerSecond:N0} req/s, "
                 + $"{result.RowsPerSecond:N0} rows/s, avg batch {result.AverageBatchRows:N1} rows, p50/p95/p99 {result.P50Ms:F1}/{result.P95Ms:F1}/{result.P99Ms:F1} ms"
+                + $", {result.AllocatedBytesPerRequest / 1024:N1} KiB allocated per request (worker and client)"
                 + (result.NotScored > 0 ? $", {result.NotScored} not scored" : ""));
             return result;
 
