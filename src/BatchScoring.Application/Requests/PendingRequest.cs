@@ -18,27 +18,46 @@ internal sealed class PendingRequest
     private int _finished;
 
     public PendingRequest(ScoreRequest request, ColumnBatch rows, string[] keys)
+        : this(request, keys)
     {
-        // The rows now live in typed columns: dropping the per-row feature dictionaries keeps a queued row at about
+        Rows = rows;
+    }
+
+    /// <summary>All-float features, row-major (row r, feature f at r × F + f): a few arrays per request instead of one per feature.</summary>
+    public PendingRequest(ScoreRequest request, string[] keys, float[] floats, bool[]? floatNulls)
+        : this(request, keys)
+    {
+        Floats = floats;
+        FloatNulls = floatNulls;
+    }
+
+    private PendingRequest(ScoreRequest request, string[] keys)
+    {
+        // The rows now live in typed arrays: dropping the per-row feature dictionaries keeps a queued row at about
         // a tenth of its parsed size, which is what lets MaxBacklogRows be generous.
         Request = request with { Rows = [] };
-        Rows = rows;
         Keys = keys;
-        _scored = new (ColumnBatch, int)[rows.RowCount];
-        _failures = new RowFailure?[rows.RowCount];
-        _remainingRows = rows.RowCount;
+        _scored = new (ColumnBatch, int)[keys.Length];
+        _failures = new RowFailure?[keys.Length];
+        _remainingRows = keys.Length;
         ReceivedAt = Stopwatch.GetTimestamp();
     }
 
     /// <summary>The request without its rows (see <see cref="Rows"/>).</summary>
     public ScoreRequest Request { get; }
 
-    /// <summary>Column <c>row_key</c> plus one column per model feature.</summary>
-    public ColumnBatch Rows { get; }
+    /// <summary>Column <c>row_key</c> plus one column per model feature (null when the rows are in <see cref="Floats"/>).</summary>
+    public ColumnBatch? Rows { get; }
+
+    /// <summary>Row-major feature values when every feature is a float32 (else null).</summary>
+    public float[]? Floats { get; }
+
+    /// <summary>Null flags for <see cref="Floats"/>, same layout; null when no value is null.</summary>
+    public bool[]? FloatNulls { get; }
 
     public string[] Keys { get; }
 
-    public int RowCount => Rows.RowCount;
+    public int RowCount => Keys.Length;
 
     public long ReceivedAt { get; }
 

@@ -33,6 +33,7 @@ internal sealed class RequestLane
     private readonly SemaphoreSlim _writes;
     private readonly ScoredModel _scoredModel;
     private readonly ScoreOptions _scoreOptions = new();
+    private readonly bool _allFloat32;
     private long _backlogRows;
     private Task _loop = Task.CompletedTask;
 
@@ -43,6 +44,7 @@ internal sealed class RequestLane
         _version = version;
         _mapping = mapping;
         Features = features;
+        _allFloat32 = features.Count > 0 && features.All(f => f.Kind == ColumnKind.Float32);
         Table = table;
         _models = models;
         _dataSource = dataSource;
@@ -168,6 +170,11 @@ internal sealed class RequestLane
     {
         var n = request.Rows.Count;
         var keys = new string[n];
+        if (_allFloat32)
+        {
+            return PrepareFloats(request, keys);
+        }
+
         // Runs once per message on the delivery thread: plain loops, no LINQ or reflection.
         var columns = new ColumnBuilder[Features.Count];
         for (var c = 0; c < columns.Length; c++)
@@ -197,8 +204,7 @@ internal sealed class RequestLane
 
         if (problems is not null)
         {
-            var expected = string.Join(", ", Features.Select(f => $"{f.Name} ({Describe(f)})"));
-            return (null, $"Request does not fit model '{_version.ModelName}' v{_version.Version}: {string.Join("; ", problems)}. Expected features: {expected}.");
+            return (null, DoesNotFit(problems));
         }
 
         var batchColumns = new BatchColumn[columns.Length + 1];
@@ -209,6 +215,107 @@ internal sealed class RequestLane
         }
 
         return (new PendingRequest(request, new ColumnBatch(batchColumns), keys), null);
+    }
+
+    /// <summary>
+    /// The common case, named float features: one row-major array per request (instead of an array, a builder and a
+    /// column per feature), gathered into columns once per batch. Single-row requests allocate ~2 KiB less each.
+    /// </summary>
+    private (PendingRequest? Request, string? Problem) PrepareFloats(ScoreRequest request, string[] keys)
+    {
+        var width = Features.Count;
+        var floats = new float[keys.Length * width];
+        bool[]? nulls = null;
+        List<string>? problems = null;
+        for (var r = 0; r < keys.Length && (problems is null || problems.Count < 5); r++)
+        {
+            var row = request.Rows[r];
+            keys[r] = row.Key;
+            for (var f = 0; f < width; f++)
+            {
+                var name = Features[f].Name;
+                if (!row.Features.TryGetValue(name, out var value))
+                {
+                    (problems ??= []).Add($"row {r} (key {row.Key}): feature '{name}' is missing");
+                }
+                else if (ColumnBuilder.IsNull(value))
+                {
+                    (nulls ??= new bool[floats.Length])[(r * width) + f] = true;
+                }
+                else if (ColumnBuilder.TryGetDouble(value!, out var number))
+                {
+                    floats[(r * width) + f] = (float)number;
+                }
+                else
+                {
+                    (problems ??= []).Add($"row {r} (key {row.Key}): feature '{name}' must be a number, got {ColumnBuilder.Kind(value!)}");
+                }
+            }
+        }
+
+        return problems is null ? (new PendingRequest(request, keys, floats, nulls), null) : (null, DoesNotFit(problems));
+    }
+
+    private string DoesNotFit(List<string> problems)
+    {
+        var expected = string.Join(", ", Features.Select(f => $"{f.Name} ({Describe(f)})"));
+        return $"Request does not fit model '{_version.ModelName}' v{_version.Version}: {string.Join("; ", problems)}. Expected features: {expected}.";
+    }
+
+    /// <summary>The batch's input columns: row-major float requests gathered feature by feature, others concatenated.</summary>
+    private ColumnBatch GatherInput(IReadOnlyList<BatchSlice<PendingRequest>> slices, int totalRows)
+    {
+        if (!_allFloat32)
+        {
+            var parts = new ColumnBatch[slices.Count];
+            for (var i = 0; i < slices.Count; i++)
+            {
+                var (request, start, count) = slices[i];
+                parts[i] = start == 0 && count == request.RowCount ? request.Rows! : request.Rows!.Slice(start, count);
+            }
+
+            return ColumnBatch.Concat(parts);
+        }
+
+        var width = Features.Count;
+        var keys = new string[totalRows];
+        var values = new float[width][];
+        var nulls = new bool[width][];
+        for (var f = 0; f < width; f++)
+        {
+            values[f] = new float[totalRows];
+        }
+
+        var at = 0;
+        foreach (var (request, start, count) in slices)
+        {
+            Array.Copy(request.Keys, start, keys, at, count);
+            var source = request.Floats!;
+            var sourceNulls = request.FloatNulls;
+            for (var r = 0; r < count; r++)
+            {
+                var from = (start + r) * width;
+                for (var f = 0; f < width; f++)
+                {
+                    values[f][at + r] = source[from + f];
+                    if (sourceNulls is not null && sourceNulls[from + f])
+                    {
+                        (nulls[f] ??= new bool[totalRows])[at + r] = true;
+                    }
+                }
+            }
+
+            at += count;
+        }
+
+        var columns = new BatchColumn[width + 1];
+        columns[0] = new BatchColumn(KeyColumn, ColumnKind.String, keys);
+        for (var f = 0; f < width; f++)
+        {
+            columns[f + 1] = new BatchColumn(Features[f].Name, ColumnKind.Float32, values[f], nulls[f]);
+        }
+
+        return new ColumnBatch(columns);
     }
 
     /// <summary>Queues the request unless the backlog is over its limit (a request is always admitted into an empty lane).</summary>
@@ -266,14 +373,7 @@ internal sealed class RequestLane
         var slices = batch.Slices;
         try
         {
-            var parts = new ColumnBatch[slices.Count];
-            for (var i = 0; i < slices.Count; i++)
-            {
-                var (request, start, count) = slices[i];
-                parts[i] = start == 0 && count == request.RowCount ? request.Rows : request.Rows.Slice(start, count);
-            }
-
-            var input = ColumnBatch.Concat(parts);
+            var input = GatherInput(slices, batch.Rows);
             ScoreResult result;
             var watch = Stopwatch.StartNew();
             using (var lease = _models.Acquire(_version))
@@ -520,7 +620,9 @@ internal sealed class RequestLane
             }
         }
 
-        private static bool TryGetDouble(object value, out double number)
+        public static bool IsNull(object? value) => value is null or JsonElement { ValueKind: JsonValueKind.Null or JsonValueKind.Undefined };
+
+        public static bool TryGetDouble(object value, out double number)
         {
             switch (value)
             {
@@ -613,7 +715,7 @@ internal sealed class RequestLane
             }
         }
 
-        private static string Kind(object value) => value switch
+        public static string Kind(object value) => value switch
         {
             JsonElement e => e.ValueKind switch
             {

@@ -40,6 +40,9 @@ internal sealed class RequestAnswerPublisher(IConnection connection, Uri brokerA
     [ThreadStatic]
     private static ArrayBufferWriter<byte>? t_envelopeBuffer;
 
+    [ThreadStatic]
+    private static Utf8JsonWriter? t_envelopeWriter;
+
     private ConfirmedPublisher? _publisher;
     private IChannel? _addressChannel;
 
@@ -64,10 +67,12 @@ internal sealed class RequestAnswerPublisher(IConnection connection, Uri brokerA
             completed = completed with { CorrelationId = route.AmqpCorrelationId };
         }
 
+        // Both are in flight before either is awaited; their tasks always complete (confirm, nack or channel loss).
         var message = ScoreRequestCompletedJson.Serialize(completed);
         var published = PublishEvent(message, route);
-        var replied = ReplyAsync(message, completed.CorrelationId, route, cancellationToken);
-        await Task.WhenAll(published, replied).WaitAsync(cancellationToken);
+        var replied = Reply(message, completed.CorrelationId, route, cancellationToken);
+        await published;
+        await replied;
     }
 
     /// <summary>Moves a message that will not be scored to the error queue: its body and properties, and the reason.</summary>
@@ -103,28 +108,26 @@ internal sealed class RequestAnswerPublisher(IConnection connection, Uri brokerA
         return Publisher.PublishAsync(EventExchange, "", properties, envelope);
     }
 
-    private async Task ReplyAsync(byte[] message, string? correlationId, AnswerRoute route, CancellationToken cancellationToken)
+    private Task Reply(byte[] message, string? correlationId, AnswerRoute route, CancellationToken cancellationToken)
     {
         if (route.ResponseAddress is not null && route.EnvelopeRequestId is not null)
         {
-            await SendEnvelopeAsync(route.ResponseAddress, message, route, cancellationToken);
-            return;
+            return SendEnvelopeAsync(route.ResponseAddress, message, route, cancellationToken);
         }
 
         var replyTo = string.IsNullOrWhiteSpace(route.ReplyTo) ? route.AmqpReplyTo : route.ReplyTo.Trim();
         if (string.IsNullOrWhiteSpace(replyTo))
         {
-            return;
+            return Task.CompletedTask;
         }
 
         if (replyTo.Contains(':', StringComparison.Ordinal) && Uri.TryCreate(replyTo, UriKind.Absolute, out var address))
         {
-            await SendEnvelopeAsync(address, message, route, cancellationToken);
-            return;
+            return SendEnvelopeAsync(address, message, route, cancellationToken);
         }
 
         var properties = new BasicProperties { ContentType = "application/json", CorrelationId = correlationId, DeliveryMode = DeliveryModes.Transient };
-        await Publisher.PublishAsync("", replyTo, properties, message).WaitAsync(cancellationToken);
+        return Publisher.PublishAsync("", replyTo, properties, message);
     }
 
     /// <summary>An envelope to a MassTransit address: <c>queue:name</c> goes through the default exchange, anything else to the exchange it names.</summary>
@@ -167,7 +170,8 @@ internal sealed class RequestAnswerPublisher(IConnection connection, Uri brokerA
     {
         var buffer = t_envelopeBuffer ??= new ArrayBufferWriter<byte>(2048);
         buffer.ResetWrittenCount();
-        using (var writer = new Utf8JsonWriter(buffer))
+        var writer = t_envelopeWriter ??= new Utf8JsonWriter(buffer);
+        writer.Reset(buffer);
         {
             writer.WriteStartObject();
             writer.WriteString("messageId", messageId);
@@ -202,6 +206,7 @@ internal sealed class RequestAnswerPublisher(IConnection connection, Uri brokerA
             writer.WriteString("assembly", "BatchScoring.Worker");
             writer.WriteEndObject();
             writer.WriteEndObject();
+            writer.Flush();
         }
 
         return buffer.WrittenSpan.ToArray();

@@ -14,14 +14,17 @@ public static class ScoreRequestCompletedJson
     [ThreadStatic]
     private static ArrayBufferWriter<byte>? t_buffer;
 
+    [ThreadStatic]
+    private static Utf8JsonWriter? t_writer;
+
     public static byte[] Serialize(ScoreRequestCompleted completed)
     {
         var buffer = t_buffer ??= new ArrayBufferWriter<byte>(1024);
         buffer.ResetWrittenCount();
-        using (var writer = new Utf8JsonWriter(buffer))
-        {
-            Write(writer, completed);
-        }
+        var writer = t_writer ??= new Utf8JsonWriter(buffer);
+        writer.Reset(buffer);
+        Write(writer, completed);
+        writer.Flush();
 
         return buffer.WrittenSpan.ToArray();
     }

@@ -341,6 +341,54 @@ public sealed class RequestModeTests(ServerFixture servers)
     }
 
     [Fact]
+    public async Task A_model_with_string_and_integer_inputs_is_fed_by_name_and_typed_features_are_checked()
+    {
+        await using var host = await StartAsync("req-typed", new() { ["BatchScoring:Requests:MaxQueueDelayMs"] = "50" });
+        var model = SampleModels.PerColumnModel(seed: 11);
+        await host.RegisterModelAsync("tenure", model.Bytes, Ct);
+        await using var client = await RawAmqpClient.ConnectAsync(servers.RabbitMqUri, Ct);
+
+        var rows = new (string Key, double Tenure, double Monthly, long Services, string Contract)[]
+        {
+            ("t-1", 3, 71.5, 2, "month-to-month"), ("t-2", 40, 19.9, 5, "two_year"), ("t-3", 12, 55, 0, "one_year"),
+        };
+        string Json(string id, IEnumerable<(string Key, double Tenure, double Monthly, long Services, string Contract)> items, string services = "{0}") =>
+            JsonSerializer.Serialize(new Dictionary<string, object?>
+            {
+                ["requestId"] = id,
+                ["model"] = new Dictionary<string, object?> { ["name"] = "tenure" },
+                ["replyTo"] = client.ReplyQueue,
+                ["rows"] = items.Select(r => new Dictionary<string, object?>
+                {
+                    ["key"] = r.Key,
+                    ["features"] = new Dictionary<string, object?>
+                    {
+                        ["contract"] = r.Contract, ["num_services"] = services == "{0}" ? r.Services : services, ["monthly_charges"] = r.Monthly, ["tenure"] = r.Tenure,
+                    },
+                }).ToList(),
+            });
+
+        await client.PublishAsync(Queue(host), Json("typed-a", rows.Take(2)), Ct);
+        await client.PublishAsync(Queue(host), Json("typed-bad", rows.Take(1), services: "three"), Ct);
+        await client.PublishAsync(Queue(host), Json("typed-b", rows.Skip(2)), Ct);
+
+        var replies = (await client.ReceiveAsync(3, ReplyTimeout, Ct)).ToDictionary(r => r.Body.GetProperty("requestId").GetString()!);
+        Assert.Equal(ScoreRequestOutcome.Rejected, replies["typed-bad"].Body.GetProperty("outcome").GetString());
+        Assert.Contains("feature 'num_services' must be an integer, got string \"three\"", replies["typed-bad"].Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+        var scores = replies["typed-a"].Body.GetProperty("scores").EnumerateArray().Concat(replies["typed-b"].Body.GetProperty("scores").EnumerateArray())
+            .ToDictionary(e => e.GetProperty("key").GetString()!, e => e.GetProperty("outputs").GetProperty("score").GetDouble());
+        Assert.Equal(3, scores.Count);
+        foreach (var (key, tenure, monthly, services, contract) in rows)
+        {
+            // Independent computation: logistic regression over [tenure, monthly, services, one-hot(contract)].
+            var features = new List<double> { tenure, monthly, services };
+            features.AddRange(model.Categories.Select(c => c == contract ? 1.0 : 0.0));
+            var logit = model.Bias + features.Select((x, i) => model.Weights[i] * x).Sum();
+            Assert.Equal(1 / (1 + Math.Exp(-logit)), scores[key], 1e-5);
+        }
+    }
+
+    [Fact]
     public async Task A_request_larger_than_the_batch_limit_is_split_and_fully_scored()
     {
         await using var host = await StartAsync("req-split", new() { ["BatchScoring:Requests:MaxBatchRows"] = "64" });
