@@ -389,6 +389,56 @@ public sealed class RequestModeTests(ServerFixture servers)
     }
 
     [Fact]
+    public async Task A_worker_that_stops_answers_the_requests_it_holds_and_the_next_worker_takes_over()
+    {
+        // The model store outlives the first worker (a test host deletes its own work directory).
+        var models = Directory.CreateTempSubdirectory("bs-req-stop-models-").FullName;
+        var slowBatches = new Dictionary<string, string>
+        {
+            ["BatchScoring:Requests:MaxQueueDelayMs"] = "1500",
+            ["BatchScoring:ModelStorePath"] = models,
+        };
+        var first = await StartAsync("req-stop", slowBatches);
+        var mlp = await RegisterMlpAsync(first, "churn", "f_", seed: 3);
+        await using var client = await RawAmqpClient.ConnectAsync(servers.RabbitMqUri, Ct);
+        var queue = Queue(first);
+
+        // Held in the first worker's batcher (unacknowledged) when it is told to stop.
+        var held = Enumerable.Range(0, 5).ToDictionary(i => $"held-{i}", i => Rows($"h{i}-", 2, "f_", seed: 70 + i));
+        foreach (var (id, rows) in held)
+        {
+            await client.PublishAsync(queue, RequestJson(id, "churn", rows, replyTo: client.ReplyQueue), Ct);
+        }
+
+        await Task.Delay(300, Ct);
+        var shared = new Dictionary<string, string>(slowBatches)
+        {
+            ["ConnectionStrings:Postgres"] = first.Settings["ConnectionStrings:Postgres"],
+            ["BatchScoring:QueuePrefix"] = first.Settings["BatchScoring:QueuePrefix"],
+        };
+        await first.DisposeAsync();
+
+        var replies = (await client.ReceiveAsync(5, ReplyTimeout, Ct)).ToDictionary(r => r.Body.GetProperty("requestId").GetString()!);
+        Assert.Equal(held.Keys.Order(), replies.Keys.Order());
+        foreach (var (id, rows) in held)
+        {
+            AssertScoresMatch(mlp, rows, replies[id].Body);
+        }
+
+        await using var second = await StartAsync("req-stop-2", shared);
+        var after = Rows("n-", 2, "f_", seed: 90);
+        await client.PublishAsync(queue, RequestJson("after", "churn", after, replyTo: client.ReplyQueue), Ct);
+        var reply = Assert.Single(await client.ReceiveAsync(1, ReplyTimeout, Ct));
+        Assert.Equal("after", reply.Body.GetProperty("requestId").GetString());
+        AssertScoresMatch(mlp, after, reply.Body);
+
+        // Every row once: nothing was lost with the first worker, nothing was delivered twice to the second.
+        var written = await ReadResultsAsync(second, "request_results_churn", "score");
+        Assert.Equal(held.Values.Sum(r => r.Count) + after.Count, written.Count);
+        Directory.Delete(models, recursive: true);
+    }
+
+    [Fact]
     public async Task A_request_larger_than_the_batch_limit_is_split_and_fully_scored()
     {
         await using var host = await StartAsync("req-split", new() { ["BatchScoring:Requests:MaxBatchRows"] = "64" });
