@@ -95,29 +95,28 @@ public static class ScoreRequestReader
             return Failed(root, "Invalid request: the body does not match the ScoreRequest schema: " + string.Join(" ", problems));
         }
 
-        return Answerable(root) with
+        return Result(root, error: null, new ScoreRequest
         {
-            Request = new ScoreRequest
-            {
-                RequestId = request.RequestId!,
-                Model = new ScoreRequestModel { Name = request.ModelName!, Version = request.ModelVersion },
-                Rows = request.Rows!,
-                ReplyTo = request.ReplyTo,
-                CorrelationId = request.CorrelationId,
-                Deadline = request.Deadline,
-            },
-        };
+            RequestId = request.RequestId!,
+            Model = new ScoreRequestModel { Name = request.ModelName!, Version = request.ModelVersion },
+            Rows = request.Rows!,
+            ReplyTo = request.ReplyTo,
+            CorrelationId = request.CorrelationId,
+            Deadline = request.Deadline,
+        });
     }
 
-    private static ReadScoreRequest Failed(Fields root, string error) => Answerable(root) with { Error = error };
+    private static ReadScoreRequest Failed(Fields root, string error) => Result(root, error, request: null);
 
-    /// <summary>Answer fields: from the envelope's message when there is one, else from the root.</summary>
-    private static ReadScoreRequest Answerable(Fields root)
+    /// <summary>The request or the error, and the answer fields: from the envelope's message when there is one, else from the root.</summary>
+    private static ReadScoreRequest Result(Fields root, string? error, ScoreRequest? request)
     {
         var envelope = IsEnvelope(root);
         var fields = envelope ? root.Envelope! : root;
         return new ReadScoreRequest
         {
+            Request = request,
+            Error = error,
             RequestId = fields.RequestId,
             ModelName = fields.ModelName,
             ReplyTo = fields.ReplyTo,

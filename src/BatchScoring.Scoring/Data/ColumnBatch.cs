@@ -120,39 +120,25 @@ public sealed class BatchColumn
 /// <summary>Column-wise rows: every column has <see cref="RowCount"/> values.</summary>
 public sealed class ColumnBatch
 {
-    // Built on first lookup: request mode makes one small batch per message and mostly reads columns by position.
-    private Dictionary<string, BatchColumn>? _byName;
+    private readonly Dictionary<string, BatchColumn> _byName;
 
     public ColumnBatch(IReadOnlyList<BatchColumn> columns)
     {
         ArgumentNullException.ThrowIfNull(columns);
         Columns = columns;
         RowCount = columns.Count == 0 ? 0 : columns[0].Length;
-        for (var i = 0; i < columns.Count; i++)
+        _byName = new Dictionary<string, BatchColumn>(StringComparer.Ordinal);
+        foreach (var column in columns)
         {
-            var column = columns[i];
             if (column.Length != RowCount)
             {
                 throw new ArgumentException($"Column '{column.Name}' has {column.Length} rows, expected {RowCount}.", nameof(columns));
             }
 
-            if (columns.Count > 32)
+            if (!_byName.TryAdd(column.Name, column))
             {
-                continue; // checked when the name index is built, below
+                throw new ArgumentException($"Column '{column.Name}' appears twice.", nameof(columns));
             }
-
-            for (var j = 0; j < i; j++)
-            {
-                if (string.Equals(columns[j].Name, column.Name, StringComparison.Ordinal))
-                {
-                    throw new ArgumentException($"Column '{column.Name}' appears twice.", nameof(columns));
-                }
-            }
-        }
-
-        if (columns.Count > 32)
-        {
-            _byName = Index(columns);
         }
     }
 
@@ -160,21 +146,7 @@ public sealed class ColumnBatch
 
     public IReadOnlyList<BatchColumn> Columns { get; }
 
-    public BatchColumn? Find(string name) => (_byName ??= Index(Columns)).GetValueOrDefault(name);
-
-    private static Dictionary<string, BatchColumn> Index(IReadOnlyList<BatchColumn> columns)
-    {
-        var byName = new Dictionary<string, BatchColumn>(columns.Count, StringComparer.Ordinal);
-        foreach (var column in columns)
-        {
-            if (!byName.TryAdd(column.Name, column))
-            {
-                throw new ArgumentException($"Column '{column.Name}' appears twice.", nameof(columns));
-            }
-        }
-
-        return byName;
-    }
+    public BatchColumn? Find(string name) => _byName.GetValueOrDefault(name);
 
     public BatchColumn this[string name] => Find(name)
         ?? throw new KeyNotFoundException($"Column '{name}' is not in the batch (columns: {string.Join(", ", Columns.Select(c => c.Name))}).");
@@ -198,11 +170,11 @@ public sealed class ColumnBatch
         {
             var template = first.Columns[c];
             var values = Array.CreateInstance(template.Values.GetType().GetElementType()!, total);
-            bool[]? nulls = batches.Any(b => Part(b, c, template.Name).Nulls is not null) ? new bool[total] : null;
+            bool[]? nulls = batches.Any(b => b[template.Name].Nulls is not null) ? new bool[total] : null;
             var offset = 0;
             foreach (var batch in batches)
             {
-                var part = Part(batch, c, template.Name);
+                var part = batch[template.Name];
                 if (part.Kind != template.Kind)
                 {
                     throw new ArgumentException($"Column '{template.Name}' is {part.Kind} in one batch and {template.Kind} in another.", nameof(batches));
@@ -221,9 +193,5 @@ public sealed class ColumnBatch
         }
 
         return new ColumnBatch(columns);
-
-        // Batches from one source list their columns in the same order: look up by name only when they do not.
-        static BatchColumn Part(ColumnBatch batch, int position, string name) =>
-            position < batch.Columns.Count && string.Equals(batch.Columns[position].Name, name, StringComparison.Ordinal) ? batch.Columns[position] : batch[name];
     }
 }

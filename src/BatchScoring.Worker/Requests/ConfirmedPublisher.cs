@@ -141,16 +141,7 @@ internal sealed class ConfirmedPublisher : IAsyncDisposable
         _queue.Writer.TryComplete();
         await _loop;
         FailAll(new ObjectDisposedException(nameof(ConfirmedPublisher)));
-        try
-        {
-            await _channel.CloseAsync();
-        }
-        catch (Exception ex) when (ex is RabbitMQ.Client.Exceptions.OperationInterruptedException or RabbitMQ.Client.Exceptions.AlreadyClosedException or IOException)
-        {
-            // connection already gone
-        }
-
-        _channel.Dispose();
+        await Quietly.CloseAsync(_channel);
     }
 
     private sealed record Publication(string Exchange, string RoutingKey, BasicProperties Properties, ReadOnlyMemory<byte> Body, TaskCompletionSource Confirmed);

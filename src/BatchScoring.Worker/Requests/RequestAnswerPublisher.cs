@@ -31,12 +31,13 @@ internal sealed class RequestAnswerPublisher(IConnection connection, Uri brokerA
 {
     public const string EventExchange = "BatchScoring.Contracts:ScoreRequestCompleted";
     private const string EnvelopeContentType = "application/vnd.masstransit+json";
-    private static readonly string[] EventMessageType = ["urn:message:BatchScoring.Contracts:ScoreRequestCompleted"];
+    private const string MessageType = "urn:message:BatchScoring.Contracts:ScoreRequestCompleted";
 
-    private static readonly CreateChannelOptions Confirmed = new(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true);
+    private static readonly CreateChannelOptions AddressChannelOptions = new(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true);
     private readonly SemaphoreSlim _addressChannelLock = new(1, 1);
     private readonly string _sourceAddress = Address(brokerAddress, queue);
     private readonly string _eventAddress = Address(brokerAddress, EventExchange);
+
     [ThreadStatic]
     private static ArrayBufferWriter<byte>? t_envelopeBuffer;
 
@@ -147,7 +148,7 @@ internal sealed class RequestAnswerPublisher(IConnection connection, Uri brokerA
         IChannel channel;
         try
         {
-            channel = _addressChannel is { IsOpen: true } open ? open : _addressChannel = await connection.CreateChannelAsync(Confirmed, cancellationToken);
+            channel = _addressChannel is { IsOpen: true } open ? open : _addressChannel = await connection.CreateChannelAsync(AddressChannelOptions, cancellationToken);
         }
         finally
         {
@@ -172,42 +173,36 @@ internal sealed class RequestAnswerPublisher(IConnection connection, Uri brokerA
         buffer.ResetWrittenCount();
         var writer = t_envelopeWriter ??= new Utf8JsonWriter(buffer);
         writer.Reset(buffer);
+        writer.WriteStartObject();
+        writer.WriteString("messageId", messageId);
+        if (requestId is not null)
         {
-            writer.WriteStartObject();
-            writer.WriteString("messageId", messageId);
-            if (requestId is not null)
-            {
-                writer.WriteString("requestId", requestId);
-            }
-
-            if (conversationId is not null)
-            {
-                writer.WriteString("conversationId", conversationId);
-            }
-
-            writer.WriteString("sourceAddress", _sourceAddress);
-            writer.WriteString("destinationAddress", destination);
-            writer.WriteStartArray("messageType");
-            foreach (var type in EventMessageType)
-            {
-                writer.WriteStringValue(type);
-            }
-
-            writer.WriteEndArray();
-            writer.WritePropertyName("message");
-            writer.WriteRawValue(message, skipInputValidation: true);
-            writer.WriteString("sentTime", DateTimeOffset.UtcNow);
-            writer.WriteStartObject("headers");
-            writer.WriteEndObject();
-            writer.WriteStartObject("host");
-            writer.WriteString("machineName", HostProcess.MachineName);
-            writer.WriteString("processName", HostProcess.Name);
-            writer.WriteNumber("processId", Environment.ProcessId);
-            writer.WriteString("assembly", "BatchScoring.Worker");
-            writer.WriteEndObject();
-            writer.WriteEndObject();
-            writer.Flush();
+            writer.WriteString("requestId", requestId);
         }
+
+        if (conversationId is not null)
+        {
+            writer.WriteString("conversationId", conversationId);
+        }
+
+        writer.WriteString("sourceAddress", _sourceAddress);
+        writer.WriteString("destinationAddress", destination);
+        writer.WriteStartArray("messageType");
+        writer.WriteStringValue(MessageType);
+        writer.WriteEndArray();
+        writer.WritePropertyName("message");
+        writer.WriteRawValue(message, skipInputValidation: true);
+        writer.WriteString("sentTime", DateTimeOffset.UtcNow);
+        writer.WriteStartObject("headers");
+        writer.WriteEndObject();
+        writer.WriteStartObject("host");
+        writer.WriteString("machineName", HostProcess.MachineName);
+        writer.WriteString("processName", HostProcess.Name);
+        writer.WriteNumber("processId", Environment.ProcessId);
+        writer.WriteString("assembly", "BatchScoring.Worker");
+        writer.WriteEndObject();
+        writer.WriteEndObject();
+        writer.Flush();
 
         return buffer.WrittenSpan.ToArray();
     }
@@ -238,19 +233,7 @@ internal sealed class RequestAnswerPublisher(IConnection connection, Uri brokerA
             await _publisher.DisposeAsync();
         }
 
-        if (_addressChannel is not null)
-        {
-            try
-            {
-                await _addressChannel.CloseAsync();
-            }
-            catch (Exception ex) when (ex is OperationInterruptedException or AlreadyClosedException or IOException)
-            {
-                // connection already gone
-            }
-
-            _addressChannel.Dispose();
-        }
+        await Quietly.CloseAsync(_addressChannel);
 
         _addressChannelLock.Dispose();
     }

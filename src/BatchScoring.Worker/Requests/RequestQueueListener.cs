@@ -216,33 +216,8 @@ internal sealed class RequestQueueListener(
             await _answers.DisposeAsync();
         }
 
-        if (_consumerChannel is not null)
-        {
-            try
-            {
-                await _consumerChannel.CloseAsync();
-            }
-            catch (Exception ex) when (ex is OperationInterruptedException or AlreadyClosedException or IOException)
-            {
-                // connection already gone
-            }
-
-            _consumerChannel.Dispose();
-        }
-
-        if (_connection is not null)
-        {
-            try
-            {
-                await _connection.CloseAsync();
-            }
-            catch (Exception ex) when (ex is OperationInterruptedException or AlreadyClosedException or IOException)
-            {
-                // already closed
-            }
-
-            _connection.Dispose();
-        }
+        await Quietly.CloseAsync(_consumerChannel);
+        await Quietly.CloseAsync(_connection);
 
         _stopping.Dispose();
     }
