@@ -7,6 +7,7 @@ using BatchScoring.Application;
 using BatchScoring.Application.Requests;
 using BatchScoring.Cli.Hosting;
 using BatchScoring.Scoring.OnnxWriter;
+using BatchScoring.Worker.Requests;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -222,7 +223,8 @@ internal sealed class RequestBenchRunner(string postgresConnectionString, string
                 await app.Services.GetRequiredService<ModelRegistry>().RegisterAsync(ModelName, stream, cancellationToken);
             }
 
-            var factory = new ConnectionFactory { Uri = new Uri(rabbitMqUri) };
+            // The same write coalescing as the worker: one socket send per publish otherwise (the client is on the same 2 cores).
+            var factory = new ConnectionFactory { Uri = new Uri(rabbitMqUri), SocketFactory = CoalescingTcpClient.Create };
             var connection = await factory.CreateConnectionAsync(cancellationToken);
             var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
             var reply = await channel.QueueDeclareAsync("", durable: false, exclusive: true, autoDelete: true, cancellationToken: cancellationToken);

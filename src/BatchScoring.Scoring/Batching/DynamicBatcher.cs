@@ -39,6 +39,10 @@ public sealed class DynamicBatcher<T> where T : class
     private readonly long _maxDelayTicks;
     private long _queuedRows;
 
+    // Set while the loop waits for a batch to fill: completed by the enqueue that brings the queue to _fillRows.
+    private TaskCompletionSource? _filling;
+    private long _fillRows;
+
     /// <param name="maxBatchRows">Row limit of a batch (at least 1).</param>
     /// <param name="maxQueueDelay">How long the first item of a batch may wait for more; zero takes only what is already queued.</param>
     /// <param name="rowsOf">Rows of an item (at least 1).</param>
@@ -77,18 +81,27 @@ public sealed class DynamicBatcher<T> where T : class
         ArgumentNullException.ThrowIfNull(item);
         var rows = _rowsOf(item);
         ArgumentOutOfRangeException.ThrowIfLessThan(rows, 1, nameof(item));
-        Interlocked.Add(ref _queuedRows, rows);
-        if (_queue.Writer.TryWrite(new Entry(item, rows, Stopwatch.GetTimestamp())))
+        if (!_queue.Writer.TryWrite(new Entry(item, rows, Stopwatch.GetTimestamp())))
         {
-            return true;
+            return false;
         }
 
-        Interlocked.Add(ref _queuedRows, -rows);
-        return false;
+        // Counted after the write, so a loop that sees enough rows also finds them in the queue.
+        var queued = Interlocked.Add(ref _queuedRows, rows);
+        if (Volatile.Read(ref _filling) is { } filling && queued >= Volatile.Read(ref _fillRows))
+        {
+            filling.TrySetResult();
+        }
+
+        return true;
     }
 
     /// <summary>No more items; <see cref="RunAsync"/> returns once the queued ones have been batched.</summary>
-    public void Complete() => _queue.Writer.TryComplete();
+    public void Complete()
+    {
+        _queue.Writer.TryComplete();
+        Volatile.Read(ref _filling)?.TrySetResult();
+    }
 
     /// <summary>The batching loop: forms batches until the queue is completed and empty, or until cancelled.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
@@ -156,11 +169,16 @@ public sealed class DynamicBatcher<T> where T : class
                     break;
                 }
 
-                if (!await WaitForMoreAsync(reader, TimeSpan.FromSeconds((double)wait / Stopwatch.Frequency), cancellationToken).ConfigureAwait(false))
+                if (reader.Completion.IsCompleted)
                 {
-                    reason = reader.Completion.IsCompleted ? BatchCloseReason.Drained : BatchCloseReason.Time;
+                    reason = BatchCloseReason.Drained;
                     break;
                 }
+
+                // Timers count whole milliseconds: a shorter wait would time out at once, and the loop would spin
+                // (with an exception per turn) until the batch's close time.
+                var waitMs = Math.Max(1, Math.Ceiling(wait * 1000.0 / Stopwatch.Frequency));
+                await WaitToFillAsync(MaxBatchRows - rows, TimeSpan.FromMilliseconds(waitMs), cancellationToken).ConfigureAwait(false);
             }
 
             await _handler(new FormedBatch<T>(slices, rows, reason), cancellationToken).ConfigureAwait(false);
@@ -174,16 +192,31 @@ public sealed class DynamicBatcher<T> where T : class
         return _admit(entry.Item);
     }
 
-    /// <summary>True when an item is ready to read; false when the wait timed out or the queue completed.</summary>
-    private static async ValueTask<bool> WaitForMoreAsync(ChannelReader<Entry> reader, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>
+    /// Waits until the queue holds the rows the open batch still needs, the timeout passes, or the queue completes.
+    /// Waking once per batch rather than once per arriving item matters under load: thousands of single-row
+    /// requests a second would otherwise each wake this loop for nothing.
+    /// </summary>
+    private async Task WaitToFillAsync(int rowsNeeded, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        // Runs once per arriving item under load: a timed-out wait must not cost a thrown exception.
-        using var timeoutSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeoutSource.CancelAfter(timeout);
-        var wait = reader.WaitToReadAsync(timeoutSource.Token).AsTask();
-        await ((Task)wait).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        cancellationToken.ThrowIfCancellationRequested();
-        return wait.IsCompletedSuccessfully && wait.Result;
+        var filling = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _fillRows, rowsNeeded);
+        Interlocked.Exchange(ref _filling, filling);
+        try
+        {
+            // Checked after publishing the waiter: an enqueue before it is seen here, one after it completes the waiter.
+            if (QueuedRows >= rowsNeeded || _queue.Reader.Completion.IsCompleted)
+            {
+                return;
+            }
+
+            await filling.Task.WaitAsync(timeout, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+        finally
+        {
+            Interlocked.Exchange(ref _filling, null);
+        }
     }
 
     private sealed record Entry(T Item, int Rows, long EnqueuedAt);

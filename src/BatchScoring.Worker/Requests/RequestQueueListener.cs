@@ -51,6 +51,7 @@ internal sealed class RequestQueueListener(
             ClientProvidedName = $"batchscoring-requests:{Environment.MachineName}",
             AutomaticRecoveryEnabled = true,
             TopologyRecoveryEnabled = true,
+            SocketFactory = CoalescingTcpClient.Create,
         };
         _connection = await factory.CreateConnectionAsync(cancellationToken);
         _answers = new RequestAnswerPublisher(_connection, uri, _queue, logger);

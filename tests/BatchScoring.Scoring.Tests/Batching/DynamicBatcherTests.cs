@@ -66,6 +66,46 @@ public sealed class DynamicBatcherTests
     }
 
     [Fact]
+    public async Task A_waiting_batch_closes_when_trickling_items_reach_the_row_limit()
+    {
+        await using var harness = new Harness(maxRows: 4, delay: TimeSpan.FromSeconds(30));
+        var watch = Stopwatch.StartNew();
+        for (var i = 0; i < 3; i++)
+        {
+            harness.Batcher.TryEnqueue(new Item($"r{i}", 1));
+            await Task.Delay(40, Ct);
+        }
+
+        // Three rows of four: the loop is waiting for the fourth (or the 30 s delay), not closing early.
+        Assert.False(harness.Batches.Reader.TryRead(out _), "a batch below the row limit closed before its delay");
+        harness.Batcher.TryEnqueue(new Item("r3", 2));
+        var batch = await harness.NextAsync();
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), "the enqueue that fills the batch must wake the loop");
+        Assert.Equal((4, BatchCloseReason.Size), (batch.Rows, batch.Reason));
+        Assert.Equal([("r0", 1), ("r1", 1), ("r2", 1), ("r3", 1)], batch.Slices.Select(s => (s.Item.Name, s.Count)));
+    }
+
+    [Fact]
+    public async Task Complete_wakes_a_waiting_batch_and_ends_the_loop()
+    {
+        var batches = Channel.CreateUnbounded<FormedBatch<Item>>();
+        var batcher = new DynamicBatcher<Item>(100, TimeSpan.FromSeconds(30), i => i.Rows, _ => true, (batch, _) =>
+        {
+            batches.Writer.TryWrite(batch);
+            return ValueTask.CompletedTask;
+        });
+        var loop = batcher.RunAsync(Ct);
+        batcher.TryEnqueue(new Item("only", 3));
+        await Task.Delay(50, Ct);
+        batcher.Complete();
+
+        var batch = await batches.Reader.ReadAsync(Ct).AsTask().WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        Assert.Equal((3, BatchCloseReason.Drained), (batch.Rows, batch.Reason));
+        await loop.WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        Assert.False(batcher.TryEnqueue(new Item("late", 1)));
+    }
+
+    [Fact]
     public async Task Closes_a_partial_batch_when_the_first_row_has_waited_the_delay()
     {
         var delay = TimeSpan.FromMilliseconds(150);
