@@ -32,11 +32,16 @@ public static class BenchCommand
             DefaultValueFactory = _ => 20_000, // fewer finish in a fraction of a second at full speed: too short to measure
         };
         var requestsOnly = new Option<bool>("--requests-only") { Description = "Run only the request-mode benchmark (no job workloads)." };
+        var requestRepeats = new Option<int>("--request-repeats")
+        {
+            Description = "Request mode: how many times the single-row max-rate runs are repeated (with and without batching); the speedup is taken between medians.",
+            DefaultValueFactory = _ => 3,
+        };
         var command = new Command(
             "bench",
             "Measure ONNX Runtime, COPY and Parquet ceilings and end-to-end job throughput (needs ConnectionStrings__Postgres and ConnectionStrings__RabbitMq).")
         {
-            workload, rows, batchRows, chunkRows, workDir, json, parquet, requests, requestsOnly,
+            workload, rows, batchRows, chunkRows, workDir, json, parquet, requests, requestsOnly, requestRepeats,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -74,6 +79,12 @@ public static class BenchCommand
                 return 2;
             }
 
+            if (parse.GetValue(requestRepeats) is < 1 or > 15)
+            {
+                await Console.Error.WriteLineAsync("bench: --request-repeats must be between 1 and 15.");
+                return 2;
+            }
+
             var selected = parse.GetRequiredValue(workload);
             var workloads = BenchWorkload.All.Where(w => !parse.GetValue(requestsOnly) && (selected == "all" || w.Name == selected))
                 .Select(w => rowsOverride is { } n ? w with { Rows = n } : w)
@@ -87,7 +98,7 @@ public static class BenchCommand
             var report = await new BenchRunner(settings).RunAsync(ct);
             if (requestCount > 0)
             {
-                report.Requests = await new RequestBenchRunner(postgres, rabbit, requestCount).RunAsync(ct);
+                report.Requests = await new RequestBenchRunner(postgres, rabbit, requestCount, parse.GetValue(requestRepeats)).RunAsync(ct);
             }
 
             if (parse.GetValue(json))
