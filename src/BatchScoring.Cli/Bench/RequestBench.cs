@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
@@ -215,7 +214,7 @@ internal sealed class RequestBenchRunner(string postgresConnectionString, string
         private readonly IChannel _channel;
         private readonly string _queue;
         private readonly string _replyQueue;
-        private readonly ConcurrentDictionary<string, (long Sent, TaskCompletionSource<(long At, bool Scored)> Done)> _pending = new();
+        private volatile RunState? _run;
         private readonly string _prefix;
         private readonly string _rabbitMqUri;
 
@@ -263,36 +262,7 @@ internal sealed class RequestBenchRunner(string postgresConnectionString, string
             var consumer = new AsyncEventingBasicConsumer(channel);
             consumer.ReceivedAsync += (_, delivery) =>
             {
-                var at = Stopwatch.GetTimestamp();
-                var reader = new Utf8JsonReader(delivery.Body.Span);
-                string? id = null;
-                string? outcome = null;
-                while ((id is null || outcome is null) && reader.Read())
-                {
-                    if (reader.TokenType == JsonTokenType.PropertyName && reader.CurrentDepth == 1)
-                    {
-                        var property = reader.GetString();
-                        reader.Read();
-                        if (property == "requestId")
-                        {
-                            id = reader.GetString();
-                        }
-                        else if (property == "outcome")
-                        {
-                            outcome = reader.GetString();
-                        }
-                        else
-                        {
-                            reader.Skip();
-                        }
-                    }
-                }
-
-                if (id is not null && host._pending.TryRemove(id, out var pending))
-                {
-                    pending.Done.TrySetResult((at, outcome == "scored"));
-                }
-
+                host._run?.Complete(delivery.Body.Span, Stopwatch.GetTimestamp());
                 return Task.CompletedTask;
             };
             await channel.BasicConsumeAsync(reply.QueueName, autoAck: true, consumer, cancellationToken);
@@ -314,7 +284,8 @@ internal sealed class RequestBenchRunner(string postgresConnectionString, string
 
             var batchBefore = BatchStats();
             var allocatedBefore = GC.GetTotalAllocatedBytes();
-            var tasks = new Task<(long At, bool Scored)>[count];
+            var run = new RunState(runId, count);
+            _run = run;
             var properties = new BasicProperties { ContentType = "application/json", DeliveryMode = DeliveryModes.Transient };
             var start = Stopwatch.GetTimestamp();
             for (var i = 0; i < count; i++)
@@ -329,28 +300,25 @@ internal sealed class RequestBenchRunner(string postgresConnectionString, string
                     }
                 }
 
-                var done = new TaskCompletionSource<(long, bool)>(TaskCreationOptions.RunContinuationsAsynchronously);
-                var sent = Stopwatch.GetTimestamp();
-                _pending[ids[i]] = (sent, done);
-                _sentAt[ids[i]] = sent;
-                tasks[i] = done.Task;
+                run.SentAt[i] = Stopwatch.GetTimestamp();
                 await _channel.BasicPublishAsync("", _queue, false, properties, bodies[i], cancellationToken);
             }
 
-            var results = await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromMinutes(5), cancellationToken);
-            var end = results.Max(r => r.At);
+            await run.AllDone.Task.WaitAsync(TimeSpan.FromMinutes(5), cancellationToken);
+            _run = null;
+            var end = run.DoneAt.Max();
             var seconds = (double)(end - start) / Stopwatch.Frequency;
             var latencies = new double[count];
             for (var i = 0; i < count; i++)
             {
-                latencies[i] = (double)(results[i].At - SentAt(i)) * 1000 / Stopwatch.Frequency;
+                latencies[i] = (double)(run.DoneAt[i] - run.SentAt[i]) * 1000 / Stopwatch.Frequency;
             }
 
             Array.Sort(latencies);
             var batchAfter = BatchStats();
             var allocated = GC.GetTotalAllocatedBytes() - allocatedBefore;
             var calls = batchAfter.Count - batchBefore.Count;
-            var notScored = results.Count(r => !r.Scored);
+            var notScored = count - run.Scored;
 
             // Rows/s counts scored rows only: an overloaded or timed-out answer is fast but scores nothing.
             var result = new RequestRunResult(
@@ -362,11 +330,7 @@ internal sealed class RequestBenchRunner(string postgresConnectionString, string
                 + $", {result.AllocatedBytesPerRequest / 1024:N1} KiB allocated per request (worker and client)"
                 + (result.NotScored > 0 ? $", {result.NotScored} not scored" : ""));
             return result;
-
-            long SentAt(int i) => _sentAt[ids[i]];
         }
-
-        private readonly ConcurrentDictionary<string, long> _sentAt = new();
 
         private byte[] Body(string id, int rows, Random random)
         {
@@ -396,6 +360,77 @@ internal sealed class RequestBenchRunner(string postgresConnectionString, string
 
         private static double Percentile(double[] sorted, double p) =>
             sorted.Length == 0 ? 0 : sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];
+
+        /// <summary>
+        /// One run's bookkeeping, indexed by request number (ids are "{run}-{number}"): the client shares the two cores
+        /// with the worker and the broker, so it keeps per-request work to two timestamps and a counter.
+        /// </summary>
+        private sealed class RunState(string runId, int count)
+        {
+            private readonly byte[] _prefix = Encoding.UTF8.GetBytes(runId + "-");
+            private int _remaining = count;
+            private int _scored;
+
+            public long[] SentAt { get; } = new long[count];
+
+            public long[] DoneAt { get; } = new long[count];
+
+            public int Scored => Volatile.Read(ref _scored);
+
+            public TaskCompletionSource AllDone { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+            /// <summary>Records an answer (plain reply): its request number and whether it was scored; others' answers and repeats are ignored.</summary>
+            public void Complete(ReadOnlySpan<byte> body, long at)
+            {
+                var reader = new Utf8JsonReader(body);
+                var number = -1;
+                bool? scored = null;
+                while ((number < 0 || scored is null) && reader.Read())
+                {
+                    if (reader.TokenType != JsonTokenType.PropertyName || reader.CurrentDepth != 1)
+                    {
+                        continue;
+                    }
+
+                    if (reader.ValueTextEquals("requestId"u8))
+                    {
+                        reader.Read();
+                        var id = reader.ValueSpan;
+                        if (reader.TokenType != JsonTokenType.String || !id.StartsWith(_prefix)
+                            || !System.Buffers.Text.Utf8Parser.TryParse(id[_prefix.Length..], out number, out var used) || used != id.Length - _prefix.Length
+                            || number >= DoneAt.Length)
+                        {
+                            return;
+                        }
+                    }
+                    else if (reader.ValueTextEquals("outcome"u8))
+                    {
+                        reader.Read();
+                        scored = reader.ValueTextEquals("scored"u8);
+                    }
+                    else
+                    {
+                        reader.Read();
+                        reader.Skip();
+                    }
+                }
+
+                if (number < 0 || Interlocked.CompareExchange(ref DoneAt[number], at, 0) != 0)
+                {
+                    return;
+                }
+
+                if (scored == true)
+                {
+                    Interlocked.Increment(ref _scored);
+                }
+
+                if (Interlocked.Decrement(ref _remaining) == 0)
+                {
+                    AllDone.TrySetResult();
+                }
+            }
+        }
 
         public async ValueTask DisposeAsync()
         {
