@@ -43,8 +43,14 @@ public static class ScoreRequestReader
     private const int MaxErrorTextLength = 300;
     private const int MaxRememberedFeatureNames = 1024;
 
+    private static readonly object BoxedTrue = true;
+    private static readonly object BoxedFalse = false;
+
     [ThreadStatic]
-    private static List<string>? t_featureNames;
+    private static string[]? t_featureNames;
+
+    [ThreadStatic]
+    private static FeatureValues.Builder? t_featureBuilder;
 
     public static ReadScoreRequest Read(ReadOnlySpan<byte> body)
     {
@@ -286,7 +292,7 @@ public static class ScoreRequestReader
             }
 
             string? key = null;
-            Dictionary<string, object?>? features = null;
+            IReadOnlyDictionary<string, object?>? features = null;
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
                 var name = reader.GetString()!;
@@ -321,54 +327,78 @@ public static class ScoreRequestReader
         return rows;
     }
 
-    private static Dictionary<string, object?> ReadFeatures(ref Utf8JsonReader reader, int row)
+    private static IReadOnlyDictionary<string, object?> ReadFeatures(ref Utf8JsonReader reader, int row)
     {
         if (reader.TokenType != JsonTokenType.StartObject)
         {
             throw Schema($"rows[{row}].features", "an object of feature name → value", reader.TokenType);
         }
 
-        // Sized like the previous row, and names reused from it: producers send the same features in the same order,
-        // and at thousands of requests a second the resizes and name strings were a visible share of GC work.
-        var names = t_featureNames ??= [];
-        var features = new Dictionary<string, object?>(names.Count, StringComparer.Ordinal);
-        var index = 0;
+        // Producers send the same features in the same order: the previous row's name strings, and its name array
+        // when all match, are reused; numbers are kept unboxed (see FeatureValues).
+        var builder = t_featureBuilder ??= new FeatureValues.Builder();
+        builder.Clear();
+        var previous = t_featureNames ?? [];
+        var sameNames = true;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
+            var index = builder.Count;
             string name;
-            if (index < names.Count && !reader.ValueIsEscaped && reader.ValueTextEquals(names[index]))
+            if (index < previous.Length && !reader.ValueIsEscaped && reader.ValueTextEquals(previous[index]))
             {
-                name = names[index];
+                name = previous[index];
             }
             else
             {
                 name = reader.GetString()!;
-                if (index < names.Count)
-                {
-                    names[index] = name;
-                }
-                else if (names.Count < MaxRememberedFeatureNames)
-                {
-                    names.Add(name);
-                }
+                sameNames = false;
             }
 
-            index++;
             reader.Read();
-            features[name] = reader.TokenType switch
+            switch (reader.TokenType)
             {
-                JsonTokenType.Number when reader.TryGetInt64(out var integer) => integer,
-                JsonTokenType.Number => reader.GetDouble(),
-                JsonTokenType.String => reader.GetString(),
-                JsonTokenType.True => true,
-                JsonTokenType.False => false,
-                JsonTokenType.Null => null,
-                JsonTokenType.StartArray => ReadArray(ref reader),
-                _ => JsonElement.ParseValue(ref reader),
-            };
+                case JsonTokenType.Number when reader.TryGetInt64(out var integer):
+                    builder.AddInteger(name, integer);
+                    break;
+                case JsonTokenType.Number:
+                    builder.AddReal(name, reader.GetDouble());
+                    break;
+                case JsonTokenType.String:
+                    builder.AddOther(name, reader.GetString());
+                    break;
+                case JsonTokenType.True:
+                    builder.AddOther(name, BoxedTrue);
+                    break;
+                case JsonTokenType.False:
+                    builder.AddOther(name, BoxedFalse);
+                    break;
+                case JsonTokenType.Null:
+                    builder.AddOther(name, null);
+                    break;
+                case JsonTokenType.StartArray:
+                    builder.AddOther(name, ReadArray(ref reader));
+                    break;
+                default:
+                    builder.AddOther(name, JsonElement.ParseValue(ref reader));
+                    break;
+            }
         }
 
-        return features;
+        string[] names;
+        if (sameNames && builder.Count == previous.Length)
+        {
+            names = previous;
+        }
+        else
+        {
+            names = [.. builder.Names];
+            if (names.Length <= MaxRememberedFeatureNames)
+            {
+                t_featureNames = names;
+            }
+        }
+
+        return (IReadOnlyDictionary<string, object?>?)builder.Build(names) ?? builder.ToDictionary();
     }
 
     /// <summary>An array of numbers becomes double[]; any other array stays a JSON element (the feature check reports it).</summary>

@@ -36,6 +36,54 @@ public sealed class ScoreRequestReaderTests
     }
 
     [Fact]
+    public void Rows_with_the_same_names_share_them_and_features_in_another_order_are_still_found_by_name()
+    {
+        var request = Read("""
+            {"requestId":"r","model":{"name":"m"},"rows":[
+              {"key":"a","features":{"x":1.5,"y":2,"z":-3.25}},
+              {"key":"b","features":{"x":4.5,"y":5,"z":6.5}},
+              {"key":"c","features":{"z":9.5,"x":7.5,"y":8}}]}
+            """).Request!;
+
+        var rows = request.Rows.Select(r => Assert.IsType<FeatureValues>(r.Features)).ToArray();
+        Assert.Same(rows[0].Names, rows[1].Names);
+        Assert.Equal(["x", "y", "z"], rows[0].Keys);
+        Assert.Equal(new object?[] { 1.5, 2L, -3.25 }, rows[0].Values);
+        Assert.Equal(7.5, rows[2]["x"]);
+        Assert.Equal(8L, rows[2]["y"]);
+        Assert.Equal(2, rows[2].IndexOf("y", hint: 1));
+        Assert.True(rows[2].TryGetNumber(rows[2].IndexOf("z", hint: 2), out var z));
+        Assert.Equal(9.5, z);
+        Assert.Equal(-1, rows[2].IndexOf("w", hint: 0));
+        Assert.False(rows[2].ContainsKey("w"));
+    }
+
+    [Fact]
+    public void A_repeated_feature_name_keeps_the_last_value_and_large_integers_stay_exact()
+    {
+        var row = Assert.Single(Read("""
+            {"requestId":"r","model":{"name":"m"},"rows":[{"key":"a","features":{"a":1,"big":9007199254740993,"a":2.5}}]}
+            """).Request!.Rows);
+
+        Assert.Equal(2, row.Features.Count);
+        Assert.Equal(2.5, row.Features["a"]);
+        Assert.Equal(9007199254740993L, row.Features["big"]);
+    }
+
+    [Fact]
+    public void Wide_rows_are_looked_up_by_name()
+    {
+        var features = string.Join(",", Enumerable.Range(0, 300).Select(i => $"\"f{i}\":{i}.5"));
+        var json = "{\"requestId\":\"r\",\"model\":{\"name\":\"m\"},\"rows\":[{\"key\":\"a\",\"features\":{" + features + "}}]}";
+        var row = Assert.IsType<FeatureValues>(Assert.Single(Read(json).Request!.Rows).Features);
+
+        Assert.Equal(300, row.Count);
+        Assert.Equal(299.5, row["f299"]);
+        Assert.Equal(17, row.IndexOf("f17", hint: 3));
+        Assert.Equal(Enumerable.Range(0, 300).Select(i => i + 0.5), row.Values.Cast<double>());
+    }
+
+    [Fact]
     public void A_masstransit_envelope_is_unwrapped_and_its_response_address_kept()
     {
         var read = Read("""
