@@ -127,6 +127,9 @@ public sealed class FeatureValues : IReadOnlyDictionary<string, object?>
         private object?[] _others = new object?[16];
         private bool _hasOthers;
 
+        // The last name array checked for repeats: rows that share it skip the check.
+        private string[]? _lastUniqueNames;
+
         public int Count => _names.Count;
 
         public IReadOnlyList<string> Names => _names;
@@ -201,8 +204,6 @@ public sealed class FeatureValues : IReadOnlyDictionary<string, object?>
 
             return dictionary;
         }
-
-        private string[]? _lastUniqueNames;
 
         private static bool HasRepeats(string[] names)
         {
