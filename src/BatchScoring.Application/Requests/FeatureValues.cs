@@ -75,12 +75,7 @@ public sealed class FeatureValues : IReadOnlyDictionary<string, object?>
         return _kinds[index] != OtherValue;
     }
 
-    public object? ValueAt(int index) => _kinds[index] switch
-    {
-        RealNumber => _numbers[index],
-        IntegerNumber => (long)_numbers[index],
-        _ => _others![index],
-    };
+    public object? ValueAt(int index) => Value(_kinds[index], _numbers[index], _others?[index]);
 
     public bool ContainsKey(string key) => IndexOf(key) >= 0;
 
@@ -100,6 +95,13 @@ public sealed class FeatureValues : IReadOnlyDictionary<string, object?>
     }
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+
+    private static object? Value(byte kind, double number, object? other) => kind switch
+    {
+        RealNumber => number,
+        IntegerNumber => (long)number,
+        _ => other,
+    };
 
     private static Dictionary<string, int> BuildIndex(string[] names)
     {
@@ -194,12 +196,7 @@ public sealed class FeatureValues : IReadOnlyDictionary<string, object?>
             var dictionary = new Dictionary<string, object?>(_names.Count, StringComparer.Ordinal);
             for (var i = 0; i < _names.Count; i++)
             {
-                dictionary[_names[i]] = _kinds[i] switch
-                {
-                    RealNumber => _numbers[i],
-                    IntegerNumber => (long)_numbers[i],
-                    _ => _others[i],
-                };
+                dictionary[_names[i]] = Value(_kinds[i], _numbers[i], _others[i]);
             }
 
             return dictionary;

@@ -235,17 +235,17 @@ internal sealed class RequestLane
             for (var f = 0; f < width; f++)
             {
                 var name = Features[f].Name;
-                object? value;
+                // A parsed row is read by position first, and its numbers without boxing.
+                var at = -1;
+                object? value = null;
+                if (parsed is null ? !row.Features.TryGetValue(name, out value) : (at = parsed.IndexOf(name, hint: f)) < 0)
+                {
+                    (problems ??= []).Add($"row {r} (key {row.Key}): feature '{name}' is missing");
+                    continue;
+                }
+
                 if (parsed is not null)
                 {
-                    // Numbers straight from the parsed row, found by position first: no boxing, no hashing.
-                    var at = parsed.IndexOf(name, hint: f);
-                    if (at < 0)
-                    {
-                        (problems ??= []).Add($"row {r} (key {row.Key}): feature '{name}' is missing");
-                        continue;
-                    }
-
                     if (parsed.TryGetNumber(at, out var parsedNumber))
                     {
                         floats[(r * width) + f] = (float)parsedNumber;
@@ -253,11 +253,6 @@ internal sealed class RequestLane
                     }
 
                     value = parsed.ValueAt(at);
-                }
-                else if (!row.Features.TryGetValue(name, out value))
-                {
-                    (problems ??= []).Add($"row {r} (key {row.Key}): feature '{name}' is missing");
-                    continue;
                 }
 
                 if (ColumnBuilder.IsNull(value))

@@ -275,11 +275,9 @@ internal sealed class RequestBenchRunner(string postgresConnectionString, string
             var random = new Random(count + rowsPerRequest);
             var runId = Guid.NewGuid().ToString("N")[..6];
             var bodies = new byte[count][];
-            var ids = new string[count];
             for (var i = 0; i < count; i++)
             {
-                ids[i] = $"{runId}-{i}";
-                bodies[i] = Body(ids[i], rowsPerRequest, random);
+                bodies[i] = Body($"{runId}-{i}", rowsPerRequest, random);
             }
 
             var batchBefore = BatchStats();
