@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Threading.Channels;
 using BatchScoring.Application;
 using BatchScoring.Application.Requests;
@@ -88,7 +89,7 @@ internal sealed class RequestQueueListener(
         var read = ScoreRequestReader.Read(body);
         Interlocked.Increment(ref _inFlight);
         var generation = _settler!.Received(delivery.DeliveryTag);
-        _ = HandleAsync(body, read, delivery.BasicProperties, new Delivery(generation, delivery.DeliveryTag));
+        _ = HandleAsync(body, read, delivery.BasicProperties, new Delivery(generation, delivery.DeliveryTag, Stopwatch.GetTimestamp()));
         return Task.CompletedTask;
     }
 
@@ -96,6 +97,7 @@ internal sealed class RequestQueueListener(
     {
         var route = new AnswerRoute(read.ReplyTo, properties.ReplyTo, properties.CorrelationId, read.ResponseAddress, read.EnvelopeRequestId, read.ConversationId);
         var cancellationToken = _stopping.Token;
+        var outcome = ScoringMetrics.RequestFailedOutcome;
         try
         {
             if (read.Request is not { } request)
@@ -111,6 +113,7 @@ internal sealed class RequestQueueListener(
                 };
                 await Answers.AnswerAsync(rejected, route, cancellationToken);
                 await Answers.MoveToErrorQueueAsync(body, properties, read.Error!, null, cancellationToken);
+                outcome = ScoreRequestOutcome.Rejected;
             }
             else if (await ScoreWithRetryAsync(request, body, properties, cancellationToken) is { } completed)
             {
@@ -119,9 +122,12 @@ internal sealed class RequestQueueListener(
                 {
                     await Answers.MoveToErrorQueueAsync(body, properties, completed.Error ?? "Invalid request.", null, cancellationToken);
                 }
+
+                outcome = completed.Outcome;
             }
 
             _settler!.Ack(delivery.Generation, delivery.Tag);
+            ScoringMetrics.RequestFinished(outcome, Stopwatch.GetElapsedTime(delivery.ReceivedAt));
         }
         catch (Exception ex) when (ex is OperationCanceledException or OperationInterruptedException or AlreadyClosedException or PublishException or IOException)
         {
@@ -208,7 +214,7 @@ internal sealed class RequestQueueListener(
         }
     }
 
-    private readonly record struct Delivery(long Generation, ulong Tag);
+    private readonly record struct Delivery(long Generation, ulong Tag, long ReceivedAt);
 
     public async ValueTask DisposeAsync()
     {

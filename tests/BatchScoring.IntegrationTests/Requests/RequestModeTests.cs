@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using BatchScoring.Application;
 using BatchScoring.Cli.Hosting;
 using BatchScoring.Contracts;
 using BatchScoring.IntegrationTests.Infrastructure;
@@ -98,6 +99,8 @@ public sealed class RequestModeTests(ServerFixture servers)
         await using var client = await RawAmqpClient.ConnectAsync(servers.RabbitMqUri, Ct);
         var queue = Queue(host);
         var good = Enumerable.Range(0, 6).Select(i => ($"good-{i}", Rows($"g{i}-", 4, "f_", seed: 20 + i))).ToList();
+        var rejectedBefore = ScoringMetrics.RequestsFinishedWith(ScoreRequestOutcome.Rejected);
+        var scoredBefore = ScoringMetrics.RequestsFinishedWith(ScoreRequestOutcome.Scored);
 
         await client.PublishAsync(queue, RequestJson("good-0", "churn", good[0].Item2, replyTo: client.ReplyQueue), Ct);
         await client.PublishAsync(queue, "{\"requestId\": \"broken\", \"model\": {\"name\": \"churn\"", Ct, replyTo: client.ReplyQueue); // invalid JSON
@@ -148,6 +151,21 @@ public sealed class RequestModeTests(ServerFixture servers)
         var written = await ReadResultsAsync(host, "request_results_churn", "score");
         Assert.Equal(good.Sum(g => g.Item2.Count), written.Count);
         Assert.All(written.Values, w => Assert.StartsWith("good-", w.RequestId, StringComparison.Ordinal));
+
+        // Operators see the outcomes in /metrics (other tests in this process may add to the same counters).
+        await WaitForFinishedAsync(ScoreRequestOutcome.Rejected, rejectedBefore + 5);
+        await WaitForFinishedAsync(ScoreRequestOutcome.Scored, scoredBefore + 6);
+    }
+
+    /// <summary>The counter is raised after the acknowledgement, which may come just after the reply.</summary>
+    private static async Task WaitForFinishedAsync(string outcome, double atLeast)
+    {
+        for (var wait = 0; ScoringMetrics.RequestsFinishedWith(outcome) < atLeast && wait < 100; wait++)
+        {
+            await Task.Delay(50, Ct);
+        }
+
+        Assert.True(ScoringMetrics.RequestsFinishedWith(outcome) >= atLeast, $"batchscoring_requests_total{{outcome=\"{outcome}\"}} = {ScoringMetrics.RequestsFinishedWith(outcome)}, expected ≥ {atLeast}");
     }
 
     [Fact]
@@ -319,12 +337,14 @@ public sealed class RequestModeTests(ServerFixture servers)
             await refuse.ExecuteNonQueryAsync(Ct);
         }
 
+        var failedBefore = ScoringMetrics.RequestsFinishedWith(ScoringMetrics.RequestFailedOutcome);
         await client.PublishAsync(queue, RequestJson("unwritable", "churn", Rows("u-", 3, "f_", seed: 2), replyTo: client.ReplyQueue), Ct);
         var errors = await client.DrainAsync(queue + "_error", atLeast: 1, TimeSpan.FromSeconds(15), Ct);
         var (body, fault) = Assert.Single(errors);
         Assert.Contains("\"unwritable\"", body, StringComparison.Ordinal);
         Assert.Contains("failed 3 times", fault, StringComparison.Ordinal);
         Assert.Contains("refuse_rows", fault, StringComparison.Ordinal);
+        await WaitForFinishedAsync(ScoringMetrics.RequestFailedOutcome, failedBefore + 1);
 
         // Once the table accepts rows again, the same worker scores new requests.
         await using (var accept = db.CreateCommand("ALTER TABLE scoring.request_results_churn DROP CONSTRAINT refuse_rows"))
