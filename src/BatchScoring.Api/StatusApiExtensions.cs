@@ -32,6 +32,7 @@ public static class StatusApiExtensions
         app.UseHttpMetrics();
         app.MapJobsApi();
         app.MapModelsApi();
+        app.MapDriftApi();
         app.MapOpenApi();
         app.MapMetrics("/metrics");
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });

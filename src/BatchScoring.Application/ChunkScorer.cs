@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
+using BatchScoring.Application.Drift;
 using BatchScoring.Contracts;
 using BatchScoring.Data;
 using BatchScoring.Scoring.Data;
@@ -28,6 +29,7 @@ public sealed class ChunkScorer(
     JobStore store,
     ModelCache models,
     JobFinisher finisher,
+    DriftSampleRecorder driftSamples,
     ILogger<ChunkScorer> logger)
 {
     private static readonly string WorkerName = $"{Environment.MachineName}:{Environment.ProcessId}";
@@ -96,6 +98,11 @@ public sealed class ChunkScorer(
                 if (result.ScoredRows.Length == 0)
                 {
                     continue;
+                }
+
+                if (scored == 0)
+                {
+                    driftSamples.Record(job.Job.ModelName, job.Job.ModelVersion, DriftSampleRecorder.JobSource, slice, job.Mapping, result);
                 }
 
                 var output = BuildOutputRows(job, slice, result);

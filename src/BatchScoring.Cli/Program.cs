@@ -9,6 +9,7 @@ var root = new RootCommand("batchscore: asynchronous batch scoring of ONNX model
     MigrateCommand.Create(),
     ModelsCommand.Create(),
     JobsCommand.Create(),
+    DriftCommand.Create(),
     BenchCommand.Create(),
 };
 root.Options.Add(ApiClient.ApiOption);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using BatchScoring.Application.Drift;
 using BatchScoring.Contracts;
 using BatchScoring.Data;
 using BatchScoring.Scoring.Batching;
@@ -34,14 +35,16 @@ internal sealed class RequestLane
     private readonly ScoredModel _scoredModel;
     private readonly ScoreOptions _scoreOptions = new();
     private readonly bool _allFloat32;
+    private readonly DriftSampleRecorder _driftSamples;
     private long _backlogRows;
     private Task _loop = Task.CompletedTask;
 
     private RequestLane(
         ModelVersionEntity version, InputMapping mapping, IReadOnlyList<RequestFeature> features, ResultTable table,
-        ModelCache models, NpgsqlDataSource dataSource, RequestBatchingOptions options, ILogger logger)
+        ModelCache models, NpgsqlDataSource dataSource, DriftSampleRecorder driftSamples, RequestBatchingOptions options, ILogger logger)
     {
         _version = version;
+        _driftSamples = driftSamples;
         _mapping = mapping;
         Features = features;
         _allFloat32 = features.Count > 0 && features.All(f => f.Kind == ColumnKind.Float32);
@@ -66,7 +69,8 @@ internal sealed class RequestLane
 
     /// <summary>Plans request scoring for a model version and creates its results table. Throws <see cref="ScoreRequestRejectedException"/> when the model cannot be fed from named features.</summary>
     public static async Task<RequestLane> CreateAsync(
-        ModelVersionEntity version, ModelCache models, NpgsqlDataSource dataSource, RequestBatchingOptions options, ILogger logger, CancellationToken cancellationToken)
+        ModelVersionEntity version, ModelCache models, NpgsqlDataSource dataSource, DriftSampleRecorder driftSamples, RequestBatchingOptions options, ILogger logger,
+        CancellationToken cancellationToken)
     {
         InputMapping mapping;
         List<RequestFeature> features;
@@ -115,7 +119,7 @@ internal sealed class RequestLane
             await table.EnsureCreatedAsync(dataSource, cancellationToken);
         }
 
-        return new RequestLane(version, mapping, features, table, models, dataSource, options, logger);
+        return new RequestLane(version, mapping, features, table, models, dataSource, driftSamples, options, logger);
     }
 
     /// <summary>
@@ -401,6 +405,11 @@ internal sealed class RequestLane
             var model = _version.ModelName;
             ScoringMetrics.InferenceSeconds.WithLabels(model, "request").Observe(watch.Elapsed.TotalSeconds);
             ScoringMetrics.BatchRows.WithLabels(model, "request").Observe(batch.Rows);
+            if (_driftSamples.RequestSampleDue(model, _version.Version))
+            {
+                _driftSamples.Record(model, _version.Version, DriftSampleRecorder.RequestSource, input, _mapping, result);
+            }
+
             await _writes.WaitAsync(cancellationToken);
             _ = PersistAsync(slices, input, result, cancellationToken);
         }

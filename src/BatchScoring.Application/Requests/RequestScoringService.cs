@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using BatchScoring.Application.Drift;
 using BatchScoring.Contracts;
 using BatchScoring.Data;
 using Microsoft.Extensions.Logging;
@@ -28,14 +29,16 @@ public sealed class RequestScoringService : IAsyncDisposable
     private readonly RequestBatchingOptions _options;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();
+    private readonly DriftSampleRecorder _driftSamples;
     private readonly ConcurrentDictionary<(string Name, string? Version), Resolution> _resolutions = new();
     private readonly ConcurrentDictionary<(string Name, int Version), Lazy<Task<RequestLane>>> _lanes = new();
 
     public RequestScoringService(
-        JobStore store, NpgsqlDataSource dataSource, ModelCache models, IOptions<RequestBatchingOptions> options, ILogger<RequestScoringService> logger)
+        JobStore store, NpgsqlDataSource dataSource, ModelCache models, DriftSampleRecorder driftSamples, IOptions<RequestBatchingOptions> options, ILogger<RequestScoringService> logger)
     {
         ArgumentNullException.ThrowIfNull(options);
         _store = store;
+        _driftSamples = driftSamples;
         _dataSource = dataSource;
         _models = models;
         _options = options.Value;
@@ -200,7 +203,7 @@ public sealed class RequestScoringService : IAsyncDisposable
 
     private async Task<RequestLane> CreateLaneAsync(ModelVersionEntity version)
     {
-        var lane = await RequestLane.CreateAsync(version, _models, _dataSource, _options, _logger, _stopping.Token);
+        var lane = await RequestLane.CreateAsync(version, _models, _dataSource, _driftSamples, _options, _logger, _stopping.Token);
         lane.Start(_stopping.Token);
         _logger.LogInformation(
             "Request mode: model {Model} v{Version} batches up to {Rows} rows / {Delay} ms into {Table} (features: {Features})",

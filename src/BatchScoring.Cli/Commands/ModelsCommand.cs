@@ -76,6 +76,6 @@ public static class ModelsCommand
             return 0;
         });
 
-        return new Command("models", "Register and list models.") { register, setAlias, list };
+        return new Command("models", "Register and list models, build reference profiles.") { register, setAlias, list, DriftCommand.CreateProfile() };
     }
 }

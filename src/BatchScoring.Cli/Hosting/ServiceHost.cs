@@ -55,6 +55,10 @@ public static class ServiceHost
         builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
         builder.AddBatchScoringCore();
         builder.AddBatchScoringBus(worker: settings.Roles.HasFlag(ServiceRoles.Worker));
+        if (settings.Roles.HasFlag(ServiceRoles.Scheduler))
+        {
+            builder.AddDriftScheduler();
+        }
         var api = settings.Roles.HasFlag(ServiceRoles.Api);
         if (api)
         {

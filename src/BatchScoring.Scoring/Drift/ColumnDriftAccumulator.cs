@@ -36,6 +36,8 @@ public sealed class ColumnDriftAccumulator
         }
     }
 
+    public ProfileColumnKind Kind => _profile.Kind;
+
     /// <summary>Non-missing values added so far.</summary>
     public long Rows { get; private set; }
 

@@ -1,4 +1,5 @@
 using BatchScoring.Application;
+using BatchScoring.Application.Drift;
 using BatchScoring.Data;
 using BatchScoring.Worker.Consumers;
 using MassTransit;
@@ -36,6 +37,14 @@ public static class BatchScoringHostExtensions
         builder.Services.AddSingleton<JobStore>();
         builder.Services.AddSingleton<ModelCache>();
         builder.Services.AddSingleton<ModelRegistry>();
+        builder.Services.AddOptions<DriftOptions>()
+            .BindConfiguration(DriftOptions.SectionName)
+            .ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<DriftOptions>, DriftOptionsValidator>();
+        builder.Services.AddSingleton<DriftSampleRecorder>();
+        builder.Services.AddSingleton<DriftStore>();
+        builder.Services.AddSingleton<ReferenceProfiler>();
+        builder.Services.AddSingleton<DriftAuditor>();
         builder.Services.AddScoped<JobSubmitter>();
         builder.Services.AddScoped<ChunkDispatcher>();
         builder.Services.AddScoped<JobFinisher>();
@@ -56,6 +65,7 @@ public static class BatchScoringHostExtensions
         {
             // Request mode consumes score-requests with the RabbitMQ client itself (see RequestQueueListener).
             builder.Services.AddRequestModeServices();
+            builder.Services.AddHostedService(services => services.GetRequiredService<DriftSampleRecorder>());
         }
 
         builder.Services.AddMassTransit(x =>
@@ -114,6 +124,15 @@ public static class BatchScoringHostExtensions
 internal sealed class BatchScoringOptionsValidator : IValidateOptions<BatchScoringOptions>
 {
     public ValidateOptionsResult Validate(string? name, BatchScoringOptions options)
+    {
+        var failures = options.Validate().ToList();
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}
+
+internal sealed class DriftOptionsValidator : IValidateOptions<DriftOptions>
+{
+    public ValidateOptionsResult Validate(string? name, DriftOptions options)
     {
         var failures = options.Validate().ToList();
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);

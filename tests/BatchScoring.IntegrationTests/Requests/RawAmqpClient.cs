@@ -48,6 +48,13 @@ public sealed class RawAmqpClient : IAsyncDisposable
         return client;
     }
 
+    /// <summary>Also receives what is published to a fanout exchange (declared as MassTransit declares a message type's exchange).</summary>
+    public async Task ListenToAsync(string exchange, CancellationToken cancellationToken)
+    {
+        await _channel.ExchangeDeclareAsync(exchange, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
+        await _channel.QueueBindAsync(ReplyQueue, exchange, "", cancellationToken: cancellationToken);
+    }
+
     /// <summary>Publishes <paramref name="json"/> as is (content type application/json) to <paramref name="queue"/>; the broker must route it.</summary>
     public async Task PublishAsync(string queue, string json, CancellationToken cancellationToken, string? replyTo = null, string? correlationId = null)
     {
@@ -67,6 +74,13 @@ public sealed class RawAmqpClient : IAsyncDisposable
 
     public Task PublishAsync(string queue, object request, CancellationToken cancellationToken) =>
         PublishAsync(queue, JsonSerializer.Serialize(request), cancellationToken);
+
+    /// <summary>Fails when anything arrives within <paramref name="wait"/>.</summary>
+    public async Task ExpectNothingAsync(TimeSpan wait, CancellationToken cancellationToken)
+    {
+        await Task.Delay(wait, cancellationToken);
+        Assert.False(_replies.Reader.TryRead(out var extra), $"unexpected message: {extra?.Body.GetRawText()}");
+    }
 
     /// <summary>Waits for <paramref name="count"/> replies.</summary>
     public async Task<List<RawReply>> ReceiveAsync(int count, TimeSpan timeout, CancellationToken cancellationToken)

@@ -1,0 +1,196 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using BatchScoring.Contracts;
+using BatchScoring.Data;
+using BatchScoring.Scoring.Drift;
+using MassTransit;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace BatchScoring.Application.Drift;
+
+/// <summary>One audit: each profiled column compared with the samples of the window, and what was published.</summary>
+public sealed record DriftReport(
+    Guid Id,
+    string Model,
+    int Version,
+    string Trigger,
+    DateTimeOffset WindowStart,
+    DateTimeOffset WindowEnd,
+    long Rows,
+    bool Drifted,
+    bool EventsPublished,
+    IReadOnlyList<ColumnDrift> Columns,
+    DateTimeOffset CreatedAt);
+
+/// <summary>
+/// Compares a model version's recent samples (<c>scoring.drift_samples</c>, the last <see cref="DriftOptions.WindowHours"/>)
+/// with its reference profile: PSI for every column, Kolmogorov–Smirnov for numeric ones, chi-square for categorical
+/// ones (rules in <see cref="DriftThresholds"/>). Every audit stores a report; a drifted one publishes
+/// <see cref="DriftDetected"/> and <see cref="RetrainingRequested"/> (and POSTs the first to the webhook, when set),
+/// unless events were published for the same version within the cooldown.
+/// </summary>
+public sealed class DriftAuditor(
+    JobStore store,
+    DriftStore drift,
+    ReferenceProfiler profiles,
+    IBus bus,
+    IOptions<DriftOptions> options,
+    ILogger<DriftAuditor> logger)
+{
+    public const string ScheduleTrigger = "schedule";
+    public const string ManualTrigger = "manual";
+
+    private static readonly HttpClient Webhook = new() { Timeout = TimeSpan.FromSeconds(10) };
+
+    public async Task<DriftReport> AuditAsync(string model, string? versionOrAlias, string trigger, CancellationToken cancellationToken)
+    {
+        var version = await store.ResolveModelAsync(model, versionOrAlias, cancellationToken)
+            ?? throw new DriftProfileException(versionOrAlias is null
+                ? $"Model '{model}' is not registered."
+                : $"Model '{model}' has no version or alias '{versionOrAlias}'.");
+        var profile = await profiles.GetAsync(version.ModelName, version.Version, cancellationToken)
+            ?? throw new DriftProfileException(
+                $"Model '{version.ModelName}' v{version.Version} has no reference profile: build one with "
+                + $"`batchscore models profile {version.ModelName} --version {version.Version} --input <reference data>` (POST /api/models/{version.ModelName}/profile).");
+
+        var settings = options.Value;
+        var end = DateTimeOffset.UtcNow;
+        var start = end.AddHours(-settings.WindowHours);
+        var columns = profile.Features.Concat(profile.Predictions).ToList();
+        var accumulators = columns.ToDictionary(c => c.Name, c => new ColumnDriftAccumulator(c), StringComparer.Ordinal);
+        long rows = 0;
+        await foreach (var sample in drift.ReadSamplesAsync(version.ModelName, version.Version, start, settings.MaxAuditRows, cancellationToken))
+        {
+            rows += Feed(sample, accumulators);
+        }
+
+        var thresholds = new DriftThresholds
+        {
+            Psi = settings.PsiThreshold,
+            PValue = settings.PValueThreshold,
+            KsStatistic = settings.KsThreshold,
+            MinimumSampleRows = settings.MinimumRows,
+        };
+        var results = columns.Select(c => accumulators[c.Name].Compare(thresholds)).ToList();
+        var drifted = results.Any(r => r.Drifted);
+        var report = new DriftReport(Guid.CreateVersion7(), version.ModelName, version.Version, trigger, start, end, rows, drifted, false, results, end);
+        await drift.InsertReportAsync(ToStored(report), cancellationToken);
+
+        if (drifted)
+        {
+            var lastPublished = await drift.LastEventsPublishedAtAsync(version.ModelName, version.Version, cancellationToken);
+            if (lastPublished is { } at && at > end.AddHours(-settings.CooldownHours))
+            {
+                logger.LogInformation(
+                    "Model {Model} v{Version}: drift again (report {Report}); events were published at {At:O}, within the {Hours} h cooldown",
+                    report.Model, report.Version, report.Id, at, settings.CooldownHours);
+            }
+            else
+            {
+                await PublishAsync(report, cancellationToken);
+                report = report with { EventsPublished = true };
+            }
+        }
+
+        logger.LogInformation(
+            "Model {Model} v{Version}: drift audit {Report} over {Rows} sampled rows: {Outcome}",
+            report.Model, report.Version, report.Id, rows, drifted ? "drifted (" + string.Join("; ", results.Where(r => r.Drifted).Select(r => $"{r.Name}: {r.Reason}")) + ")" : "no drift");
+        return report;
+    }
+
+    /// <summary>The scheduled run: drops samples past their retention, then audits every profiled version with samples in the window.</summary>
+    public async Task<IReadOnlyList<DriftReport>> AuditAllAsync(CancellationToken cancellationToken)
+    {
+        var settings = options.Value;
+        var deleted = await drift.DeleteSamplesBeforeAsync(DateTimeOffset.UtcNow.AddDays(-settings.RetentionDays), cancellationToken);
+        if (deleted > 0)
+        {
+            logger.LogInformation("Drift: deleted {Count} samples older than {Days} days", deleted, settings.RetentionDays);
+        }
+
+        var reports = new List<DriftReport>();
+        foreach (var (model, version) in await drift.ProfiledVersionsWithSamplesAsync(DateTimeOffset.UtcNow.AddHours(-settings.WindowHours), cancellationToken))
+        {
+            try
+            {
+                reports.Add(await AuditAsync(model, version.ToString(System.Globalization.CultureInfo.InvariantCulture), ScheduleTrigger, cancellationToken));
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // One model's failure must not stop the audits of the others.
+                logger.LogError(ex, "Drift audit of {Model} v{Version} failed", model, version);
+            }
+        }
+
+        return reports;
+    }
+
+    public async Task<IReadOnlyList<DriftReport>> ListAsync(string model, int? version, int limit, CancellationToken cancellationToken) =>
+        (await drift.ListReportsAsync(model, version, limit, cancellationToken)).Select(FromStored).ToList();
+
+    private async Task PublishAsync(DriftReport report, CancellationToken cancellationToken)
+    {
+        var psi = report.Columns.ToDictionary(c => c.Name, c => c.Psi, StringComparer.Ordinal);
+        var driftedColumns = report.Columns.Where(c => c.Drifted).ToDictionary(c => c.Name, c => c.Reason ?? "drifted", StringComparer.Ordinal);
+        var id = report.Id.ToString();
+        var detected = new DriftDetected(report.Model, report.Version, id, psi, driftedColumns, report.CreatedAt);
+        await bus.Publish(detected, cancellationToken);
+        await bus.Publish(new RetrainingRequested(report.Model, report.Version, id, psi, driftedColumns, report.CreatedAt), cancellationToken);
+        await drift.MarkEventsPublishedAsync(report.Id, cancellationToken);
+        if (options.Value.WebhookUrl is { } url)
+        {
+            try
+            {
+                using var response = await Webhook.PostAsJsonAsync(url, detected, ReferenceProfiler.Json, cancellationToken);
+                response.EnsureSuccessStatusCode();
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+            {
+                // The events are published; the webhook is a convenience on top.
+                logger.LogWarning("Drift webhook {Url} failed for report {Report}: {Error}", url, report.Id, ex.Message);
+            }
+        }
+    }
+
+    /// <summary>Adds one sample document's values to the accumulators of the columns it has; returns its row count.</summary>
+    private static int Feed(string sample, Dictionary<string, ColumnDriftAccumulator> accumulators)
+    {
+        using var document = JsonDocument.Parse(sample);
+        var rows = 0;
+        foreach (var column in document.RootElement.EnumerateObject())
+        {
+            if (!accumulators.TryGetValue(column.Name, out var accumulator) || column.Value.ValueKind != JsonValueKind.Array)
+            {
+                continue;
+            }
+
+            rows = Math.Max(rows, column.Value.GetArrayLength());
+            foreach (var value in column.Value.EnumerateArray())
+            {
+                switch (value.ValueKind)
+                {
+                    case JsonValueKind.Number:
+                        accumulator.Add(value.GetDouble());
+                        break;
+                    case JsonValueKind.String when accumulator.Kind == ProfileColumnKind.Categorical:
+                        accumulator.Add(value.GetString());
+                        break;
+                    default:
+                        accumulator.AddMissing();
+                        break;
+                }
+            }
+        }
+
+        return rows;
+    }
+
+    private static StoredDriftReport ToStored(DriftReport report) => new(
+        report.Id, report.Model, report.Version, report.Trigger, report.WindowStart, report.WindowEnd, report.Rows, report.Drifted,
+        report.EventsPublished, JsonSerializer.Serialize(report.Columns, ReferenceProfiler.Json), report.CreatedAt);
+
+    private static DriftReport FromStored(StoredDriftReport stored) => new(
+        stored.Id, stored.ModelName, stored.ModelVersion, stored.Trigger, stored.WindowStart, stored.WindowEnd, stored.RowCount, stored.Drifted,
+        stored.EventsPublished, JsonSerializer.Deserialize<List<ColumnDrift>>(stored.ColumnsJson, ReferenceProfiler.Json) ?? [], stored.CreatedAt);
+}

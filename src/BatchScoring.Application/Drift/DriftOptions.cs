@@ -1,0 +1,74 @@
+namespace BatchScoring.Application.Drift;
+
+/// <summary>
+/// Drift audit settings, section "BatchScoring:Drift":
+/// <code>
+/// "Drift": { "SampleRows": 256, "RequestSampleIntervalSeconds": 5, "WindowHours": 24, "CooldownHours": 24,
+///            "RetentionDays": 7, "Schedule": "0 0 * * * ?", "WebhookUrl": null,
+///            "PsiThreshold": 0.2, "PValueThreshold": 0.01, "KsThreshold": 0.1, "MinimumRows": 100 }
+/// </code>
+/// </summary>
+public sealed class DriftOptions
+{
+    public const string SectionName = "BatchScoring:Drift";
+
+    /// <summary>Rows kept per sample (inputs and predictions): one sample per scored chunk, or per interval in request mode. 0 = no samples.</summary>
+    public int SampleRows { get; set; } = 256;
+
+    /// <summary>Request mode takes at most one sample per model version this often (batches come every few milliseconds).</summary>
+    public int RequestSampleIntervalSeconds { get; set; } = 5;
+
+    /// <summary>An audit compares the samples of this many recent hours with the reference profile.</summary>
+    public int WindowHours { get; set; } = 24;
+
+    /// <summary>After drift events for a model version, later drifted audits store their report but publish nothing for this long.</summary>
+    public int CooldownHours { get; set; } = 24;
+
+    /// <summary>Samples older than this are deleted by the scheduled audit.</summary>
+    public int RetentionDays { get; set; } = 7;
+
+    /// <summary>Quartz cron expression (seconds first) of the scheduled audit of every profiled model version.</summary>
+    public string Schedule { get; set; } = "0 0 * * * ?";
+
+    /// <summary>Optional URL that receives a POST with the DriftDetected JSON when events are published.</summary>
+    public Uri? WebhookUrl { get; set; }
+
+    public double PsiThreshold { get; set; } = 0.2;
+
+    public double PValueThreshold { get; set; } = 0.01;
+
+    public double KsThreshold { get; set; } = 0.1;
+
+    public int MinimumRows { get; set; } = 100;
+
+    /// <summary>Rows read per audit at most (newest samples first), which bounds its memory and time.</summary>
+    public int MaxAuditRows { get; set; } = 200_000;
+
+    public IEnumerable<string> Validate()
+    {
+        if (SampleRows < 0)
+        {
+            yield return $"BatchScoring:Drift:SampleRows must not be negative (was {SampleRows}).";
+        }
+
+        if (RequestSampleIntervalSeconds < 0)
+        {
+            yield return $"BatchScoring:Drift:RequestSampleIntervalSeconds must not be negative (was {RequestSampleIntervalSeconds}).";
+        }
+
+        if (WindowHours < 1 || CooldownHours < 0 || RetentionDays < 1)
+        {
+            yield return $"BatchScoring:Drift: WindowHours ≥ 1, CooldownHours ≥ 0 and RetentionDays ≥ 1 (were {WindowHours}, {CooldownHours}, {RetentionDays}).";
+        }
+
+        if (PsiThreshold <= 0 || PValueThreshold is <= 0 or >= 1 || KsThreshold is <= 0 or >= 1 || MinimumRows < 1)
+        {
+            yield return "BatchScoring:Drift: PsiThreshold > 0, 0 < PValueThreshold < 1, 0 < KsThreshold < 1 and MinimumRows ≥ 1.";
+        }
+
+        if (MaxAuditRows < MinimumRows)
+        {
+            yield return $"BatchScoring:Drift:MaxAuditRows must be at least MinimumRows (was {MaxAuditRows}).";
+        }
+    }
+}

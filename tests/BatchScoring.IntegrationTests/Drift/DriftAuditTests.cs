@@ -1,0 +1,227 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using BatchScoring.Application.Drift;
+using BatchScoring.Cli.Hosting;
+using BatchScoring.Contracts;
+using BatchScoring.IntegrationTests.Infrastructure;
+using BatchScoring.IntegrationTests.Jobs;
+using BatchScoring.IntegrationTests.Requests;
+using BatchScoring.Scoring.Drift;
+using BatchScoring.Scoring.OnnxWriter;
+using Npgsql;
+
+namespace BatchScoring.IntegrationTests.Drift;
+
+/// <summary>
+/// Drift end to end: a reference profile built from a dataset, jobs whose scored rows are sampled by the worker,
+/// audits through the API (reports stored, DriftDetected / RetrainingRequested on RabbitMQ, cooldown), and the
+/// Quartz-scheduled audit on its clustered PostgreSQL store.
+/// </summary>
+public sealed class DriftAuditTests(ServerFixture servers)
+{
+    private const int Features = 6;
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task A_shifted_feature_is_reported_as_drift_with_events_once_per_cooldown_and_unshifted_data_is_not()
+    {
+        await using var host = await ServiceTestHost.StartAsync(servers, "drift", ServiceRoles.All, Ct);
+        var mlp = SampleModels.Mlp([Features, 8, 1], seed: 5, featureNames: Names());
+        await host.RegisterModelAsync("churn", mlp.Bytes, Ct);
+        await using var events = await RawAmqpClient.ConnectAsync(servers.RabbitMqUri, Ct);
+        await events.ListenToAsync("BatchScoring.Contracts:DriftDetected", Ct);
+        await events.ListenToAsync("BatchScoring.Contracts:RetrainingRequested", Ct);
+
+        // Reference: 5,000 rows of N(0, 1) features; the profile holds them all (under the reservoir size), so its
+        // deciles are exactly the type-7 percentiles of the data.
+        var reference = WriteCsv(host, "reference.csv", 5_000, seed: 1, shift: 0);
+        using (var response = await host.Client.PostAsJsonAsync("/api/models/churn/profile", new { input = reference.Path, keyColumn = "id" }, ServiceTestHost.Json, Ct))
+        {
+            var body = await response.Content.ReadAsStringAsync(Ct);
+            Assert.True(response.StatusCode == HttpStatusCode.Created, body);
+        }
+
+        var profile = (await host.Client.GetFromJsonAsync<ModelProfile>("/api/models/churn/profile", ServiceTestHost.Json, Ct))!;
+        Assert.Equal(5_000, profile.Rows);
+        Assert.Equal(Names(), profile.Features.Select(f => f.Name));
+        Assert.Equal(["score"], profile.Predictions.Select(p => p.Name));
+        var sorted = reference.Columns[0].Order().ToArray();
+        Assert.Equal(9, profile.Features[0].Edges.Length);
+        for (var d = 1; d <= 9; d++)
+        {
+            Assert.Equal(Type7Percentile(sorted, d / 10.0), profile.Features[0].Edges[d - 1], 1e-5);
+        }
+
+        // No samples yet: every column is too small to judge, nothing drifted.
+        var empty = await AuditAsync(host);
+        Assert.False(empty.Drifted);
+        Assert.Equal(0, empty.Rows);
+        Assert.All(empty.Columns, c => Assert.Contains("too few rows", c.Reason, StringComparison.Ordinal));
+
+        // Same distribution, other draws: scored by a job, sampled per chunk, audited — no drift.
+        await RunJobAsync(host, WriteCsv(host, "same.csv", 4_000, seed: 2, shift: 0).Path, expectedSamples: 4);
+        var same = await AuditAsync(host);
+        Assert.Equal(4 * 256, same.Rows);
+        Assert.False(same.Drifted, string.Join("; ", same.Columns.Select(c => $"{c.Name} {c.Reason}")));
+        Assert.All(same.Columns, c => Assert.True(c.Psi < 0.1, $"{c.Name}: PSI {c.Psi}"));
+
+        // f_000 shifted by 2 sd in a larger job (2/3 of the window): drift on f_000, not on untouched features.
+        await RunJobAsync(host, WriteCsv(host, "shifted.csv", 8_000, seed: 3, shift: 2).Path, expectedSamples: 4 + 8);
+        var shifted = await AuditAsync(host);
+        Assert.True(shifted.Drifted);
+        Assert.True(shifted.EventsPublished);
+        var f0 = Assert.Single(shifted.Columns, c => c.Name == "f_000");
+        Assert.True(f0.Drifted);
+        Assert.True(f0.Psi >= 0.2, $"PSI {f0.Psi}");
+        Assert.Contains("PSI", f0.Reason, StringComparison.Ordinal);
+        Assert.True(f0.KsPValue < 1e-6, $"KS p {f0.KsPValue}");
+        Assert.All(shifted.Columns.Where(c => c.Name is "f_003" or "f_004" or "f_005"), c => Assert.False(c.Drifted, $"{c.Name}: {c.Reason}"));
+
+        var published = await events.ReceiveAsync(2, TimeSpan.FromSeconds(20), Ct);
+        var types = published.Select(e => e.Body.GetProperty("messageType")[0].GetString()).Order().ToArray();
+        Assert.Equal(["urn:message:BatchScoring.Contracts:DriftDetected", "urn:message:BatchScoring.Contracts:RetrainingRequested"], types);
+        Assert.All(published, e =>
+        {
+            var message = e.Body.GetProperty("message");
+            Assert.Equal(shifted.Id.ToString(), message.GetProperty("reportId").GetString());
+            Assert.Equal("churn", message.GetProperty("model").GetString());
+            Assert.True(message.GetProperty("psi").GetProperty("f_000").GetDouble() >= 0.2);
+            Assert.Contains("PSI", message.GetProperty("driftedColumns").GetProperty("f_000").GetString(), StringComparison.Ordinal);
+        });
+
+        // Within the cooldown: the report is stored, no second pair of events.
+        var again = await AuditAsync(host);
+        Assert.True(again.Drifted);
+        Assert.False(again.EventsPublished);
+        await events.ExpectNothingAsync(TimeSpan.FromSeconds(2), Ct);
+
+        var reports = (await host.Client.GetFromJsonAsync<List<DriftReport>>("/api/models/churn/drift", ServiceTestHost.Json, Ct))!;
+        Assert.Equal([again.Id, shifted.Id, same.Id, empty.Id], reports.Select(r => r.Id));
+        Assert.All(reports, r => Assert.Equal(DriftAuditor.ManualTrigger, r.Trigger));
+    }
+
+    [Fact]
+    public async Task Audits_without_a_profile_or_model_are_refused_with_the_reason()
+    {
+        await using var host = await ServiceTestHost.StartAsync(servers, "drift-bad", ServiceRoles.Api, Ct);
+        await host.RegisterModelAsync("churn", SampleModels.Mlp([Features, 4, 1], seed: 5, featureNames: Names()).Bytes, Ct);
+
+        using var noProfile = await host.Client.PostAsJsonAsync("/api/models/churn/drift/audit", new { }, Ct);
+        Assert.Equal(HttpStatusCode.BadRequest, noProfile.StatusCode);
+        Assert.Contains("has no reference profile", await noProfile.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+
+        using var noModel = await host.Client.PostAsJsonAsync("/api/models/nope/drift/audit", new { }, Ct);
+        Assert.Contains("Model 'nope' is not registered", await noModel.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+
+        using var missingFile = await host.Client.PostAsJsonAsync("/api/models/churn/profile", new { input = Path.Combine(host.WorkDir, "missing.csv") }, Ct);
+        Assert.Equal(HttpStatusCode.BadRequest, missingFile.StatusCode);
+        Assert.Contains("missing.csv", await missingFile.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_scheduler_role_audits_profiled_models_on_its_quartz_schedule()
+    {
+        await using var host = await ServiceTestHost.StartAsync(servers, "drift-cron", ServiceRoles.All, Ct, new Dictionary<string, string>
+        {
+            ["BatchScoring:Drift:Schedule"] = "0/2 * * * * ?",
+        });
+        await host.RegisterModelAsync("churn", SampleModels.Mlp([Features, 4, 1], seed: 5, featureNames: Names()).Bytes, Ct);
+        using (var response = await host.Client.PostAsJsonAsync("/api/models/churn/profile", new { input = WriteCsv(host, "ref.csv", 2_000, 1, 0).Path, keyColumn = "id" }, Ct))
+        {
+            Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        }
+
+        await RunJobAsync(host, WriteCsv(host, "shifted.csv", 2_000, seed: 3, shift: 3).Path, expectedSamples: 2);
+
+        List<DriftReport> reports = [];
+        for (var wait = 0; wait < 100 && !reports.Any(r => r.Trigger == DriftAuditor.ScheduleTrigger && r.Rows > 0); wait++)
+        {
+            await Task.Delay(200, Ct);
+            reports = (await host.Client.GetFromJsonAsync<List<DriftReport>>("/api/models/churn/drift", ServiceTestHost.Json, Ct))!;
+        }
+
+        var scheduled = Assert.Single(reports.Where(r => r.Trigger == DriftAuditor.ScheduleTrigger && r.Rows > 0).Take(1));
+        Assert.True(scheduled.Drifted);
+        Assert.Equal(2 * 256, scheduled.Rows);
+
+        // Quartz keeps its job and trigger in PostgreSQL (clustered store), created at start-up.
+        await using var db = NpgsqlDataSource.Create(host.PostgresConnectionString);
+        await using var triggers = db.CreateCommand("SELECT count(*) FROM qrtz_cron_triggers WHERE cron_expression = '0/2 * * * * ?'");
+        Assert.Equal(1L, await triggers.ExecuteScalarAsync(Ct));
+    }
+
+    private static async Task<DriftReport> AuditAsync(ServiceTestHost host)
+    {
+        using var response = await host.Client.PostAsJsonAsync("/api/models/churn/drift/audit", new { }, Ct);
+        var body = await response.Content.ReadAsStringAsync(Ct);
+        Assert.True(response.IsSuccessStatusCode, body);
+        return System.Text.Json.JsonSerializer.Deserialize<DriftReport>(body, ServiceTestHost.Json)!;
+    }
+
+    /// <summary>Scores a CSV through a job (1,000-row chunks) and waits until the worker's samples are written.</summary>
+    private static async Task RunJobAsync(ServiceTestHost host, string input, int expectedSamples)
+    {
+        var (response, submitted, body) = await host.SubmitAsync(new SubmitScoringJob
+        {
+            Model = "churn",
+            Input = input,
+            KeyColumn = "id",
+            OutputTable = "scoring.results_churn",
+            ChunkRows = 1_000,
+        }, Ct);
+        Assert.True(response.StatusCode == HttpStatusCode.Accepted, body);
+        Assert.Equal("succeeded", (await host.WaitForEndAsync(submitted!.Id, TimeSpan.FromMinutes(1), Ct)).State);
+
+        await using var db = NpgsqlDataSource.Create(host.PostgresConnectionString);
+        for (var wait = 0; ; wait++)
+        {
+            await using var count = db.CreateCommand("SELECT count(*) FROM scoring.drift_samples WHERE model_name = 'churn' AND source = 'job'");
+            var samples = (long)(await count.ExecuteScalarAsync(Ct))!;
+            if (samples >= expectedSamples)
+            {
+                Assert.Equal(expectedSamples, samples);
+                return;
+            }
+
+            Assert.True(wait < 100, $"{samples} of {expectedSamples} drift samples written");
+            await Task.Delay(100, Ct);
+        }
+    }
+
+    private static string[] Names() => Enumerable.Range(0, Features).Select(f => $"f_{f:D3}").ToArray();
+
+    /// <summary>A CSV of id + N(0, 1) features (f_000 moved by <paramref name="shift"/>); returns its path and feature values.</summary>
+    private static (string Path, double[][] Columns) WriteCsv(ServiceTestHost host, string name, int rows, int seed, double shift)
+    {
+        var random = new Random(seed);
+        var columns = Enumerable.Range(0, Features).Select(_ => new double[rows]).ToArray();
+        var csv = new StringBuilder("id," + string.Join(',', Names()) + "\n");
+        for (var r = 0; r < rows; r++)
+        {
+            csv.Append(CultureInfo.InvariantCulture, $"{r}");
+            for (var f = 0; f < Features; f++)
+            {
+                // Box–Muller, rounded to what the CSV carries so the test compares the same numbers the service reads.
+                var normal = Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
+                var value = Math.Round(normal + (f == 0 ? shift : 0), 5);
+                columns[f][r] = value;
+                csv.Append(',').Append(value.ToString("R", CultureInfo.InvariantCulture));
+            }
+
+            csv.Append('\n');
+        }
+
+        var path = System.IO.Path.Combine(host.WorkDir, name);
+        File.WriteAllText(path, csv.ToString());
+        return (path, columns);
+    }
+
+    private static double Type7Percentile(double[] sorted, double p)
+    {
+        var h = (sorted.Length - 1) * p;
+        var low = (int)Math.Floor(h);
+        return low + 1 < sorted.Length ? sorted[low] + ((h - low) * (sorted[low + 1] - sorted[low])) : sorted[low];
+    }
+}
