@@ -27,7 +27,11 @@ public sealed class DriftAuditTests(ServerFixture servers)
     [Fact]
     public async Task A_shifted_feature_is_reported_as_drift_with_events_once_per_cooldown_and_unshifted_data_is_not()
     {
-        await using var host = await ServiceTestHost.StartAsync(servers, "drift", ServiceRoles.All, Ct);
+        using var webhook = new WebhookReceiver();
+        await using var host = await ServiceTestHost.StartAsync(servers, "drift", ServiceRoles.All, Ct, new Dictionary<string, string>
+        {
+            ["BatchScoring:Drift:WebhookUrl"] = webhook.Url,
+        });
         var mlp = SampleModels.Mlp([Features, 8, 1], seed: 5, featureNames: Names());
         await host.RegisterModelAsync("churn", mlp.Bytes, Ct);
         await using var events = await RawAmqpClient.ConnectAsync(servers.RabbitMqUri, Ct);
@@ -91,14 +95,24 @@ public sealed class DriftAuditTests(ServerFixture servers)
             Assert.Contains("PSI", message.GetProperty("driftedColumns").GetProperty("f_000").GetString(), StringComparison.Ordinal);
         });
 
-        // Within the cooldown: the report is stored, no second pair of events.
+        var hook = await webhook.NextAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(shifted.Id.ToString(), hook.GetProperty("reportId").GetString());
+
+        // The CLI: exit code 3 when the audit finds drift. Within the cooldown: the report is stored, no second pair of events.
+        var (exit, output) = await RunCliAsync("drift", "audit", "--name", "churn", "--api", host.Client.BaseAddress!.ToString());
+        Assert.True(exit == DriftCommandExitDrift, output);
+        Assert.Contains("f_000", output, StringComparison.Ordinal);
         var again = await AuditAsync(host);
         Assert.True(again.Drifted);
         Assert.False(again.EventsPublished);
         await events.ExpectNothingAsync(TimeSpan.FromSeconds(2), Ct);
 
         var reports = (await host.Client.GetFromJsonAsync<List<DriftReport>>("/api/models/churn/drift", ServiceTestHost.Json, Ct))!;
-        Assert.Equal([again.Id, shifted.Id, same.Id, empty.Id], reports.Select(r => r.Id));
+        Assert.Equal(5, reports.Count);
+        Assert.Equal([again.Id], reports.Take(1).Select(r => r.Id));
+        Assert.Equal([shifted.Id, same.Id, empty.Id], reports.Skip(2).Select(r => r.Id));
+        Assert.True(reports[1].Drifted && !reports[1].EventsPublished); // the CLI's audit, within the cooldown
+        Assert.Null(webhook.TryNext());
         Assert.All(reports, r => Assert.Equal(DriftAuditor.ManualTrigger, r.Trigger));
     }
 
@@ -150,6 +164,74 @@ public sealed class DriftAuditTests(ServerFixture servers)
         await using var db = NpgsqlDataSource.Create(host.PostgresConnectionString);
         await using var triggers = db.CreateCommand("SELECT count(*) FROM qrtz_cron_triggers WHERE cron_expression = '0/2 * * * * ?'");
         Assert.Equal(1L, await triggers.ExecuteScalarAsync(Ct));
+    }
+
+    [Fact]
+    public async Task Request_mode_samples_keep_each_rows_features_with_its_own_prediction()
+    {
+        await using var host = await ServiceTestHost.StartAsync(servers, "drift-req", ServiceRoles.All, Ct, new Dictionary<string, string>
+        {
+            ["BatchScoring:Drift:RequestSampleIntervalSeconds"] = "0",
+            ["BatchScoring:Drift:SampleRows"] = "7",
+            ["BatchScoring:Requests:MaxQueueDelayMs"] = "20",
+        });
+        var mlp = SampleModels.Mlp([Features, 8, 1], seed: 9, featureNames: Names());
+        await host.RegisterModelAsync("churn", mlp.Bytes, Ct);
+        await using var client = await RawAmqpClient.ConnectAsync(servers.RabbitMqUri, Ct);
+        var queue = host.Settings["BatchScoring:QueuePrefix"] + "score-requests";
+        var random = new Random(4);
+        for (var i = 0; i < 6; i++)
+        {
+            // Every request has a poison row (NaN as a string the model cannot take), so scored rows are not batch rows 1:1.
+            var rows = Enumerable.Range(0, 10).Select(r => new
+            {
+                key = $"{i}-{r}",
+                features = Names().ToDictionary(n => n, n => (object)(r == 3 && n == "f_002" ? "NaN" : Math.Round(random.NextDouble(), 4))),
+            });
+            await client.PublishAsync(queue, System.Text.Json.JsonSerializer.Serialize(new { requestId = $"r{i}", model = new { name = "churn" }, rows, replyTo = client.ReplyQueue }), Ct);
+        }
+
+        Assert.All(await client.ReceiveAsync(6, TimeSpan.FromSeconds(20), Ct), r => Assert.Equal("partially_scored", r.Body.GetProperty("outcome").GetString()));
+        await using var db = NpgsqlDataSource.Create(host.PostgresConnectionString);
+        var checkedRows = 0;
+        for (var wait = 0; checkedRows == 0 && wait < 50; wait++)
+        {
+            await Task.Delay(100, Ct);
+            await using var select = db.CreateCommand("SELECT row_count, columns::text FROM scoring.drift_samples WHERE model_name = 'churn' AND source = 'request'");
+            await using var reader = await select.ExecuteReaderAsync(Ct);
+            while (await reader.ReadAsync(Ct))
+            {
+                using var sample = System.Text.Json.JsonDocument.Parse(reader.GetString(1));
+                var columns = sample.RootElement;
+                Assert.Equal(Names().Append("score"), columns.EnumerateObject().Select(p => p.Name));
+                Assert.InRange(reader.GetInt32(0), 1, 7);
+                for (var row = 0; row < reader.GetInt32(0); row++)
+                {
+                    var x = Names().Select(n => (float)columns.GetProperty(n)[row].GetDouble()).ToArray();
+                    Assert.Equal(MlpReference.Forward(mlp, x)[0], (float)columns.GetProperty("score")[row].GetDouble(), 1e-5f);
+                    checkedRows++;
+                }
+            }
+        }
+
+        Assert.True(checkedRows > 0, "no request-mode drift sample was written");
+    }
+
+    private const int DriftCommandExitDrift = 3;
+
+    private static async Task<(int Exit, string Output)> RunCliAsync(params string[] args)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "batchscore.dll"), .. args])
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+        };
+        start.Environment["COLUMNS"] = "200";
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync(Ct);
+        var stdout = await process.StandardOutput.ReadToEndAsync(Ct);
+        await process.WaitForExitAsync(Ct);
+        return (process.ExitCode, stdout + await stderr);
     }
 
     private static async Task<DriftReport> AuditAsync(ServiceTestHost host)
@@ -223,5 +305,58 @@ public sealed class DriftAuditTests(ServerFixture servers)
         var h = (sorted.Length - 1) * p;
         var low = (int)Math.Floor(h);
         return low + 1 < sorted.Length ? sorted[low] + ((h - low) * (sorted[low + 1] - sorted[low])) : sorted[low];
+    }
+
+    /// <summary>A local HTTP endpoint that records the JSON bodies POSTed to it.</summary>
+    private sealed class WebhookReceiver : IDisposable
+    {
+        private readonly System.Net.HttpListener _listener = new();
+        private readonly System.Threading.Channels.Channel<System.Text.Json.JsonElement> _bodies = System.Threading.Channels.Channel.CreateUnbounded<System.Text.Json.JsonElement>();
+
+        public WebhookReceiver()
+        {
+            var probe = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+            probe.Start();
+            var port = ((IPEndPoint)probe.LocalEndpoint).Port;
+            probe.Stop();
+            Url = $"http://127.0.0.1:{port}/drift/";
+            _listener.Prefixes.Add(Url);
+            _listener.Start();
+            _ = Task.Run(ServeAsync);
+        }
+
+        public string Url { get; }
+
+        public async Task<System.Text.Json.JsonElement> NextAsync(TimeSpan timeout)
+        {
+            using var limit = new CancellationTokenSource(timeout);
+            return await _bodies.Reader.ReadAsync(limit.Token);
+        }
+
+        public System.Text.Json.JsonElement? TryNext() => _bodies.Reader.TryRead(out var body) ? body : null;
+
+        private async Task ServeAsync()
+        {
+            while (_listener.IsListening)
+            {
+                try
+                {
+                    var context = await _listener.GetContextAsync();
+                    using (var document = await System.Text.Json.JsonDocument.ParseAsync(context.Request.InputStream))
+                    {
+                        _bodies.Writer.TryWrite(document.RootElement.Clone());
+                    }
+
+                    context.Response.StatusCode = 204;
+                    context.Response.Close();
+                }
+                catch (Exception ex) when (ex is System.Net.HttpListenerException or ObjectDisposedException or InvalidOperationException)
+                {
+                    return;
+                }
+            }
+        }
+
+        public void Dispose() => _listener.Close();
     }
 }
