@@ -40,6 +40,12 @@ public sealed class BatchScoringOptions
 
     public string QueueName(string name) => QueuePrefix + name;
 
+    /// <summary>Quartz cron (seconds first) of the scheduler's dispatch recovery (see <see cref="DispatchRecovery"/>).</summary>
+    public string DispatchRecoverySchedule { get; set; } = "0/30 * * * * ?";
+
+    /// <summary>A job still unsent this long after it was recorded (or retried) is sent by the dispatch recovery.</summary>
+    public int DispatchRecoveryGraceSeconds { get; set; } = 60;
+
     /// <summary>Error threshold for jobs that set neither MaxFailedRows nor MaxFailedPercent.</summary>
     public double DefaultMaxFailedPercent { get; set; } = 1.0;
 
@@ -48,6 +54,11 @@ public sealed class BatchScoringOptions
         if (string.IsNullOrWhiteSpace(ModelStorePath))
         {
             yield return $"{SectionName}:{nameof(ModelStorePath)} is required.";
+        }
+
+        if (DispatchRecoveryGraceSeconds < 0)
+        {
+            yield return $"{SectionName}:{nameof(DispatchRecoveryGraceSeconds)} must not be negative (was {DispatchRecoveryGraceSeconds}).";
         }
 
         if (DefaultChunkRows < 1)

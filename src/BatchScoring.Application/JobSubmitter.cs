@@ -213,6 +213,7 @@ public sealed class ChunkDispatcher(ISendEndpointProvider sendEndpoints, JobStor
         await store.MarkRunningAsync(job.Id, cancellationToken);
         if (chunks.Count == 0)
         {
+            await store.MarkDispatchedAsync(job.Id, cancellationToken);
             await store.TryFinishJobAsync(job.Id, cancellationToken);
             return;
         }
@@ -221,5 +222,8 @@ public sealed class ChunkDispatcher(ISendEndpointProvider sendEndpoints, JobStor
         await endpoint.SendBatch(
             chunks.Select(c => new ScoreChunk(job.Id, c.ChunkIndex, c.SourcePath, c.RowGroup, c.RowStart, c.RowCount, c.ByteOffset)),
             cancellationToken);
+
+        // Until this is recorded, the scheduler's dispatch recovery may send the chunks again (duplicates are skipped by the workers).
+        await store.MarkDispatchedAsync(job.Id, cancellationToken);
     }
 }

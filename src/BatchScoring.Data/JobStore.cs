@@ -298,6 +298,7 @@ public sealed class JobStore
                     )
                     UPDATE scoring.jobs AS j
                     SET state = 'running',
+                        dispatched_at = NULL,
                         scored_rows = j.scored_rows - (SELECT COALESCE(sum(scored_rows), 0) FROM reset),
                         failed_rows = j.failed_rows - (SELECT COALESCE(sum(failed_rows), 0) FROM reset),
                         chunks_failed = j.chunks_failed - (SELECT count(*) FROM updated),
@@ -317,6 +318,38 @@ public sealed class JobStore
 
         await tx.CommitAsync(ct);
         return await GetPendingChunksAsync(id, ct);
+    }
+
+    /// <summary>Records that the broker confirmed the job's chunk messages (see <see cref="ListUndispatchedJobsAsync"/>).</summary>
+    public async Task MarkDispatchedAsync(Guid id, CancellationToken ct)
+    {
+        await using var command = _dataSource.CreateCommand("UPDATE scoring.jobs SET dispatched_at = now() WHERE id = $1");
+        command.Parameters.Add(Param(id, NpgsqlDbType.Uuid));
+        await command.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>
+    /// Queued or running jobs whose chunk messages were never confirmed as sent and that have not changed since
+    /// <paramref name="before"/>: the process that recorded (or retried) them died before sending.
+    /// </summary>
+    public async Task<IReadOnlyList<Guid>> ListUndispatchedJobsAsync(DateTimeOffset before, CancellationToken ct)
+    {
+        await using var command = _dataSource.CreateCommand(
+            """
+            SELECT id FROM scoring.jobs
+            WHERE dispatched_at IS NULL AND state IN ('queued', 'running') AND updated_at < $1
+            ORDER BY updated_at
+            LIMIT 100
+            """);
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset> { TypedValue = before });
+        var ids = new List<Guid>();
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            ids.Add(reader.GetGuid(0));
+        }
+
+        return ids;
     }
 
     /// <summary>Chunks still pending, by chunk index.</summary>

@@ -57,7 +57,7 @@ public static class ServiceHost
         builder.AddBatchScoringBus(worker: settings.Roles.HasFlag(ServiceRoles.Worker));
         if (settings.Roles.HasFlag(ServiceRoles.Scheduler))
         {
-            builder.AddDriftScheduler();
+            builder.AddScheduler();
         }
         var api = settings.Roles.HasFlag(ServiceRoles.Api);
         if (api)

@@ -45,6 +45,7 @@ public static class BatchScoringHostExtensions
         builder.Services.AddSingleton<DriftStore>();
         builder.Services.AddSingleton<ReferenceProfiler>();
         builder.Services.AddSingleton<DriftAuditor>();
+        builder.Services.AddSingleton<DispatchRecovery>();
         builder.Services.AddScoped<JobSubmitter>();
         builder.Services.AddScoped<ChunkDispatcher>();
         builder.Services.AddScoped<JobFinisher>();

@@ -1,3 +1,4 @@
+using BatchScoring.Application;
 using BatchScoring.Application.Drift;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -7,23 +8,20 @@ using Quartz;
 
 namespace BatchScoring.Worker.Hosting;
 
-public static class DriftSchedulerHostExtensions
+public static class SchedulerHostExtensions
 {
     /// <summary>
     /// The scheduler role: Quartz with its persistent, clustered job store in PostgreSQL (tables <c>qrtz_*</c>, created
-    /// at start when missing), so any number of scheduler instances fire each audit once. One cron trigger
-    /// (<see cref="DriftOptions.Schedule"/>) runs <see cref="DriftAuditJob"/>.
+    /// at start when missing), so any number of scheduler instances fire each run once. Cron triggers run
+    /// <see cref="DriftAuditJob"/> (<see cref="DriftOptions.Schedule"/>) and <see cref="DispatchRecoveryJob"/>
+    /// (<see cref="BatchScoringOptions.DispatchRecoverySchedule"/>).
     /// </summary>
-    public static IHostApplicationBuilder AddDriftScheduler(this IHostApplicationBuilder builder)
+    public static IHostApplicationBuilder AddScheduler(this IHostApplicationBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
         var postgres = builder.Configuration.GetRequiredConnectionString(ConnectionNames.Postgres);
-        var schedule = builder.Configuration.GetSection(DriftOptions.SectionName).Get<DriftOptions>()?.Schedule ?? new DriftOptions().Schedule;
-        if (!CronExpression.TryParse(schedule, out _))
-        {
-            throw new InvalidOperationException(
-                $"BatchScoring:Drift:Schedule '{schedule}' is not a Quartz cron expression (seconds first, e.g. '0 0 * * * ?' for hourly).");
-        }
+        var schedule = Cron(builder.Configuration, DriftOptions.SectionName + ":Schedule", new DriftOptions().Schedule);
+        var recoverySchedule = Cron(builder.Configuration, BatchScoringOptions.SectionName + ":DispatchRecoverySchedule", new BatchScoringOptions().DispatchRecoverySchedule);
 
         builder.Services.AddQuartz(q =>
         {
@@ -44,10 +42,33 @@ public static class DriftSchedulerHostExtensions
                 .ForJob(DriftAuditJob.Key)
                 .WithIdentity("drift-audit-schedule", "batchscoring")
                 .WithCronSchedule(schedule, cron => cron.WithMisfireInstruction(CronTriggerMisfireInstruction.FireAndProceed)));
+            q.AddJob<DispatchRecoveryJob>(job => job.WithIdentity(DispatchRecoveryJob.Key).StoreDurably());
+            q.AddTrigger(trigger => trigger
+                .ForJob(DispatchRecoveryJob.Key)
+                .WithIdentity("dispatch-recovery-schedule", "batchscoring")
+                .WithCronSchedule(recoverySchedule, cron => cron.WithMisfireInstruction(CronTriggerMisfireInstruction.DoNothing)));
         });
         builder.Services.AddQuartzHostedService(o => o.WaitForJobsToComplete = true);
         return builder;
     }
+
+    private static string Cron(IConfiguration configuration, string key, string fallback)
+    {
+        var value = configuration[key] is { Length: > 0 } configured ? configured : fallback;
+        return CronExpression.TryParse(value, out _)
+            ? value
+            : throw new InvalidOperationException($"{key} '{value}' is not a Quartz cron expression (seconds first, e.g. '0 0 * * * ?' for hourly).");
+    }
+}
+
+/// <summary>Sends the chunks of jobs that were recorded but never dispatched (see <see cref="DispatchRecovery"/>).</summary>
+[DisallowConcurrentExecution]
+public sealed class DispatchRecoveryJob(DispatchRecovery recovery, Microsoft.Extensions.Options.IOptions<BatchScoringOptions> options) : IJob
+{
+    public static readonly JobKey Key = new("dispatch-recovery", "batchscoring");
+
+    public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken) =>
+        await recovery.RecoverAsync(TimeSpan.FromSeconds(options.Value.DispatchRecoveryGraceSeconds), cancellationToken);
 }
 
 /// <summary>Audits every profiled model version with recent samples; never two at once across the cluster.</summary>
