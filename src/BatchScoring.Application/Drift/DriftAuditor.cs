@@ -4,6 +4,7 @@ using BatchScoring.Contracts;
 using BatchScoring.Data;
 using BatchScoring.Scoring.Drift;
 using MassTransit;
+using Prometheus;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -43,6 +44,18 @@ public sealed class DriftAuditor(
 
     private static readonly HttpClient Webhook = new() { Timeout = TimeSpan.FromSeconds(10) };
 
+    // Per model version, not per column: alert on these; the report names the columns.
+    private static readonly Gauge DriftedColumns = Metrics.CreateGauge(
+        "batchscoring_drift_columns_drifted", "Columns found drifted by the latest drift audit of a model version.",
+        new GaugeConfiguration { LabelNames = ["model", "version"] });
+
+    private static readonly Gauge MaxPsi = Metrics.CreateGauge(
+        "batchscoring_drift_max_psi", "Largest population stability index over the columns in the latest drift audit of a model version.",
+        new GaugeConfiguration { LabelNames = ["model", "version"] });
+
+    private static readonly Counter Audits = Metrics.CreateCounter(
+        "batchscoring_drift_audits_total", "Drift audits run, by trigger and result.", new CounterConfiguration { LabelNames = ["trigger", "result"] });
+
     public async Task<DriftReport> AuditAsync(string model, string? versionOrAlias, string trigger, CancellationToken cancellationToken)
     {
         var version = await store.ResolveModelAsync(model, versionOrAlias, cancellationToken)
@@ -74,6 +87,10 @@ public sealed class DriftAuditor(
         };
         var results = columns.Select(c => accumulators[c.Name].Compare(thresholds)).ToList();
         var drifted = results.Any(r => r.Drifted);
+        var versionLabel = version.Version.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        DriftedColumns.WithLabels(version.ModelName, versionLabel).Set(results.Count(r => r.Drifted));
+        MaxPsi.WithLabels(version.ModelName, versionLabel).Set(results.Count == 0 ? 0 : results.Max(r => r.Psi));
+        Audits.WithLabels(trigger, drifted ? "drift" : "no_drift").Inc();
         var report = new DriftReport(Guid.CreateVersion7(), version.ModelName, version.Version, trigger, start, end, rows, drifted, false, results, end);
         await drift.InsertReportAsync(ToStored(report), cancellationToken);
 

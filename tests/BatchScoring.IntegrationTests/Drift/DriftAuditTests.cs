@@ -107,6 +107,10 @@ public sealed class DriftAuditTests(ServerFixture servers)
         Assert.False(again.EventsPublished);
         await events.ExpectNothingAsync(TimeSpan.FromSeconds(2), Ct);
 
+        var metrics = await host.Client.GetStringAsync("/metrics", Ct);
+        var drifted = metrics.Split('\n').Single(l => l.StartsWith("batchscoring_drift_columns_drifted{model=\"churn\",version=\"1\"}", StringComparison.Ordinal));
+        Assert.Equal(again.Columns.Count(c => c.Drifted), double.Parse(drifted.Split(' ')[1], CultureInfo.InvariantCulture));
+
         var reports = (await host.Client.GetFromJsonAsync<List<DriftReport>>("/api/models/churn/drift", ServiceTestHost.Json, Ct))!;
         Assert.Equal(5, reports.Count);
         Assert.Equal([again.Id], reports.Take(1).Select(r => r.Id));
