@@ -3,6 +3,7 @@ using BatchScoring.Cli.Commands;
 
 var root = new RootCommand("batchscore: asynchronous batch scoring of ONNX models over RabbitMQ and PostgreSQL.")
 {
+    DemoCommand.Create(),
     ScoreCommand.Create(),
     GenerateCommand.Create(),
     ServeCommand.Create(),

@@ -119,11 +119,14 @@ public static class DriftCommand
         return new Command("drift", "Drift audits against reference profiles (see `models profile`).") { audit, reports };
     }
 
-    private static void Print(DriftReport report)
+    /// <param name="report">The audit.</param>
+    /// <param name="scope">What was compared, when not the service's window of samples.</param>
+    internal static void Print(DriftReport report, string? scope = null)
     {
+        var events = report.EventsPublished ? " (DriftDetected and RetrainingRequested published)" : scope is null ? " (within the cooldown: no events)" : "";
         AnsiConsole.MarkupLine(
-            $"[bold]{Markup.Escape(report.Model)} v{report.Version}[/]: {report.Rows:N0} sampled rows from {report.WindowStart:u} to {report.WindowEnd:u} — "
-            + (report.Drifted ? $"[red]drift[/]{(report.EventsPublished ? " (DriftDetected and RetrainingRequested published)" : " (within the cooldown: no events)")}" : "[green]no drift[/]"));
+            $"[bold]{Markup.Escape(report.Model)} v{report.Version}[/]: {Markup.Escape(scope ?? $"{report.Rows:N0} sampled rows from {report.WindowStart:u} to {report.WindowEnd:u}")} — "
+            + (report.Drifted ? $"[red]drift[/]{events}" : "[green]no drift[/]"));
         var table = new Table().Border(TableBorder.Rounded);
         foreach (var column in new[] { "column", "kind", "rows", "PSI", "KS D (p)", "chi² (p)", "drift" })
         {

@@ -32,7 +32,7 @@ public static class ScoreCommand
         return command;
     }
 
-    private static async Task<int> RunAsync(
+    internal static async Task<int> RunAsync(
         FileInfo modelFile, string input, FileInfo output, string? keyColumn, IReadOnlyList<string> passthrough, IReadOnlyList<string>? features,
         int batchRows, int chunkRows, bool allowNonFinite, CancellationToken cancellationToken)
     {

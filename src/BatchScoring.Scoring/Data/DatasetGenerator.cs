@@ -14,6 +14,11 @@ public sealed record GeneratedDatasetOptions
     /// <summary>Every n-th row gets a NaN in its first feature (0 = none): poison rows for tests and demos.</summary>
     public int NaNEvery { get; init; }
 
+    /// <summary>Added to the first <see cref="ShiftedFeatures"/> features: the same population, drifted (demos, drift tests).</summary>
+    public float Shift { get; init; }
+
+    public int ShiftedFeatures { get; init; }
+
     public static string FeatureName(int index) => $"f_{index:D3}";
 }
 
@@ -41,10 +46,11 @@ public static class DatasetGenerator
         await writer.CompleteAsync(cancellationToken);
     }
 
-    /// <summary>Rows [start, start+count) of the dataset; the same arguments always give the same values.</summary>
+    /// <summary>Rows [start, start+count) of the dataset; the same arguments give the same values, in any process.</summary>
     public static ColumnBatch CreateBatch(GeneratedDatasetOptions options, long start, int count)
     {
-        var random = new Random(HashCode.Combine(options.Seed, start));
+        // Not HashCode.Combine: it is seeded per process, and a dataset must be the same in every process (demo, bench cache, tests).
+        var random = new Random(unchecked((int)(((uint)options.Seed * 2_654_435_761u) ^ (uint)(start * 40_503))));
         var keys = new long[count];
         var regions = new string?[count];
         var features = new float[options.Features][];
@@ -60,7 +66,7 @@ public static class DatasetGenerator
             regions[i] = Regions[row % Regions.Length];
             for (var f = 0; f < options.Features; f++)
             {
-                features[f][i] = (float)(random.NextDouble() * 2 - 1);
+                features[f][i] = (float)(random.NextDouble() * 2 - 1) + (f < options.ShiftedFeatures ? options.Shift : 0);
             }
 
             if (options.NaNEvery > 0 && row % options.NaNEvery == options.NaNEvery - 1)
