@@ -40,6 +40,18 @@ public sealed class BatchScoringOptions
 
     public string QueueName(string name) => QueuePrefix + name;
 
+    /// <summary>
+    /// RabbitMQ type of the work queues (<c>score-chunks</c>, <c>submit-scoring-job</c>, <c>score-requests</c>): <c>classic</c>,
+    /// or <c>quorum</c> (replicated across the cluster's nodes; what RabbitMQ recommends for durable work). A queue's type
+    /// cannot change once it exists: delete the queues (when drained) before switching.
+    /// </summary>
+    public string QueueType { get; set; } = ClassicQueues;
+
+    public const string ClassicQueues = "classic";
+    public const string QuorumQueues = "quorum";
+
+    public bool UseQuorumQueues => string.Equals(QueueType, QuorumQueues, StringComparison.OrdinalIgnoreCase);
+
     /// <summary>Quartz cron (seconds first) of the scheduler's dispatch recovery (see <see cref="DispatchRecovery"/>).</summary>
     public string DispatchRecoverySchedule { get; set; } = "0/30 * * * * ?";
 
@@ -54,6 +66,11 @@ public sealed class BatchScoringOptions
         if (string.IsNullOrWhiteSpace(ModelStorePath))
         {
             yield return $"{SectionName}:{nameof(ModelStorePath)} is required.";
+        }
+
+        if (!string.Equals(QueueType, ClassicQueues, StringComparison.OrdinalIgnoreCase) && !UseQuorumQueues)
+        {
+            yield return $"{SectionName}:{nameof(QueueType)} must be '{ClassicQueues}' or '{QuorumQueues}' (was '{QueueType}').";
         }
 
         if (DispatchRecoveryGraceSeconds < 0)

@@ -218,7 +218,9 @@ public sealed class ChunkDispatcher(ISendEndpointProvider sendEndpoints, JobStor
             return;
         }
 
-        var endpoint = await sendEndpoints.GetSendEndpoint(new Uri($"queue:{options.Value.QueueName(QueueName)}"));
+        // To the queue's exchange: a "queue:" address would declare the queue as classic, which fails on a quorum queue;
+        // the queue itself is declared at start-up with its configured type (ChunkQueueTopology).
+        var endpoint = await sendEndpoints.GetSendEndpoint(new Uri($"exchange:{options.Value.QueueName(QueueName)}"));
         await endpoint.SendBatch(
             chunks.Select(c => new ScoreChunk(job.Id, c.ChunkIndex, c.SourcePath, c.RowGroup, c.RowStart, c.RowCount, c.ByteOffset)),
             cancellationToken);

@@ -69,9 +69,22 @@ public static class BatchScoringHostExtensions
             builder.Services.AddHostedService(services => services.GetRequiredService<DriftSampleRecorder>());
         }
 
+        var quorum = (builder.Configuration.GetSection(BatchScoringOptions.SectionName).Get<BatchScoringOptions>() ?? new BatchScoringOptions()).UseQuorumQueues;
+        builder.Services.AddHostedService<ChunkQueueTopology>();
         builder.Services.AddMassTransit(x =>
         {
             x.DisableUsageTelemetry();
+            if (quorum)
+            {
+                x.AddConfigureEndpointsCallback((_, endpoint) =>
+                {
+                    if (endpoint is IRabbitMqReceiveEndpointConfigurator rabbit)
+                    {
+                        rabbit.SetQuorumQueue();
+                    }
+                });
+            }
+
             if (worker)
             {
                 x.AddConsumer<ScoreChunkConsumer, ScoreChunkConsumerDefinition>();

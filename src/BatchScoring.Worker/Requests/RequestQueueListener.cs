@@ -61,7 +61,8 @@ internal sealed class RequestQueueListener(
         _consumerChannel = await _connection.CreateChannelAsync(cancellationToken: cancellationToken);
         // The same topology MassTransit declares for a receive endpoint, so producers may use either the queue or its exchange.
         await _consumerChannel.ExchangeDeclareAsync(_queue, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
-        await _consumerChannel.QueueDeclareAsync(_queue, durable: true, exclusive: false, autoDelete: false, cancellationToken: cancellationToken);
+        await _consumerChannel.QueueDeclareAsync(
+            _queue, durable: true, exclusive: false, autoDelete: false, arguments: ChunkQueueTopology.QueueArguments(options.Value), cancellationToken: cancellationToken);
         await _consumerChannel.QueueBindAsync(_queue, _queue, "", cancellationToken: cancellationToken);
 
         // Hold many small messages at once: the batcher needs them in memory to form large batches.
