@@ -221,6 +221,76 @@ public sealed class DriftAuditTests(ServerFixture servers)
         Assert.True(checkedRows > 0, "no request-mode drift sample was written");
     }
 
+    [Fact]
+    public async Task A_text_feature_whose_category_mix_changes_drifts_by_chi_square_while_numeric_features_hold()
+    {
+        await using var host = await ServiceTestHost.StartAsync(servers, "drift-cat", ServiceRoles.All, Ct, new Dictionary<string, string>
+        {
+            ["BatchScoring:Drift:RequestSampleIntervalSeconds"] = "0",
+            ["BatchScoring:Drift:SampleRows"] = "1000", // every scored row, whatever the batches
+            ["BatchScoring:Requests:MaxQueueDelayMs"] = "20",
+        });
+        await host.RegisterModelAsync("tenure", SampleModels.PerColumnModel(seed: 11).Bytes, Ct);
+        string[] contracts = ["month-to-month", "one_year", "two_year"];
+
+        // Reference: contracts 50/30/20.
+        var random = new Random(5);
+        var csv = new StringBuilder("id,tenure,monthly_charges,num_services,contract\n");
+        for (var r = 0; r < 3_000; r++)
+        {
+            var kind = contracts[r % 10 < 5 ? 0 : r % 10 < 8 ? 1 : 2];
+            csv.Append(CultureInfo.InvariantCulture, $"{r},{random.Next(1, 72)},{Math.Round(20 + (random.NextDouble() * 80), 2)},{random.Next(0, 8)},{kind}\n");
+        }
+
+        var reference = Path.Combine(host.WorkDir, "reference.csv");
+        await File.WriteAllTextAsync(reference, csv.ToString(), Ct);
+        using (var response = await host.Client.PostAsJsonAsync("/api/models/tenure/profile", new { input = reference, keyColumn = "id" }, Ct))
+        {
+            Assert.True(response.StatusCode == HttpStatusCode.Created, await response.Content.ReadAsStringAsync(Ct));
+        }
+
+        // Today, through request mode: the same numbers, contracts 10/20/70.
+        await using var client = await RawAmqpClient.ConnectAsync(servers.RabbitMqUri, Ct);
+        var queue = host.Settings["BatchScoring:QueuePrefix"] + "score-requests";
+        for (var i = 0; i < 40; i++)
+        {
+            var rows = Enumerable.Range(0, 10).Select(r => new
+            {
+                key = $"{i}-{r}",
+                features = new Dictionary<string, object>
+                {
+                    ["tenure"] = random.Next(1, 72), ["monthly_charges"] = Math.Round(20 + (random.NextDouble() * 80), 2), ["num_services"] = random.Next(0, 8),
+                    ["contract"] = contracts[r < 1 ? 0 : r < 3 ? 1 : 2],
+                },
+            });
+            await client.PublishAsync(queue, System.Text.Json.JsonSerializer.Serialize(new { requestId = $"r{i}", model = new { name = "tenure" }, rows, replyTo = client.ReplyQueue }), Ct);
+        }
+
+        Assert.All(await client.ReceiveAsync(40, TimeSpan.FromSeconds(30), Ct), r => Assert.Equal("scored", r.Body.GetProperty("outcome").GetString()));
+        await using var db = NpgsqlDataSource.Create(host.PostgresConnectionString);
+        for (var wait = 0; ; wait++)
+        {
+            await using var count = db.CreateCommand("SELECT coalesce(sum(row_count), 0) FROM scoring.drift_samples WHERE model_name = 'tenure'");
+            if ((long)(await count.ExecuteScalarAsync(Ct))! >= 400)
+            {
+                break;
+            }
+
+            Assert.True(wait < 100, "request-mode samples not written");
+            await Task.Delay(100, Ct);
+        }
+
+        using var audit = await host.Client.PostAsJsonAsync("/api/models/tenure/drift/audit", new { }, Ct);
+        var report = System.Text.Json.JsonSerializer.Deserialize<DriftReport>(await audit.Content.ReadAsStringAsync(Ct), ServiceTestHost.Json)!;
+        var contract = Assert.Single(report.Columns, c => c.Name == "contract");
+        Assert.Equal(ProfileColumnKind.Categorical, contract.Kind);
+        Assert.Equal(400, contract.Rows);
+        Assert.True(contract.Drifted, contract.Reason);
+        Assert.True(contract.ChiSquarePValue < 1e-6, $"chi-square p {contract.ChiSquarePValue}");
+        Assert.Null(contract.KsStatistic);
+        Assert.All(report.Columns.Where(c => c.Name is "tenure" or "monthly_charges" or "num_services"), c => Assert.False(c.Drifted, $"{c.Name}: {c.Reason}"));
+    }
+
     private const int DriftCommandExitDrift = 3;
 
     private static async Task<(int Exit, string Output)> RunCliAsync(params string[] args)
