@@ -30,7 +30,7 @@ public static class BatchScoringHostExtensions
         builder.Services.AddOptions<BatchScoringOptions>()
             .BindConfiguration(BatchScoringOptions.SectionName)
             .ValidateOnStart();
-        builder.Services.AddSingleton<IValidateOptions<BatchScoringOptions>, BatchScoringOptionsValidator>();
+        builder.Services.AddSingleton<IValidateOptions<BatchScoringOptions>>(new OptionsValidator<BatchScoringOptions>(o => o.Validate()));
 
         var postgres = builder.Configuration.GetRequiredConnectionString(ConnectionNames.Postgres);
         builder.Services.AddSingleton(_ => new NpgsqlDataSourceBuilder(postgres).Build());
@@ -40,7 +40,7 @@ public static class BatchScoringHostExtensions
         builder.Services.AddOptions<DriftOptions>()
             .BindConfiguration(DriftOptions.SectionName)
             .ValidateOnStart();
-        builder.Services.AddSingleton<IValidateOptions<DriftOptions>, DriftOptionsValidator>();
+        builder.Services.AddSingleton<IValidateOptions<DriftOptions>>(new OptionsValidator<DriftOptions>(o => o.Validate()));
         builder.Services.AddSingleton<DriftSampleRecorder>();
         builder.Services.AddSingleton<DriftStore>();
         builder.Services.AddSingleton<ReferenceProfiler>();
@@ -135,20 +135,13 @@ public static class BatchScoringHostExtensions
     }
 }
 
-internal sealed class BatchScoringOptionsValidator : IValidateOptions<BatchScoringOptions>
+/// <summary>Start-up validation by an options class's own <c>Validate()</c>, which names each bad setting.</summary>
+internal sealed class OptionsValidator<TOptions>(Func<TOptions, IEnumerable<string>> validate) : IValidateOptions<TOptions>
+    where TOptions : class
 {
-    public ValidateOptionsResult Validate(string? name, BatchScoringOptions options)
+    public ValidateOptionsResult Validate(string? name, TOptions options)
     {
-        var failures = options.Validate().ToList();
-        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
-    }
-}
-
-internal sealed class DriftOptionsValidator : IValidateOptions<DriftOptions>
-{
-    public ValidateOptionsResult Validate(string? name, DriftOptions options)
-    {
-        var failures = options.Validate().ToList();
+        var failures = validate(options).ToList();
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }

@@ -14,18 +14,10 @@ public static class RequestModeHostExtensions
         services.AddOptions<RequestBatchingOptions>()
             .BindConfiguration(RequestBatchingOptions.SectionName)
             .ValidateOnStart();
-        services.AddSingleton<IValidateOptions<RequestBatchingOptions>, RequestBatchingOptionsValidator>();
+        services.AddSingleton<IValidateOptions<RequestBatchingOptions>>(new OptionsValidator<RequestBatchingOptions>(o => o.Validate()));
         services.AddSingleton<RequestScoringService>();
         services.AddHostedService<RequestQueueListener>();
         return services;
     }
 }
 
-internal sealed class RequestBatchingOptionsValidator : IValidateOptions<RequestBatchingOptions>
-{
-    public ValidateOptionsResult Validate(string? name, RequestBatchingOptions options)
-    {
-        var failures = options.Validate().ToList();
-        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
-    }
-}

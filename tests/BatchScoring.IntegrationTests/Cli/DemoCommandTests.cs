@@ -1,6 +1,6 @@
-using System.Diagnostics;
 using System.Text.Json;
 using BatchScoring.Cli.Commands;
+using BatchScoring.IntegrationTests.Infrastructure;
 using BatchScoring.IntegrationTests.Jobs;
 using BatchScoring.Scoring.Data;
 using Microsoft.Data.Sqlite;
@@ -24,17 +24,8 @@ public sealed class DemoCommandTests : IDisposable
     public async Task Demo_scores_into_an_embedded_database_finds_the_drifted_features_and_answers_sql()
     {
         const int rows = 20_000;
-        var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "batchscore.dll"), "demo", "--dir", _dir, "--rows", rows.ToString(System.Globalization.CultureInfo.InvariantCulture)])
-        {
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-        };
-        start.Environment["COLUMNS"] = "200";
-        using var process = Process.Start(start)!;
-        var stderr = process.StandardError.ReadToEndAsync(Ct);
-        var stdout = await process.StandardOutput.ReadToEndAsync(Ct);
-        await process.WaitForExitAsync(Ct);
-        Assert.True(process.ExitCode == 0, stdout + await stderr);
+        var (exit, stdout, stderr) = await CliProcess.RunAsync(Ct, "demo", "--dir", _dir, "--rows", rows.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.True(exit == 0, stdout + stderr);
         Assert.Contains("SELECT region", stdout, StringComparison.Ordinal);
 
         // Expected values computed here from the generated data and a plain C# forward pass.

@@ -1,4 +1,4 @@
-using System.Diagnostics;
+using BatchScoring.IntegrationTests.Infrastructure;
 using BatchScoring.IntegrationTests.Jobs;
 using BatchScoring.Scoring.Data;
 using BatchScoring.Scoring.OnnxWriter;
@@ -81,15 +81,7 @@ public sealed class ScoreCommandTests : IDisposable
 
     private static async Task<(int Exit, string Stderr)> RunAsync(params string[] args)
     {
-        var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "batchscore.dll"), .. args])
-        {
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-        };
-        using var process = Process.Start(start)!;
-        var stderr = process.StandardError.ReadToEndAsync(Ct);
-        _ = await process.StandardOutput.ReadToEndAsync(Ct);
-        await process.WaitForExitAsync(Ct);
-        return (process.ExitCode, await stderr);
+        var (exit, _, stderr) = await CliProcess.RunAsync(Ct, args);
+        return (exit, stderr);
     }
 }

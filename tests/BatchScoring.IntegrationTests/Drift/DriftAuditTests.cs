@@ -99,8 +99,8 @@ public sealed class DriftAuditTests(ServerFixture servers)
         Assert.Equal(shifted.Id.ToString(), hook.GetProperty("reportId").GetString());
 
         // The CLI: exit code 3 when the audit finds drift. Within the cooldown: the report is stored, no second pair of events.
-        var (exit, output) = await RunCliAsync("drift", "audit", "--name", "churn", "--api", host.Client.BaseAddress!.ToString());
-        Assert.True(exit == DriftCommandExitDrift, output);
+        var (exit, output, errors) = await CliProcess.RunAsync(Ct, "drift", "audit", "--name", "churn", "--api", host.Client.BaseAddress!.ToString());
+        Assert.True(exit == DriftCommandExitDrift, output + errors);
         Assert.Contains("f_000", output, StringComparison.Ordinal);
         var again = await AuditAsync(host);
         Assert.True(again.Drifted);
@@ -292,21 +292,6 @@ public sealed class DriftAuditTests(ServerFixture servers)
     }
 
     private const int DriftCommandExitDrift = 3;
-
-    private static async Task<(int Exit, string Output)> RunCliAsync(params string[] args)
-    {
-        var start = new System.Diagnostics.ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "batchscore.dll"), .. args])
-        {
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-        };
-        start.Environment["COLUMNS"] = "200";
-        using var process = System.Diagnostics.Process.Start(start)!;
-        var stderr = process.StandardError.ReadToEndAsync(Ct);
-        var stdout = await process.StandardOutput.ReadToEndAsync(Ct);
-        await process.WaitForExitAsync(Ct);
-        return (process.ExitCode, stdout + await stderr);
-    }
 
     private static async Task<DriftReport> AuditAsync(ServiceTestHost host)
     {
