@@ -21,6 +21,7 @@ public static class StatusApiExtensions
         builder.Services.AddScoped<JobCommands>();
         builder.Services.AddHealthChecks().AddCheck<PostgresHealthCheck>("postgres", tags: ["ready"]);
         builder.Services.AddOpenApi();
+        builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter()));
         return builder;
     }
@@ -29,6 +30,7 @@ public static class StatusApiExtensions
     {
         ArgumentNullException.ThrowIfNull(app);
         app.UseMiddleware<ApiKeyMiddleware>();
+        app.UseMiddleware<BadRequestProblems>();
         app.UseHttpMetrics();
         app.MapJobsApi();
         app.MapModelsApi();

@@ -44,6 +44,30 @@ public sealed class ApiSurfaceTests(ServerFixture servers)
     }
 
     [Fact]
+    public async Task Bodies_the_api_cannot_read_get_a_400_problem_that_names_the_field()
+    {
+        await using var host = await ServiceTestHost.StartAsync(servers, "badbody", ServiceRoles.Api, Ct);
+
+        async Task<(HttpStatusCode Status, string Body)> Post(string path, string json)
+        {
+            using var response = await host.Client.PostAsync(path, new StringContent(json, Encoding.UTF8, "application/json"), Ct);
+            return (response.StatusCode, await response.Content.ReadAsStringAsync(Ct));
+        }
+
+        var wrongType = await Post("/api/jobs", """{"model":"churn","input":"/x.parquet","keyColumn":"id","outputTable":"scoring.r","chunkRows":"many"}""");
+        Assert.Equal(HttpStatusCode.BadRequest, wrongType.Status);
+        Assert.Contains("$.chunkRows", wrongType.Body, StringComparison.Ordinal);
+
+        var missing = await Post("/api/models/churn/profile", """{"version":"1"}""");
+        Assert.Equal(HttpStatusCode.BadRequest, missing.Status);
+        Assert.Contains("input", missing.Body, StringComparison.Ordinal);
+
+        var broken = await Post("/api/jobs", """{"model": "churn", """);
+        Assert.Equal(HttpStatusCode.BadRequest, broken.Status);
+        Assert.Contains("The request body is not valid", broken.Body, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Cancel_stops_remaining_chunks_and_retry_finishes_them_exactly_once()
     {
         await using var host = await ServiceTestHost.StartAsync(servers, "cancel", ServiceRoles.All, Ct,
