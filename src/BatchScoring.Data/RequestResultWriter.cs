@@ -82,3 +82,61 @@ public static class RequestResultWriter
         return await importer.CompleteAsync(ct);
     }
 }
+
+/// <summary>What an earlier delivery of a request already committed: its result rows and its failed rows, by key.</summary>
+public sealed record CommittedRequestRows(
+    IReadOnlyDictionary<string, IReadOnlyDictionary<string, object?>> Scored,
+    IReadOnlyDictionary<string, (string? Column, string Reason)> Failed);
+
+public static class CommittedRequestReader
+{
+    /// <summary>
+    /// Rows of request <paramref name="requestId"/> already in the results table (output values by column) and in
+    /// <c>scoring.failed_rows</c>, restricted to <paramref name="keys"/> (the key column is indexed; request_id is not).
+    /// </summary>
+    public static async Task<CommittedRequestRows> ReadCommittedAsync(
+        this ResultTable table, NpgsqlDataSource dataSource, string requestId, IReadOnlyList<string> keys, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        ArgumentNullException.ThrowIfNull(dataSource);
+        ArgumentNullException.ThrowIfNull(keys);
+        var sql = new StringBuilder("SELECT ").Append(ResultTable.Quote(table.Key.Name));
+        foreach (var output in table.Outputs)
+        {
+            sql.Append(", ").Append(ResultTable.Quote(output.Name));
+        }
+
+        sql.Append(" FROM ").Append(table.QuotedName).Append(" WHERE ").Append(ResultTable.Quote(table.Key.Name)).Append(" = ANY($1) AND request_id = $2");
+        var scored = new Dictionary<string, IReadOnlyDictionary<string, object?>>(StringComparer.Ordinal);
+        await using (var select = dataSource.CreateCommand(sql.ToString()))
+        {
+            select.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. keys] });
+            select.Parameters.Add(new NpgsqlParameter<string> { TypedValue = requestId });
+            await using var reader = await select.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct))
+            {
+                var outputs = new Dictionary<string, object?>(table.Outputs.Count, StringComparer.Ordinal);
+                for (var i = 0; i < table.Outputs.Count; i++)
+                {
+                    outputs[table.Outputs[i].Name] = reader.IsDBNull(i + 1) ? null : reader.GetValue(i + 1);
+                }
+
+                scored[reader.GetString(0)] = outputs;
+            }
+        }
+
+        var failed = new Dictionary<string, (string?, string)>(StringComparer.Ordinal);
+        await using (var select = dataSource.CreateCommand("SELECT row_key, column_name, reason FROM scoring.failed_rows WHERE request_id = $1 AND row_key = ANY($2)"))
+        {
+            select.Parameters.Add(new NpgsqlParameter<string> { TypedValue = requestId });
+            select.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. keys] });
+            await using var reader = await select.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct))
+            {
+                failed[reader.GetString(0)] = (reader.IsDBNull(1) ? null : reader.GetString(1), reader.GetString(2));
+            }
+        }
+
+        return new CommittedRequestRows(scored, failed);
+    }
+}

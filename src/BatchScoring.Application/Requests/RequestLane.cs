@@ -358,7 +358,7 @@ internal sealed class RequestLane
         return false;
     }
 
-    public ScoreRequestCompleted Answer(ScoreRequest request, string outcome, string error) => new()
+    public ScoreRequestCompleted Answer(ScoreRequest request, string outcome, string? error) => new()
     {
         RequestId = request.RequestId,
         CorrelationId = request.CorrelationId,

@@ -51,8 +51,10 @@ public sealed class RequestScoringService : IAsyncDisposable
     /// Scores a request and returns its answer once its results are written: outcome scored or partially_scored,
     /// or at once timeout (deadline passed), overloaded (backlog over its limit) or rejected (invalid request).
     /// Throws only for infrastructure failures (database, model file), which are worth a retry.
+    /// A <paramref name="redelivered"/> request (the broker's flag: an earlier delivery was not acknowledged) is first
+    /// looked up in the results: rows an earlier delivery committed are answered from there, not written again.
     /// </summary>
-    public async Task<ScoreRequestCompleted> ScoreAsync(ScoreRequest request, CancellationToken cancellationToken)
+    public async Task<ScoreRequestCompleted> ScoreAsync(ScoreRequest request, CancellationToken cancellationToken, bool redelivered = false)
     {
         ArgumentNullException.ThrowIfNull(request);
         var modelName = request.Model?.Name ?? "";
@@ -86,6 +88,15 @@ public sealed class RequestScoringService : IAsyncDisposable
             return Rejected(request, lane.Model, mismatch!);
         }
 
+        if (redelivered)
+        {
+            var committed = await lane.Table.ReadCommittedAsync(_dataSource, request.RequestId, request.Rows.Select(r => r.Key).Distinct().ToArray(), cancellationToken);
+            if (committed.Scored.Count + committed.Failed.Count > 0)
+            {
+                return await CompleteRedeliveredAsync(lane, request, committed, cancellationToken);
+            }
+        }
+
         if (request.Deadline is { } deadline && deadline <= DateTimeOffset.UtcNow)
         {
             return lane.Answer(request, ScoreRequestOutcome.Timeout, $"The deadline {deadline:O} had passed when the request was received; nothing was written.");
@@ -100,6 +111,69 @@ public sealed class RequestScoringService : IAsyncDisposable
         }
 
         return await pending.Completion.Task.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// A redelivered request some of whose rows were committed by an earlier delivery (which died before its
+    /// acknowledgement): those rows are answered from the results and failed-rows tables, only the others are scored.
+    /// </summary>
+    private async Task<ScoreRequestCompleted> CompleteRedeliveredAsync(RequestLane lane, ScoreRequest request, CommittedRequestRows committed, CancellationToken cancellationToken)
+    {
+        var remaining = request.Rows.Where(r => !committed.Scored.ContainsKey(r.Key) && !committed.Failed.ContainsKey(r.Key)).ToList();
+        _logger.LogInformation(
+            "Request {RequestId} redelivered: {Committed} rows were committed by an earlier delivery, {Remaining} left to score",
+            request.RequestId, request.Rows.Count - remaining.Count, remaining.Count);
+        ScoreRequestCompleted? rest = null;
+        if (remaining.Count > 0)
+        {
+            var (pending, _) = lane.Prepare(request with { Rows = remaining });
+            if (!lane.TryAdmit(pending!))
+            {
+                return lane.Answer(request, ScoreRequestOutcome.Overloaded, $"Model '{lane.Model.Name}' v{lane.Model.Version} has {lane.BacklogRows} rows waiting; retry later.");
+            }
+
+            rest = await pending!.Completion.Task.WaitAsync(cancellationToken);
+        }
+
+        var restScores = new Dictionary<string, RowScore>(StringComparer.Ordinal);
+        var restFailures = new Dictionary<string, RowFailureReport>(StringComparer.Ordinal);
+        foreach (var score in rest?.Scores ?? [])
+        {
+            restScores.TryAdd(score.Key, score);
+        }
+
+        foreach (var failure in rest?.Failures ?? [])
+        {
+            restFailures.TryAdd(failure.Key ?? "", failure);
+        }
+
+        var scores = new List<RowScore>(request.Rows.Count);
+        var failures = new List<RowFailureReport>();
+        foreach (var row in request.Rows)
+        {
+            if (committed.Scored.TryGetValue(row.Key, out var outputs))
+            {
+                scores.Add(new RowScore(row.Key, outputs));
+            }
+            else if (committed.Failed.TryGetValue(row.Key, out var failed))
+            {
+                failures.Add(new RowFailureReport(row.Key, failed.Column, failed.Reason));
+            }
+            else if (restScores.TryGetValue(row.Key, out var score))
+            {
+                scores.Add(score);
+            }
+            else if (restFailures.TryGetValue(row.Key, out var failure))
+            {
+                failures.Add(failure);
+            }
+        }
+
+        return lane.Answer(request, failures.Count == 0 ? ScoreRequestOutcome.Scored : ScoreRequestOutcome.PartiallyScored, null) with
+        {
+            Scores = scores,
+            Failures = failures,
+        };
     }
 
     /// <summary>Backlog rows per model version (for diagnostics and tests).</summary>

@@ -90,7 +90,7 @@ internal sealed class RequestQueueListener(
         var read = ScoreRequestReader.Read(body);
         Interlocked.Increment(ref _inFlight);
         var generation = _settler!.Received(delivery.DeliveryTag);
-        _ = HandleAsync(body, read, delivery.BasicProperties, new Delivery(generation, delivery.DeliveryTag, Stopwatch.GetTimestamp()));
+        _ = HandleAsync(body, read, delivery.BasicProperties, new Delivery(generation, delivery.DeliveryTag, Stopwatch.GetTimestamp(), delivery.Redelivered));
         return Task.CompletedTask;
     }
 
@@ -116,7 +116,7 @@ internal sealed class RequestQueueListener(
                 await Answers.MoveToErrorQueueAsync(body, properties, read.Error!, null, cancellationToken);
                 outcome = ScoreRequestOutcome.Rejected;
             }
-            else if (await ScoreWithRetryAsync(request, body, properties, cancellationToken) is { } completed)
+            else if (await ScoreWithRetryAsync(request, body, properties, delivery.Redelivered, cancellationToken) is { } completed)
             {
                 await Answers.AnswerAsync(completed, route, cancellationToken);
                 if (completed.Outcome == ScoreRequestOutcome.Rejected)
@@ -151,13 +151,14 @@ internal sealed class RequestQueueListener(
 
     /// <summary>Scores a request, retrying infrastructure failures; null when it was moved to the error queue instead.</summary>
     private async Task<ScoreRequestCompleted?> ScoreWithRetryAsync(
-        ScoreRequest request, byte[] body, IReadOnlyBasicProperties properties, CancellationToken cancellationToken)
+        ScoreRequest request, byte[] body, IReadOnlyBasicProperties properties, bool redelivered, CancellationToken cancellationToken)
     {
         for (var attempt = 0; ; attempt++)
         {
             try
             {
-                return await service.ScoreAsync(request, cancellationToken);
+                // Redelivered: an earlier delivery may have committed rows before it died unacknowledged.
+                return await service.ScoreAsync(request, cancellationToken, redelivered);
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
@@ -215,7 +216,7 @@ internal sealed class RequestQueueListener(
         }
     }
 
-    private readonly record struct Delivery(long Generation, ulong Tag, long ReceivedAt);
+    private readonly record struct Delivery(long Generation, ulong Tag, long ReceivedAt, bool Redelivered);
 
     public async ValueTask DisposeAsync()
     {

@@ -75,6 +75,24 @@ public sealed class RawAmqpClient : IAsyncDisposable
     public Task PublishAsync(string queue, object request, CancellationToken cancellationToken) =>
         PublishAsync(queue, JsonSerializer.Serialize(request), cancellationToken);
 
+    /// <summary>
+    /// Takes the next message of <paramref name="queue"/> and rejects it back to the queue, as a consumer that died
+    /// unacknowledged would: the broker delivers it again with the redelivered flag.
+    /// </summary>
+    public async Task BounceAsync(string queue, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        var message = await _channel.BasicGetAsync(queue, autoAck: false, cancellationToken);
+        while (message is null)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"nothing to take from {queue} within {timeout}");
+            await Task.Delay(50, cancellationToken);
+            message = await _channel.BasicGetAsync(queue, autoAck: false, cancellationToken);
+        }
+
+        await _channel.BasicNackAsync(message.DeliveryTag, multiple: false, requeue: true, cancellationToken);
+    }
+
     /// <summary>Fails when anything arrives within <paramref name="wait"/>.</summary>
     public async Task ExpectNothingAsync(TimeSpan wait, CancellationToken cancellationToken)
     {

@@ -459,6 +459,45 @@ public sealed class RequestModeTests(ServerFixture servers)
     }
 
     [Fact]
+    public async Task A_redelivered_request_whose_rows_were_committed_is_answered_from_the_tables_not_written_again()
+    {
+        var models = Directory.CreateTempSubdirectory("bs-req-redeliver-models-").FullName;
+        var first = await StartAsync("req-redeliver", new() { ["BatchScoring:ModelStorePath"] = models });
+        var mlp = await RegisterMlpAsync(first, "churn", "f_", seed: 3);
+        await using var client = await RawAmqpClient.ConnectAsync(servers.RabbitMqUri, Ct);
+        var queue = Queue(first);
+        var rows = Rows("d-", 4, "f_", seed: 8);
+        var json = RequestJson("again", "churn", rows, replyTo: client.ReplyQueue).ReplaceFirst("\"f_002\":", "\"f_002\":\"NaN\",\"x\":"); // row d-0 fails
+        await client.PublishAsync(queue, json, Ct);
+        var original = Assert.Single(await client.ReceiveAsync(1, ReplyTimeout, Ct)).Body;
+        Assert.Equal(ScoreRequestOutcome.PartiallyScored, original.GetProperty("outcome").GetString());
+        var shared = new Dictionary<string, string>
+        {
+            ["ConnectionStrings:Postgres"] = first.Settings["ConnectionStrings:Postgres"],
+            ["BatchScoring:QueuePrefix"] = first.Settings["BatchScoring:QueuePrefix"],
+            ["BatchScoring:ModelStorePath"] = models,
+        };
+        await first.DisposeAsync();
+
+        // The same message again, as after a worker that committed its rows and died before acknowledging:
+        // the broker hands it out with the redelivered flag.
+        await client.PublishAsync(queue, json, Ct);
+        await client.BounceAsync(queue, TimeSpan.FromSeconds(10), Ct);
+        await using var second = await StartAsync("req-redeliver-2", shared);
+        var again = Assert.Single(await client.ReceiveAsync(1, ReplyTimeout, Ct)).Body;
+
+        Assert.Equal(ScoreRequestOutcome.PartiallyScored, again.GetProperty("outcome").GetString());
+        AssertScoresMatch(mlp, rows.Skip(1).ToList(), again);
+        var failure = Assert.Single(again.GetProperty("failures").EnumerateArray());
+        Assert.Equal(("d-0", "f_002"), (failure.GetProperty("key").GetString(), failure.GetProperty("column").GetString()));
+        Assert.Equal(["d-1", "d-2", "d-3"], (await ReadResultsAsync(second, "request_results_churn", "score")).Keys.Order());
+        await using var db = NpgsqlDataSource.Create(second.PostgresConnectionString);
+        await using var failed = db.CreateCommand("SELECT count(*) FROM scoring.failed_rows WHERE request_id = 'again'");
+        Assert.Equal(1L, await failed.ExecuteScalarAsync(Ct));
+        Directory.Delete(models, recursive: true);
+    }
+
+    [Fact]
     public async Task A_request_larger_than_the_batch_limit_is_split_and_fully_scored()
     {
         await using var host = await StartAsync("req-split", new() { ["BatchScoring:Requests:MaxBatchRows"] = "64" });
