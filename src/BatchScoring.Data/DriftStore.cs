@@ -10,7 +10,7 @@ public sealed record StoredProfile(string ModelName, int ModelVersion, string So
 /// <summary>A stored drift report; its per-column results as JSON.</summary>
 public sealed record StoredDriftReport(
     Guid Id, string ModelName, int ModelVersion, string Trigger, DateTimeOffset WindowStart, DateTimeOffset WindowEnd, long RowCount,
-    bool Drifted, bool EventsPublished, string ColumnsJson, DateTimeOffset CreatedAt);
+    bool Drifted, bool EventsPublished, bool RetrainingRequested, string ColumnsJson, DateTimeOffset CreatedAt);
 
 /// <summary>SQL of the drift tables (<c>schemas/sql/002_drift.sql</c>): profiles, samples, reports.</summary>
 public sealed class DriftStore(NpgsqlDataSource dataSource)
@@ -86,14 +86,32 @@ public sealed class DriftStore(NpgsqlDataSource dataSource)
         }
     }
 
-    /// <summary>When drift events were last published for a model version (null: never).</summary>
-    public async Task<DateTimeOffset?> LastEventsPublishedAtAsync(string model, int version, CancellationToken ct)
+    /// <summary>When DriftDetected (or, with <paramref name="retraining"/>, RetrainingRequested) was last published for a model version (null: never).</summary>
+    public async Task<DateTimeOffset?> LastEventsPublishedAtAsync(string model, int version, bool retraining, CancellationToken ct)
     {
         await using var select = dataSource.CreateCommand(
-            "SELECT max(created_at) FROM scoring.drift_reports WHERE model_name = $1 AND model_version = $2 AND events_published");
+            $"SELECT max(created_at) FROM scoring.drift_reports WHERE model_name = $1 AND model_version = $2 AND {(retraining ? "retraining_requested" : "events_published")}");
         select.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model });
         select.Parameters.Add(new NpgsqlParameter<int> { TypedValue = version });
         return await select.ExecuteScalarAsync(ct) is DateTime at ? new DateTimeOffset(DateTime.SpecifyKind(at, DateTimeKind.Utc)) : null;
+    }
+
+    /// <summary>How many of the latest reports of a model version, newest first, drifted without a break (at most <paramref name="limit"/>).</summary>
+    public async Task<int> DriftedStreakAsync(string model, int version, int limit, CancellationToken ct)
+    {
+        await using var select = dataSource.CreateCommand(
+            "SELECT drifted FROM scoring.drift_reports WHERE model_name = $1 AND model_version = $2 ORDER BY created_at DESC, id DESC LIMIT $3");
+        select.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model });
+        select.Parameters.Add(new NpgsqlParameter<int> { TypedValue = version });
+        select.Parameters.Add(new NpgsqlParameter<int> { TypedValue = limit });
+        await using var reader = await select.ExecuteReaderAsync(ct);
+        var streak = 0;
+        while (await reader.ReadAsync(ct) && reader.GetBoolean(0))
+        {
+            streak++;
+        }
+
+        return streak;
     }
 
     public async Task InsertReportAsync(StoredDriftReport report, CancellationToken ct)
@@ -101,8 +119,8 @@ public sealed class DriftStore(NpgsqlDataSource dataSource)
         ArgumentNullException.ThrowIfNull(report);
         await using var insert = dataSource.CreateCommand(
             """
-            INSERT INTO scoring.drift_reports (id, model_name, model_version, trigger, window_start, window_end, row_count, drifted, events_published, columns, created_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+            INSERT INTO scoring.drift_reports (id, model_name, model_version, trigger, window_start, window_end, row_count, drifted, events_published, retraining_requested, columns, created_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
             """);
         insert.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = report.Id });
         insert.Parameters.Add(new NpgsqlParameter<string> { TypedValue = report.ModelName });
@@ -113,15 +131,19 @@ public sealed class DriftStore(NpgsqlDataSource dataSource)
         insert.Parameters.Add(new NpgsqlParameter<long> { TypedValue = report.RowCount });
         insert.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = report.Drifted });
         insert.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = report.EventsPublished });
+        insert.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = report.RetrainingRequested });
         insert.Parameters.Add(new NpgsqlParameter<string> { TypedValue = report.ColumnsJson, NpgsqlDbType = NpgsqlDbType.Jsonb });
         insert.Parameters.Add(new NpgsqlParameter<DateTimeOffset> { TypedValue = report.CreatedAt });
         await insert.ExecuteNonQueryAsync(ct);
     }
 
-    public async Task MarkEventsPublishedAsync(Guid reportId, CancellationToken ct)
+    public async Task MarkEventsPublishedAsync(Guid reportId, bool driftDetected, bool retrainingRequested, CancellationToken ct)
     {
-        await using var update = dataSource.CreateCommand("UPDATE scoring.drift_reports SET events_published = true WHERE id = $1");
+        await using var update = dataSource.CreateCommand(
+            "UPDATE scoring.drift_reports SET events_published = events_published OR $2, retraining_requested = retraining_requested OR $3 WHERE id = $1");
         update.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = reportId });
+        update.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = driftDetected });
+        update.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = retrainingRequested });
         await update.ExecuteNonQueryAsync(ct);
     }
 
@@ -130,7 +152,7 @@ public sealed class DriftStore(NpgsqlDataSource dataSource)
     {
         await using var select = dataSource.CreateCommand(
             """
-            SELECT id, model_name, model_version, trigger, window_start, window_end, row_count, drifted, events_published, columns::text, created_at
+            SELECT id, model_name, model_version, trigger, window_start, window_end, row_count, drifted, events_published, retraining_requested, columns::text, created_at
             FROM scoring.drift_reports
             WHERE model_name = $1 AND ($2::integer IS NULL OR model_version = $2)
             ORDER BY created_at DESC LIMIT $3
@@ -144,8 +166,8 @@ public sealed class DriftStore(NpgsqlDataSource dataSource)
         {
             reports.Add(new StoredDriftReport(
                 reader.GetGuid(0), reader.GetString(1), reader.GetInt32(2), reader.GetString(3), reader.GetFieldValue<DateTimeOffset>(4),
-                reader.GetFieldValue<DateTimeOffset>(5), reader.GetInt64(6), reader.GetBoolean(7), reader.GetBoolean(8), reader.GetString(9),
-                reader.GetFieldValue<DateTimeOffset>(10)));
+                reader.GetFieldValue<DateTimeOffset>(5), reader.GetInt64(6), reader.GetBoolean(7), reader.GetBoolean(8), reader.GetBoolean(9), reader.GetString(10),
+                reader.GetFieldValue<DateTimeOffset>(11)));
         }
 
         return reports;

@@ -21,6 +21,7 @@ public sealed record DriftReport(
     long Rows,
     bool Drifted,
     bool EventsPublished,
+    bool RetrainingRequested,
     IReadOnlyList<ColumnDrift> Columns,
     DateTimeOffset CreatedAt);
 
@@ -28,8 +29,9 @@ public sealed record DriftReport(
 /// Compares a model version's recent samples (<c>scoring.drift_samples</c>, the last <see cref="DriftOptions.WindowHours"/>)
 /// with its reference profile: PSI for every column, Kolmogorov–Smirnov for numeric ones, chi-square for categorical
 /// ones (rules in <see cref="DriftThresholds"/>). Every audit stores a report; a drifted one publishes
-/// <see cref="DriftDetected"/> and <see cref="RetrainingRequested"/> (and POSTs the first to the webhook, when set),
-/// unless events were published for the same version within the cooldown.
+/// <see cref="DriftDetected"/> (and POSTs it to the webhook, when set) unless one was published for the same version
+/// within the cooldown, and <see cref="RetrainingRequested"/> once the last <see cref="DriftOptions.RetrainAfterDriftedAudits"/>
+/// audits all drifted, again at most once per cooldown.
 /// </summary>
 public sealed class DriftAuditor(
     JobStore store,
@@ -91,23 +93,27 @@ public sealed class DriftAuditor(
         DriftedColumns.WithLabels(version.ModelName, versionLabel).Set(results.Count(r => r.Drifted));
         MaxPsi.WithLabels(version.ModelName, versionLabel).Set(results.Count == 0 ? 0 : results.Max(r => r.Psi));
         Audits.WithLabels(trigger, drifted ? "drift" : "no_drift").Inc();
-        var report = new DriftReport(Guid.CreateVersion7(), version.ModelName, version.Version, trigger, start, end, rows, drifted, false, results, end);
+        var report = new DriftReport(Guid.CreateVersion7(), version.ModelName, version.Version, trigger, start, end, rows, drifted, false, false, results, end);
         await drift.InsertReportAsync(ToStored(report), cancellationToken);
 
         if (drifted)
         {
-            var lastPublished = await drift.LastEventsPublishedAtAsync(version.ModelName, version.Version, cancellationToken);
-            if (lastPublished is { } at && at > end.AddHours(-settings.CooldownHours))
+            var cooldownStart = end.AddHours(-settings.CooldownHours);
+            var detectedAt = await drift.LastEventsPublishedAtAsync(version.ModelName, version.Version, retraining: false, cancellationToken);
+            var retrainingAt = await drift.LastEventsPublishedAtAsync(version.ModelName, version.Version, retraining: true, cancellationToken);
+            var streak = await drift.DriftedStreakAsync(version.ModelName, version.Version, settings.RetrainAfterDriftedAudits, cancellationToken);
+            var detect = detectedAt is not { } d || d <= cooldownStart;
+            var retrain = streak >= settings.RetrainAfterDriftedAudits && (retrainingAt is not { } r || r <= cooldownStart);
+            if (detect || retrain)
             {
-                logger.LogInformation(
-                    "Model {Model} v{Version}: drift again (report {Report}); events were published at {At:O}, within the {Hours} h cooldown",
-                    report.Model, report.Version, report.Id, at, settings.CooldownHours);
+                await PublishAsync(report, detect, retrain, cancellationToken);
+                report = report with { EventsPublished = detect, RetrainingRequested = retrain };
             }
-            else
-            {
-                await PublishAsync(report, cancellationToken);
-                report = report with { EventsPublished = true };
-            }
+
+            logger.LogInformation(
+                "Model {Model} v{Version}: drift (report {Report}, {Streak} drifted audits in a row): DriftDetected {Detected}, RetrainingRequested {Retraining}",
+                report.Model, report.Version, report.Id, streak, detect ? "published" : "within the cooldown",
+                retrain ? "published" : streak < settings.RetrainAfterDriftedAudits ? $"waits for {settings.RetrainAfterDriftedAudits} drifted audits" : "within the cooldown");
         }
 
         logger.LogInformation(
@@ -146,16 +152,24 @@ public sealed class DriftAuditor(
     public async Task<IReadOnlyList<DriftReport>> ListAsync(string model, int? version, int limit, CancellationToken cancellationToken) =>
         (await drift.ListReportsAsync(model, version, limit, cancellationToken)).Select(FromStored).ToList();
 
-    private async Task PublishAsync(DriftReport report, CancellationToken cancellationToken)
+    private async Task PublishAsync(DriftReport report, bool detect, bool retrain, CancellationToken cancellationToken)
     {
         var psi = report.Columns.ToDictionary(c => c.Name, c => c.Psi, StringComparer.Ordinal);
         var driftedColumns = report.Columns.Where(c => c.Drifted).ToDictionary(c => c.Name, c => c.Reason ?? "drifted", StringComparer.Ordinal);
         var id = report.Id.ToString();
         var detected = new DriftDetected(report.Model, report.Version, id, psi, driftedColumns, report.CreatedAt);
-        await bus.Publish(detected, cancellationToken);
-        await bus.Publish(new RetrainingRequested(report.Model, report.Version, id, psi, driftedColumns, report.CreatedAt), cancellationToken);
-        await drift.MarkEventsPublishedAsync(report.Id, cancellationToken);
-        if (options.Value.WebhookUrl is { } url)
+        if (detect)
+        {
+            await bus.Publish(detected, cancellationToken);
+        }
+
+        if (retrain)
+        {
+            await bus.Publish(new RetrainingRequested(report.Model, report.Version, id, psi, driftedColumns, report.CreatedAt), cancellationToken);
+        }
+
+        await drift.MarkEventsPublishedAsync(report.Id, detect, retrain, cancellationToken);
+        if (detect && options.Value.WebhookUrl is { } url)
         {
             try
             {
@@ -205,9 +219,9 @@ public sealed class DriftAuditor(
 
     private static StoredDriftReport ToStored(DriftReport report) => new(
         report.Id, report.Model, report.Version, report.Trigger, report.WindowStart, report.WindowEnd, report.Rows, report.Drifted,
-        report.EventsPublished, JsonSerializer.Serialize(report.Columns, ReferenceProfiler.Json), report.CreatedAt);
+        report.EventsPublished, report.RetrainingRequested, JsonSerializer.Serialize(report.Columns, ReferenceProfiler.Json), report.CreatedAt);
 
     private static DriftReport FromStored(StoredDriftReport stored) => new(
         stored.Id, stored.ModelName, stored.ModelVersion, stored.Trigger, stored.WindowStart, stored.WindowEnd, stored.RowCount, stored.Drifted,
-        stored.EventsPublished, JsonSerializer.Deserialize<List<ColumnDrift>>(stored.ColumnsJson, ReferenceProfiler.Json) ?? [], stored.CreatedAt);
+        stored.EventsPublished, stored.RetrainingRequested, JsonSerializer.Deserialize<List<ColumnDrift>>(stored.ColumnsJson, ReferenceProfiler.Json) ?? [], stored.CreatedAt);
 }

@@ -4,7 +4,7 @@ namespace BatchScoring.Application.Drift;
 /// Drift audit settings, section "BatchScoring:Drift":
 /// <code>
 /// "Drift": { "SampleRows": 256, "RequestSampleIntervalSeconds": 5, "WindowHours": 24, "CooldownHours": 24,
-///            "RetentionDays": 7, "Schedule": "0 0 * * * ?", "WebhookUrl": null,
+///            "RetentionDays": 7, "Schedule": "0 0 * * * ?", "WebhookUrl": null, "RetrainAfterDriftedAudits": 1,
 ///            "PsiThreshold": 0.2, "PValueThreshold": 0.01, "KsThreshold": 0.1, "MinimumRows": 100 }
 /// </code>
 /// </summary>
@@ -32,6 +32,12 @@ public sealed class DriftOptions
 
     /// <summary>Optional URL that receives a POST with the DriftDetected JSON when events are published.</summary>
     public Uri? WebhookUrl { get; set; }
+
+    /// <summary>
+    /// RetrainingRequested waits for this many consecutive drifted audits of a model version (hysteresis: one noisy
+    /// window does not retrain); DriftDetected goes out on the first. 1 = both together.
+    /// </summary>
+    public int RetrainAfterDriftedAudits { get; set; } = 1;
 
     public double PsiThreshold { get; set; } = 0.2;
 
@@ -64,6 +70,11 @@ public sealed class DriftOptions
         if (PsiThreshold <= 0 || PValueThreshold is <= 0 or >= 1 || KsThreshold is <= 0 or >= 1 || MinimumRows < 1)
         {
             yield return "BatchScoring:Drift: PsiThreshold > 0, 0 < PValueThreshold < 1, 0 < KsThreshold < 1 and MinimumRows ≥ 1.";
+        }
+
+        if (RetrainAfterDriftedAudits is < 1 or > 100)
+        {
+            yield return $"BatchScoring:Drift:RetrainAfterDriftedAudits must be between 1 and 100 (was {RetrainAfterDriftedAudits}).";
         }
 
         if (MaxAuditRows < MinimumRows)

@@ -187,7 +187,7 @@ public static class DemoCommand
         }, cancellationToken);
         var columns = accumulators.Select(a => a.Compare(DriftThresholds.Default)).ToList();
         var now = DateTimeOffset.UtcNow;
-        return new DriftReport(Guid.CreateVersion7(), ModelName, 1, DriftAuditor.ManualTrigger, now, now, rows, columns.Any(c => c.Drifted), false, columns, now);
+        return new DriftReport(Guid.CreateVersion7(), ModelName, 1, DriftAuditor.ManualTrigger, now, now, rows, columns.Any(c => c.Drifted), false, false, columns, now);
     }
 
     private static async Task ForEachValueAsync(string path, IReadOnlyList<string> names, Action<int, double> add, CancellationToken cancellationToken)

@@ -109,7 +109,7 @@ public static class DriftCommand
                 var drifted = r.Columns.Where(c => c.Drifted).Select(c => c.Name).ToList();
                 Console.WriteLine(
                     $"{r.CreatedAt:u}  {r.Model} v{r.Version}  {r.Trigger,-8} {r.Rows,9:N0} rows  "
-                    + (r.Drifted ? $"DRIFT ({string.Join(", ", drifted)}){(r.EventsPublished ? ", events published" : ", within cooldown")}" : "no drift")
+                    + (r.Drifted ? $"DRIFT ({string.Join(", ", drifted)}){Events(r)}" : "no drift")
                     + $"  {r.Id}");
             }
 
@@ -119,11 +119,19 @@ public static class DriftCommand
         return new Command("drift", "Drift audits against reference profiles (see `models profile`).") { audit, reports };
     }
 
+    private static string Events(DriftReport report) => (report.EventsPublished, report.RetrainingRequested) switch
+    {
+        (true, true) => ", DriftDetected and RetrainingRequested published",
+        (true, false) => ", DriftDetected published (retraining waits for more drifted audits or its cooldown)",
+        (false, true) => ", RetrainingRequested published (DriftDetected within its cooldown)",
+        _ => ", no events (within the cooldown)",
+    };
+
     /// <param name="report">The audit.</param>
     /// <param name="scope">What was compared, when not the service's window of samples.</param>
     internal static void Print(DriftReport report, string? scope = null)
     {
-        var events = report.EventsPublished ? " (DriftDetected and RetrainingRequested published)" : scope is null ? " (within the cooldown: no events)" : "";
+        var events = scope is null ? Events(report) : "";
         AnsiConsole.MarkupLine(
             $"[bold]{Markup.Escape(report.Model)} v{report.Version}[/]: {Markup.Escape(scope ?? $"{report.Rows:N0} sampled rows from {report.WindowStart:u} to {report.WindowEnd:u}")} — "
             + (report.Drifted ? $"[red]drift[/]{events}" : "[green]no drift[/]"));

@@ -121,6 +121,41 @@ public sealed class DriftAuditTests(ServerFixture servers)
     }
 
     [Fact]
+    public async Task Retraining_waits_for_consecutive_drifted_audits_while_drift_is_announced_on_the_first()
+    {
+        await using var host = await ServiceTestHost.StartAsync(servers, "drift-hyst", ServiceRoles.All, Ct, new Dictionary<string, string>
+        {
+            ["BatchScoring:Drift:RetrainAfterDriftedAudits"] = "2",
+        });
+        await host.RegisterModelAsync("churn", SampleModels.Mlp([Features, 4, 1], seed: 5, featureNames: Names()).Bytes, Ct);
+        await using var events = await RawAmqpClient.ConnectAsync(servers.RabbitMqUri, Ct);
+        await events.ListenToAsync("BatchScoring.Contracts:DriftDetected", Ct);
+        await events.ListenToAsync("BatchScoring.Contracts:RetrainingRequested", Ct);
+        using (var response = await host.Client.PostAsJsonAsync("/api/models/churn/profile", new { input = WriteCsv(host, "ref.csv", 2_000, 1, 0).Path, keyColumn = "id" }, Ct))
+        {
+            Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        }
+
+        await RunJobAsync(host, WriteCsv(host, "shifted.csv", 2_000, seed: 3, shift: 3).Path, expectedSamples: 2);
+
+        static string TypeOf(RawReply e) => e.Body.GetProperty("messageType")[0].GetString()!;
+        var first = await AuditAsync(host, "churn");
+        Assert.True(first.Drifted && first.EventsPublished && !first.RetrainingRequested);
+        Assert.Equal("urn:message:BatchScoring.Contracts:DriftDetected", TypeOf(Assert.Single(await events.ReceiveAsync(1, TimeSpan.FromSeconds(20), Ct))));
+        await events.ExpectNothingAsync(TimeSpan.FromSeconds(1), Ct);
+
+        var second = await AuditAsync(host, "churn");
+        Assert.True(second.Drifted && !second.EventsPublished && second.RetrainingRequested);
+        var retrain = Assert.Single(await events.ReceiveAsync(1, TimeSpan.FromSeconds(20), Ct));
+        Assert.Equal("urn:message:BatchScoring.Contracts:RetrainingRequested", TypeOf(retrain));
+        Assert.Equal(second.Id.ToString(), retrain.Body.GetProperty("message").GetProperty("reportId").GetString());
+
+        var third = await AuditAsync(host, "churn");
+        Assert.True(third.Drifted && !third.EventsPublished && !third.RetrainingRequested);
+        await events.ExpectNothingAsync(TimeSpan.FromSeconds(2), Ct);
+    }
+
+    [Fact]
     public async Task Audits_without_a_profile_or_model_are_refused_with_the_reason()
     {
         await using var host = await ServiceTestHost.StartAsync(servers, "drift-bad", ServiceRoles.Api, Ct);
@@ -293,9 +328,9 @@ public sealed class DriftAuditTests(ServerFixture servers)
 
     private const int DriftCommandExitDrift = 3;
 
-    private static async Task<DriftReport> AuditAsync(ServiceTestHost host)
+    private static async Task<DriftReport> AuditAsync(ServiceTestHost host, string model = "churn")
     {
-        using var response = await host.Client.PostAsJsonAsync("/api/models/churn/drift/audit", new { }, Ct);
+        using var response = await host.Client.PostAsJsonAsync($"/api/models/{model}/drift/audit", new { }, Ct);
         var body = await response.Content.ReadAsStringAsync(Ct);
         Assert.True(response.IsSuccessStatusCode, body);
         return System.Text.Json.JsonSerializer.Deserialize<DriftReport>(body, ServiceTestHost.Json)!;
