@@ -19,6 +19,9 @@ public static class ModelsApi
             .WithSummary("Upload an ONNX file (raw body or multipart field 'file') as the next version.")
             .DisableAntiforgery();
         api.MapPut("/{name}/aliases/{alias}", SetAlias).WithName(nameof(SetAlias)).WithSummary("Point an alias (e.g. production) at a version.");
+        api.MapGet("/{name}/aliases/{alias}/history", AliasHistory).WithName(nameof(AliasHistory)).WithSummary("Every move of an alias, newest first.");
+        api.MapPost("/{name}/aliases/{alias}/rollback", RollbackAlias).WithName(nameof(RollbackAlias))
+            .WithSummary("Undo the alias's last move: point it back at the version it had before.");
         return api;
     }
 
@@ -85,6 +88,28 @@ public static class ModelsApi
         await store.SetAliasAsync(name, alias, body.Version, cancellationToken);
         var info = (await ToInfoAsync(store, [version], cancellationToken))[0];
         return TypedResults.Ok(info);
+    }
+
+    public static async Task<Ok<IReadOnlyList<AliasChange>>> AliasHistory(string name, string alias, int? limit, JobStore store, CancellationToken cancellationToken) =>
+        TypedResults.Ok(await store.ListAliasHistoryAsync(name, alias, Math.Clamp(limit ?? 50, 1, 1000), cancellationToken));
+
+    public static async Task<Results<Ok<ModelVersionInfo>, NotFound<string>, Conflict<string>>> RollbackAlias(
+        string name, string alias, JobStore store, CancellationToken cancellationToken)
+    {
+        var last = await store.ListAliasHistoryAsync(name, alias, 1, cancellationToken);
+        if (last.Count == 0)
+        {
+            return TypedResults.NotFound($"Model '{name}' has no alias '{alias}'.");
+        }
+
+        if (last[0].PreviousVersion is not { } previous)
+        {
+            return TypedResults.Conflict($"Alias '{alias}' of model '{name}' has pointed at v{last[0].Version} since it was created; there is no earlier version to go back to.");
+        }
+
+        await store.SetAliasAsync(name, alias, previous, cancellationToken);
+        var version = await store.GetModelVersionAsync(name, previous, cancellationToken);
+        return TypedResults.Ok((await ToInfoAsync(store, [version!], cancellationToken))[0]);
     }
 
     private static async Task<IReadOnlyList<ModelVersionInfo>> ToInfoAsync(JobStore store, IReadOnlyList<ModelVersionEntity> versions, CancellationToken cancellationToken)

@@ -8,6 +8,9 @@ namespace BatchScoring.Data;
 /// <summary>Result of <see cref="JobStore.CreateJobAsync"/>: the job, and whether this call created it.</summary>
 public sealed record JobCreateResult(JobEntity Job, bool Created);
 
+/// <summary>One move of a model alias: to <paramref name="Version"/>, from <paramref name="PreviousVersion"/> (null: created).</summary>
+public sealed record AliasChange(string Model, string Alias, int Version, int? PreviousVersion, DateTimeOffset ChangedAt);
+
 /// <summary>Filter for <see cref="JobStore.ListJobsAsync"/> (newest first).</summary>
 public sealed record JobListFilter(JobState? State = null, string? ModelName = null, int Limit = 50, int Offset = 0);
 
@@ -487,6 +490,27 @@ public sealed class JobStore
     /// does not exist and <see cref="ArgumentException"/> for an alias that would be ambiguous
     /// (<c>latest</c>, a number) or does not start with a letter.
     /// </summary>
+    /// <summary>Moves of an alias, newest first (<c>scoring.model_alias_history</c>).</summary>
+    public async Task<IReadOnlyList<AliasChange>> ListAliasHistoryAsync(string modelName, string alias, int limit, CancellationToken ct)
+    {
+        await using var command = _dataSource.CreateCommand(
+            """
+            SELECT version, previous_version, changed_at FROM scoring.model_alias_history
+            WHERE model_name = $1 AND alias = $2 ORDER BY id DESC LIMIT $3
+            """);
+        command.Parameters.Add(Param(modelName, NpgsqlDbType.Text));
+        command.Parameters.Add(Param(alias, NpgsqlDbType.Text));
+        command.Parameters.Add(Param(limit, NpgsqlDbType.Integer));
+        var changes = new List<AliasChange>();
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            changes.Add(new AliasChange(modelName, alias, reader.GetInt32(0), reader.IsDBNull(1) ? null : reader.GetInt32(1), reader.GetFieldValue<DateTimeOffset>(2)));
+        }
+
+        return changes;
+    }
+
     public async Task<int?> SetAliasAsync(string modelName, string alias, int version, CancellationToken ct)
     {
         ArgumentException.ThrowIfNullOrEmpty(modelName);
@@ -499,8 +523,12 @@ public sealed class JobStore
                 INSERT INTO scoring.model_aliases (model_name, alias, version) VALUES ($1, $2, $3)
                 ON CONFLICT (model_name, alias) DO UPDATE SET version = EXCLUDED.version, updated_at = now()
                 RETURNING 1
+            ), history AS (
+                INSERT INTO scoring.model_alias_history (model_name, alias, version, previous_version)
+                SELECT $1, $2, $3, (SELECT version FROM previous) FROM upserted
+                RETURNING 1
             )
-            SELECT (SELECT version FROM previous), (SELECT count(*) FROM upserted)
+            SELECT (SELECT version FROM previous), (SELECT count(*) FROM upserted), (SELECT count(*) FROM history)
             """);
         command.Parameters.Add(Param(modelName, NpgsqlDbType.Text));
         command.Parameters.Add(Param(alias, NpgsqlDbType.Text));

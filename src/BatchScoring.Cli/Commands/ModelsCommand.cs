@@ -49,6 +49,40 @@ public static class ModelsCommand
             return ok ? 0 : 1;
         });
 
+        var rollbackName = new Option<string>("--name") { Description = "Model name.", Required = true };
+        var rollbackAlias = new Option<string>("--alias") { Description = "Alias, e.g. production.", Required = true };
+        var rollback = new Command("rollback", "Undo an alias's last move: point it back at the version it had before.") { rollbackName, rollbackAlias };
+        rollback.SetAction(async (parse, ct) =>
+        {
+            using var api = ApiClient.From(parse);
+            var path = $"api/models/{Uri.EscapeDataString(parse.GetRequiredValue(rollbackName))}/aliases/{Uri.EscapeDataString(parse.GetRequiredValue(rollbackAlias))}/rollback";
+            var (ok, info, error) = await api.PostJsonAsync<ModelVersionInfo>(path, new { }, ct);
+            Console.Error.WriteLine(ok ? $"{parse.GetRequiredValue(rollbackAlias)} → {info!.Name} v{info.Version}" : $"error: {error}");
+            return ok ? 0 : 1;
+        });
+
+        var historyName = new Option<string>("--name") { Description = "Model name.", Required = true };
+        var historyAlias = new Option<string>("--alias") { Description = "Alias, e.g. production.", Required = true };
+        var history = new Command("history", "Every move of an alias, newest first.") { historyName, historyAlias };
+        history.SetAction(async (parse, ct) =>
+        {
+            using var api = ApiClient.From(parse);
+            var path = $"api/models/{Uri.EscapeDataString(parse.GetRequiredValue(historyName))}/aliases/{Uri.EscapeDataString(parse.GetRequiredValue(historyAlias))}/history";
+            var (ok, changes, error) = await api.GetAsync<List<BatchScoring.Data.AliasChange>>(path, ct);
+            if (!ok)
+            {
+                Console.Error.WriteLine($"error: {error}");
+                return 1;
+            }
+
+            foreach (var c in changes!)
+            {
+                Console.WriteLine($"{c.ChangedAt:u}  {c.Alias} → v{c.Version}{(c.PreviousVersion is { } p ? $" (was v{p})" : " (created)")}");
+            }
+
+            return 0;
+        });
+
         var listJson = new Option<bool>("--json") { Description = "Machine-readable output." };
         var list = new Command("list", "List registered model versions.") { listJson };
         list.SetAction(async (parse, ct) =>
@@ -76,6 +110,6 @@ public static class ModelsCommand
             return 0;
         });
 
-        return new Command("models", "Register and list models, build reference profiles.") { register, setAlias, list, DriftCommand.CreateProfile() };
+        return new Command("models", "Register and list models, build reference profiles.") { register, setAlias, rollback, history, list, DriftCommand.CreateProfile() };
     }
 }

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using System.Text;
 using BatchScoring.Cli.Hosting;
 using BatchScoring.Contracts;
@@ -41,6 +42,47 @@ public sealed class ApiSurfaceTests(ServerFixture servers)
         Assert.Equal(HttpStatusCode.OK, await Send(HttpMethod.Get, "/openapi/v1.json", null));
         var metrics = await host.Client.GetStringAsync("/metrics", Ct);
         Assert.Contains("batchscoring_", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Alias_moves_are_recorded_and_rollback_undoes_the_last_one()
+    {
+        await using var host = await ServiceTestHost.StartAsync(servers, "alias", ServiceRoles.Api, Ct);
+        await host.RegisterModelAsync("churn", SampleModels.Mlp([4, 1], seed: 1).Bytes, Ct);
+        await host.RegisterModelAsync("churn", SampleModels.Mlp([4, 1], seed: 2).Bytes, Ct);
+
+        async Task<HttpStatusCode> Put(string alias, int version)
+        {
+            using var response = await host.Client.PutAsJsonAsync($"/api/models/churn/aliases/{alias}", new { version }, Ct);
+            return response.StatusCode;
+        }
+
+        async Task<List<(int Version, int? Previous)>> History(string alias) =>
+            (await host.Client.GetFromJsonAsync<List<BatchScoring.Data.AliasChange>>($"/api/models/churn/aliases/{alias}/history", ServiceTestHost.Json, Ct))!
+                .Select(c => (c.Version, c.PreviousVersion)).ToList();
+
+        Assert.Equal(HttpStatusCode.OK, await Put("production", 1));
+        Assert.Equal(HttpStatusCode.OK, await Put("production", 2));
+        Assert.Equal([(2, (int?)1), (1, null)], await History("production"));
+
+        using (var rollback = await host.Client.PostAsync("/api/models/churn/aliases/production/rollback", null, Ct))
+        {
+            Assert.Equal(HttpStatusCode.OK, rollback.StatusCode);
+        }
+
+        var versions = (await host.Client.GetFromJsonAsync<List<ModelVersionInfo>>("/api/models/churn/versions", ServiceTestHost.Json, Ct))!;
+        Assert.Equal([1], versions.Where(v => v.Aliases.Contains("production")).Select(v => v.Version));
+        Assert.Equal([(1, (int?)2), (2, 1), (1, null)], await History("production"));
+
+        Assert.Equal(HttpStatusCode.OK, await Put("staging", 2));
+        using (var nothingBefore = await host.Client.PostAsync("/api/models/churn/aliases/staging/rollback", null, Ct))
+        {
+            Assert.Equal(HttpStatusCode.Conflict, nothingBefore.StatusCode);
+            Assert.Contains("no earlier version", await nothingBefore.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+        }
+
+        using var unknown = await host.Client.PostAsync("/api/models/churn/aliases/canary/rollback", null, Ct);
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
     }
 
     [Fact]
