@@ -83,7 +83,7 @@ public sealed class DriftAuditor(
         var thresholds = new DriftThresholds
         {
             Psi = settings.PsiThreshold,
-            PValue = settings.PValueThreshold,
+            PValue = settings.CorrectPValuesForColumns ? settings.PValueThreshold / Math.Max(1, columns.Count) : settings.PValueThreshold,
             KsStatistic = settings.KsThreshold,
             MinimumSampleRows = settings.MinimumRows,
         };

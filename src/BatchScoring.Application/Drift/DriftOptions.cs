@@ -43,6 +43,12 @@ public sealed class DriftOptions
 
     public double PValueThreshold { get; set; } = 0.01;
 
+    /// <summary>
+    /// Bonferroni: each column's test must reach <see cref="PValueThreshold"/> ÷ the number of columns, so a model
+    /// with hundreds of features does not flag some by chance on every audit (the PSI rule is not affected).
+    /// </summary>
+    public bool CorrectPValuesForColumns { get; set; } = true;
+
     public double KsThreshold { get; set; } = 0.1;
 
     public int MinimumRows { get; set; } = 100;

@@ -134,11 +134,11 @@ public sealed class ColumnDriftAccumulator
         }
         else if (ksPValue < thresholds.PValue && ksStatistic >= thresholds.KsStatistic)
         {
-            verdict = Text($"KS D {ksStatistic:0.###} ≥ {thresholds.KsStatistic} with p {ksPValue:G3} < {thresholds.PValue}");
+            verdict = Text($"KS D {ksStatistic:0.###} ≥ {thresholds.KsStatistic} with p {ksPValue:G3} < {thresholds.PValue:G3}");
         }
         else if (chiSquarePValue < thresholds.PValue && psi >= thresholds.Psi / 2)
         {
-            verdict = Text($"chi-square p {chiSquarePValue:G3} < {thresholds.PValue} with PSI {psi:0.###} ≥ {thresholds.Psi / 2}");
+            verdict = Text($"chi-square p {chiSquarePValue:G3} < {thresholds.PValue:G3} with PSI {psi:0.###} ≥ {thresholds.Psi / 2}");
         }
 
         return new ColumnDrift(name, kind, Rows, Missing, psi, ksStatistic, ksPValue, chiSquare, chiSquarePValue, verdict is not null, verdict);

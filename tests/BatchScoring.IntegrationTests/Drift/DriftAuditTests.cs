@@ -156,6 +156,27 @@ public sealed class DriftAuditTests(ServerFixture servers)
     }
 
     [Fact]
+    public async Task A_small_shift_is_caught_by_the_ks_rule_at_a_bonferroni_corrected_level()
+    {
+        await using var host = await ServiceTestHost.StartAsync(servers, "drift-ks", ServiceRoles.All, Ct);
+        await host.RegisterModelAsync("churn", SampleModels.Mlp([Features, 4, 1], seed: 5, featureNames: Names()).Bytes, Ct);
+        using (var response = await host.Client.PostAsJsonAsync("/api/models/churn/profile", new { input = WriteCsv(host, "ref.csv", 3_000, 1, 0).Path, keyColumn = "id" }, Ct))
+        {
+            Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        }
+
+        // f_000 moved by 0.4 sd: PSI stays under 0.2, the distributions differ by a KS distance above 0.1.
+        await RunJobAsync(host, WriteCsv(host, "nudged.csv", 4_000, seed: 3, shift: 0.4).Path, expectedSamples: 4);
+        var report = await AuditAsync(host);
+        var f0 = Assert.Single(report.Columns, c => c.Name == "f_000");
+        Assert.True(f0.Psi < 0.2, $"PSI {f0.Psi}");
+        Assert.True(f0.Drifted, f0.Reason);
+        var threshold = (0.01 / (Features + 1)).ToString("G3", CultureInfo.InvariantCulture); // 6 features + score
+        Assert.StartsWith("KS D ", f0.Reason, StringComparison.Ordinal);
+        Assert.EndsWith($"< {threshold}", f0.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Audits_without_a_profile_or_model_are_refused_with_the_reason()
     {
         await using var host = await ServiceTestHost.StartAsync(servers, "drift-bad", ServiceRoles.Api, Ct);
