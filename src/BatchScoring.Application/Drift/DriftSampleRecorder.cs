@@ -81,7 +81,9 @@ public sealed class DriftSampleRecorder(NpgsqlDataSource dataSource, IOptions<Dr
             }
         }
 
-        columns.AddRange(result.Outputs.Columns.Where(Sampled).Select(c => c.Take(positions)));
+        // An output named like a feature would give the sample two columns of one name: the feature wins (as in profiles).
+        var featureNames = columns.Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
+        columns.AddRange(result.Outputs.Columns.Where(c => Sampled(c) && !featureNames.Contains(c.Name)).Select(c => c.Take(positions)).ToList());
         if (!_pending.Writer.TryWrite(new DriftSample(model, version, source, new ColumnBatch(columns))))
         {
             Dropped.Inc();

@@ -71,7 +71,8 @@ public sealed class ReferenceProfiler(JobStore store, DriftStore drift, ModelCac
         var featureNames = mapping.Bindings.Select(b => b.Column).Distinct(StringComparer.Ordinal).ToList();
         var features = plan.Columns.Where(c => featureNames.Contains(c.Name) && Profiled(c.Kind))
             .Select(c => new ColumnProfileBuilder(c.Name, KindOf(c.Kind))).ToList();
-        var predictions = lease.Model.DescribeOutputs().Where(o => Profiled(o.Kind))
+        // An output named like a feature would be ambiguous in the samples: the feature wins.
+        var predictions = lease.Model.DescribeOutputs().Where(o => Profiled(o.Kind) && !featureNames.Contains(o.Name))
             .Select(o => new ColumnProfileBuilder(o.Name, KindOf(o.Kind))).ToList();
         if (features.Count == 0 && predictions.Count == 0)
         {
