@@ -21,7 +21,9 @@ public static class DriftApi
         return api;
     }
 
-    public sealed record AuditRequest(string? Version);
+    /// <param name="Version">Version number or alias (default: latest).</param>
+    /// <param name="WindowHours">Hours of recent samples to compare (default: BatchScoring:Drift:WindowHours).</param>
+    public sealed record AuditRequest(string? Version, int? WindowHours);
 
     public static async Task<Results<Created<ModelProfile>, ProblemHttpResult>> BuildProfile(
         string name, ProfileRequest body, ReferenceProfiler profiler, CancellationToken cancellationToken)
@@ -56,7 +58,7 @@ public static class DriftApi
     {
         try
         {
-            return TypedResults.Ok(await auditor.AuditAsync(name, body?.Version, DriftAuditor.ManualTrigger, cancellationToken));
+            return TypedResults.Ok(await auditor.AuditAsync(name, body?.Version, DriftAuditor.ManualTrigger, cancellationToken, body?.WindowHours));
         }
         catch (DriftProfileException ex)
         {

@@ -58,8 +58,18 @@ public sealed class DriftAuditor(
     private static readonly Counter Audits = Metrics.CreateCounter(
         "batchscoring_drift_audits_total", "Drift audits run, by trigger and result.", new CounterConfiguration { LabelNames = ["trigger", "result"] });
 
-    public async Task<DriftReport> AuditAsync(string model, string? versionOrAlias, string trigger, CancellationToken cancellationToken)
+    /// <param name="model">Model name.</param>
+    /// <param name="versionOrAlias">Version number or alias; null = latest.</param>
+    /// <param name="trigger"><see cref="ScheduleTrigger"/> or <see cref="ManualTrigger"/>.</param>
+    /// <param name="windowHours">Hours of samples to compare (default <see cref="DriftOptions.WindowHours"/>).</param>
+    /// <param name="cancellationToken">Cancels the audit.</param>
+    public async Task<DriftReport> AuditAsync(string model, string? versionOrAlias, string trigger, CancellationToken cancellationToken, int? windowHours = null)
     {
+        if (windowHours is < 1 or > 24 * 366)
+        {
+            throw new DriftProfileException($"windowHours must be between 1 and {24 * 366} (was {windowHours}).");
+        }
+
         var version = await store.ResolveModelAsync(model, versionOrAlias, cancellationToken)
             ?? throw new DriftProfileException(versionOrAlias is null
                 ? $"Model '{model}' is not registered."
@@ -71,7 +81,7 @@ public sealed class DriftAuditor(
 
         var settings = options.Value;
         var end = DateTimeOffset.UtcNow;
-        var start = end.AddHours(-settings.WindowHours);
+        var start = end.AddHours(-(windowHours ?? settings.WindowHours));
         var columns = profile.Features.Concat(profile.Predictions).ToList();
         var accumulators = columns.ToDictionary(c => c.Name, c => new ColumnDriftAccumulator(c), StringComparer.Ordinal);
         long rows = 0;

@@ -54,15 +54,16 @@ public static class DriftCommand
         var name = new Option<string>("--name") { Description = "Model name.", Required = true };
         var version = new Option<string?>("--version") { Description = "Version number or alias (default: latest)." };
         var json = new Option<bool>("--json") { Description = "Machine-readable output." };
+        var window = new Option<int?>("--window-hours") { Description = "Hours of recent samples to compare (default: the service's BatchScoring:Drift:WindowHours)." };
         var audit = new Command("audit", $"Compare recent scored inputs and predictions with the reference profile now (exit code {DriftFound} when drift was found).")
         {
-            name, version, json,
+            name, version, window, json,
         };
         audit.SetAction(async (parse, ct) =>
         {
             using var api = ApiClient.From(parse);
             var (ok, report, error) = await api.PostJsonAsync<DriftReport>(
-                $"api/models/{Uri.EscapeDataString(parse.GetRequiredValue(name))}/drift/audit", new { version = parse.GetValue(version) }, ct);
+                $"api/models/{Uri.EscapeDataString(parse.GetRequiredValue(name))}/drift/audit", new { version = parse.GetValue(version), windowHours = parse.GetValue(window) }, ct);
             if (!ok)
             {
                 Console.Error.WriteLine($"error: {error}");

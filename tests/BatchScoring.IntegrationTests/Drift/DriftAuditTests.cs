@@ -152,6 +152,12 @@ public sealed class DriftAuditTests(ServerFixture servers)
 
         var third = await AuditAsync(host, "churn");
         Assert.True(third.Drifted && !third.EventsPublished && !third.RetrainingRequested);
+
+        // A one-hour window: the same samples (they are seconds old), a window that starts an hour back.
+        using var hour = await host.Client.PostAsJsonAsync("/api/models/churn/drift/audit", new { windowHours = 1 }, Ct);
+        var lastHour = System.Text.Json.JsonSerializer.Deserialize<DriftReport>(await hour.Content.ReadAsStringAsync(Ct), ServiceTestHost.Json)!;
+        Assert.Equal(TimeSpan.FromHours(1), lastHour.WindowEnd - lastHour.WindowStart);
+        Assert.Equal(third.Rows, lastHour.Rows);
         await events.ExpectNothingAsync(TimeSpan.FromSeconds(2), Ct);
     }
 
@@ -185,6 +191,9 @@ public sealed class DriftAuditTests(ServerFixture servers)
         using var noProfile = await host.Client.PostAsJsonAsync("/api/models/churn/drift/audit", new { }, Ct);
         Assert.Equal(HttpStatusCode.BadRequest, noProfile.StatusCode);
         Assert.Contains("has no reference profile", await noProfile.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+
+        using var badWindow = await host.Client.PostAsJsonAsync("/api/models/churn/drift/audit", new { windowHours = 0 }, Ct);
+        Assert.Contains("windowHours must be between 1", await badWindow.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
 
         using var noModel = await host.Client.PostAsJsonAsync("/api/models/nope/drift/audit", new { }, Ct);
         Assert.Contains("Model 'nope' is not registered", await noModel.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
