@@ -39,6 +39,9 @@ public sealed class ReferenceProfiler(JobStore store, DriftStore drift, ModelCac
 {
     internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
+    /// <summary>Values kept over all numeric reservoirs of one profile (8 bytes each: 160 MB at most).</summary>
+    private const int MaxReservoirValues = 20_000_000;
+
     public async Task<ModelProfile> BuildAsync(string model, ProfileRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -69,11 +72,14 @@ public sealed class ReferenceProfiler(JobStore store, DriftStore drift, ModelCac
         }
 
         var featureNames = mapping.Bindings.Select(b => b.Column).Distinct(StringComparer.Ordinal).ToList();
-        var features = plan.Columns.Where(c => featureNames.Contains(c.Name) && Profiled(c.Kind))
-            .Select(c => new ColumnProfileBuilder(c.Name, KindOf(c.Kind))).ToList();
+        var featureColumns = plan.Columns.Where(c => featureNames.Contains(c.Name) && Profiled(c.Kind)).ToList();
         // An output named like a feature would be ambiguous in the samples: the feature wins.
-        var predictions = lease.Model.DescribeOutputs().Where(o => Profiled(o.Kind) && !featureNames.Contains(o.Name))
-            .Select(o => new ColumnProfileBuilder(o.Name, KindOf(o.Kind))).ToList();
+        var outputColumns = lease.Model.DescribeOutputs().Where(o => Profiled(o.Kind) && !featureNames.Contains(o.Name)).ToList();
+
+        // Reservoirs share a budget, so a model with a thousand features does not hold 100,000 values for each.
+        var reservoir = Math.Clamp(MaxReservoirValues / Math.Max(1, featureColumns.Count + outputColumns.Count), 10_000, 100_000);
+        var features = featureColumns.Select(c => new ColumnProfileBuilder(c.Name, KindOf(c.Kind), reservoir)).ToList();
+        var predictions = outputColumns.Select(o => new ColumnProfileBuilder(o.Name, KindOf(o.Kind), reservoir)).ToList();
         if (features.Count == 0 && predictions.Count == 0)
         {
             throw new DriftProfileException($"Model '{version.ModelName}' v{version.Version}: no numeric or text feature or prediction column to profile.");
