@@ -68,9 +68,7 @@ public sealed class JobSubmitter(
         ThrowIfAny(problems);
 
         var version = await store.ResolveModelAsync(request.Model, request.ModelVersion, cancellationToken)
-            ?? throw new JobValidationException(request.ModelVersion is null
-                ? $"Model '{request.Model}' is not registered."
-                : $"Model '{request.Model}' has no version or alias '{request.ModelVersion}'.");
+            ?? throw new JobValidationException(ModelRegistry.NotFound(request.Model, request.ModelVersion));
 
         var chunkRows = request.ChunkRows ?? settings.DefaultChunkRows;
         DatasetPlan plan;

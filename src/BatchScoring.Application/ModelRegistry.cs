@@ -16,6 +16,11 @@ public sealed partial class ModelRegistry(JobStore store, IOptions<BatchScoringO
 {
     public static bool IsValidName(string? name) => name is not null && NamePattern().IsMatch(name);
 
+    /// <summary>Why <c>JobStore.ResolveModelAsync(name, versionOrAlias)</c> found nothing, in the words every caller reports.</summary>
+    public static string NotFound(string name, string? versionOrAlias) => versionOrAlias is null
+        ? $"Model '{name}' is not registered."
+        : $"Model '{name}' has no version or alias '{versionOrAlias}'.";
+
     public async Task<ModelVersionEntity> RegisterAsync(string name, Stream content, CancellationToken cancellationToken)
     {
         if (!IsValidName(name))

@@ -61,6 +61,9 @@ public static class ScoringMetrics
         RequestSeconds.Observe(elapsed.TotalSeconds);
     }
 
+    /// <summary>Requests finished so far, all outcomes.</summary>
+    public static double RequestsFinishedAll() => s_requestsByOutcome.Values.Sum(c => c.Value);
+
     /// <summary>Requests finished so far with the given outcome.</summary>
     public static double RequestsFinishedWith(string outcome) => s_requestsByOutcome.GetOrAdd(outcome, static o => RequestsFinished.WithLabels(o)).Value;
 

@@ -86,14 +86,19 @@ public sealed class DriftStore(NpgsqlDataSource dataSource)
         }
     }
 
-    /// <summary>When DriftDetected (or, with <paramref name="retraining"/>, RetrainingRequested) was last published for a model version (null: never).</summary>
-    public async Task<DateTimeOffset?> LastEventsPublishedAtAsync(string model, int version, bool retraining, CancellationToken ct)
+    /// <summary>When DriftDetected and RetrainingRequested were last published for a model version (null: never).</summary>
+    public async Task<(DateTimeOffset? DriftDetected, DateTimeOffset? RetrainingRequested)> LastEventsPublishedAtAsync(string model, int version, CancellationToken ct)
     {
         await using var select = dataSource.CreateCommand(
-            $"SELECT max(created_at) FROM scoring.drift_reports WHERE model_name = $1 AND model_version = $2 AND {(retraining ? "retraining_requested" : "events_published")}");
+            """
+            SELECT max(created_at) FILTER (WHERE events_published), max(created_at) FILTER (WHERE retraining_requested)
+            FROM scoring.drift_reports WHERE model_name = $1 AND model_version = $2
+            """);
         select.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model });
         select.Parameters.Add(new NpgsqlParameter<int> { TypedValue = version });
-        return await select.ExecuteScalarAsync(ct) is DateTime at ? new DateTimeOffset(DateTime.SpecifyKind(at, DateTimeKind.Utc)) : null;
+        await using var reader = await select.ExecuteReaderAsync(ct);
+        await reader.ReadAsync(ct);
+        return (reader.IsDBNull(0) ? null : reader.GetFieldValue<DateTimeOffset>(0), reader.IsDBNull(1) ? null : reader.GetFieldValue<DateTimeOffset>(1));
     }
 
     /// <summary>How many of the latest reports of a model version, newest first, drifted without a break (at most <paramref name="limit"/>).</summary>

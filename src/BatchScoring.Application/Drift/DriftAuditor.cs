@@ -71,13 +71,11 @@ public sealed class DriftAuditor(
         }
 
         var version = await store.ResolveModelAsync(model, versionOrAlias, cancellationToken)
-            ?? throw new DriftProfileException(versionOrAlias is null
-                ? $"Model '{model}' is not registered."
-                : $"Model '{model}' has no version or alias '{versionOrAlias}'.");
+            ?? throw new DriftProfileException(ModelRegistry.NotFound(model, versionOrAlias));
         var profile = await profiles.GetAsync(version.ModelName, version.Version, cancellationToken)
             ?? throw new DriftProfileException(
                 $"Model '{version.ModelName}' v{version.Version} has no reference profile: build one with "
-                + $"`batchscore models profile {version.ModelName} --version {version.Version} --input <reference data>` (POST /api/models/{version.ModelName}/profile).");
+                + $"`batchscore models profile --name {version.ModelName} --version {version.Version} --input <reference data>` (POST /api/models/{version.ModelName}/profile).");
 
         var settings = options.Value;
         var end = DateTimeOffset.UtcNow;
@@ -109,8 +107,7 @@ public sealed class DriftAuditor(
         if (drifted)
         {
             var cooldownStart = end.AddHours(-settings.CooldownHours);
-            var detectedAt = await drift.LastEventsPublishedAtAsync(version.ModelName, version.Version, retraining: false, cancellationToken);
-            var retrainingAt = await drift.LastEventsPublishedAtAsync(version.ModelName, version.Version, retraining: true, cancellationToken);
+            var (detectedAt, retrainingAt) = await drift.LastEventsPublishedAtAsync(version.ModelName, version.Version, cancellationToken);
             var streak = await drift.DriftedStreakAsync(version.ModelName, version.Version, settings.RetrainAfterDriftedAudits, cancellationToken);
             var detect = detectedAt is not { } d || d <= cooldownStart;
             var retrain = streak >= settings.RetrainAfterDriftedAudits && (retrainingAt is not { } r || r <= cooldownStart);

@@ -138,28 +138,22 @@ public sealed class DriftSampleRecorder(NpgsqlDataSource dataSource, IOptions<Dr
             foreach (var column in rows.Columns)
             {
                 writer.WriteStartArray(column.Name);
-                for (var row = 0; row < column.Length; row++)
-                {
-                    switch (column.GetValue(row))
+                ColumnValues.Feed(
+                    column,
+                    rows: null,
+                    number: value =>
                     {
-                        case null:
-                            writer.WriteNullValue();
-                            break;
-                        case string text:
-                            writer.WriteStringValue(text);
-                            break;
-                        case bool flag:
-                            writer.WriteNumberValue(flag ? 1 : 0);
-                            break;
-                        case var number when Convert.ToDouble(number, System.Globalization.CultureInfo.InvariantCulture) is var value && double.IsFinite(value):
+                        if (double.IsFinite(value))
+                        {
                             writer.WriteNumberValue(value);
-                            break;
-                        default:
+                        }
+                        else
+                        {
                             writer.WriteNullValue();
-                            break;
-                    }
-                }
-
+                        }
+                    },
+                    text: writer.WriteStringValue,
+                    missing: writer.WriteNullValue);
                 writer.WriteEndArray();
             }
 

@@ -67,9 +67,7 @@ public sealed class RequestScoringService : IAsyncDisposable
         var version = await ResolveAsync(modelName, request.Model!.Version, cancellationToken);
         if (version is null)
         {
-            return Rejected(request, new ScoredModel(modelName, null), request.Model.Version is null
-                ? $"Model '{modelName}' is not registered."
-                : $"Model '{modelName}' has no version or alias '{request.Model.Version}'.");
+            return Rejected(request, new ScoredModel(modelName, null), ModelRegistry.NotFound(modelName, request.Model.Version));
         }
 
         RequestLane lane;

@@ -430,17 +430,8 @@ internal sealed class RequestBenchRunner(string postgresConnectionString, string
         }
 
         /// <summary>Requests the worker finished (all outcomes), and those of them scored.</summary>
-        private static (double All, double Scored) FinishedRequests()
-        {
-            var all = 0.0;
-            foreach (var outcome in (string[])[ScoreRequestOutcome.Scored, ScoreRequestOutcome.PartiallyScored, ScoreRequestOutcome.Timeout,
-                ScoreRequestOutcome.Overloaded, ScoreRequestOutcome.Rejected, ScoringMetrics.RequestFailedOutcome])
-            {
-                all += ScoringMetrics.RequestsFinishedWith(outcome);
-            }
-
-            return (all, ScoringMetrics.RequestsFinishedWith(ScoreRequestOutcome.Scored));
-        }
+        private static (double All, double Scored) FinishedRequests() =>
+            (ScoringMetrics.RequestsFinishedAll(), ScoringMetrics.RequestsFinishedWith(ScoreRequestOutcome.Scored));
 
         private byte[] Body(string id, int rows, bool withReply, Random random)
         {

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
 using BatchScoring.Application.Drift;
 using BatchScoring.Scoring.Data;
@@ -148,6 +147,7 @@ public static class DemoCommand
         return rows;
     }
 
+    /// <summary>The score command's failed-rows CSV, read with the service's CSV reader.</summary>
     private static async Task<long> LoadFailedRowsAsync(SqliteConnection connection, string csv, CancellationToken cancellationToken)
     {
         if (!File.Exists(csv))
@@ -155,19 +155,23 @@ public static class DemoCommand
             return 0;
         }
 
+        var plan = await Dataset.PlanAsync(csv, 100_000, cancellationToken);
         await using var insert = connection.CreateCommand();
         insert.CommandText = "INSERT INTO failed_rows VALUES ($row, $key, $column, $reason)";
         long rows = 0;
-        foreach (var line in (await File.ReadAllLinesAsync(csv, cancellationToken)).Skip(1))
+        foreach (var chunk in plan.Chunks)
         {
-            var fields = SplitCsv(line);
-            insert.Parameters.Clear();
-            insert.Parameters.AddWithValue("$row", long.Parse(fields[0], CultureInfo.InvariantCulture));
-            insert.Parameters.AddWithValue("$key", fields[1]);
-            insert.Parameters.AddWithValue("$column", fields[2]);
-            insert.Parameters.AddWithValue("$reason", fields[3]);
-            await insert.ExecuteNonQueryAsync(cancellationToken);
-            rows++;
+            var batch = (await Dataset.ReadChunkAsync(plan.Format, chunk, plan.Columns, cancellationToken)).Batch;
+            for (var i = 0; i < batch.RowCount; i++)
+            {
+                insert.Parameters.Clear();
+                insert.Parameters.AddWithValue("$row", Convert.ToInt64(batch["row_number"].GetValue(i), CultureInfo.InvariantCulture));
+                insert.Parameters.AddWithValue("$key", Convert.ToString(batch["key"].GetValue(i), CultureInfo.InvariantCulture) ?? (object)DBNull.Value);
+                insert.Parameters.AddWithValue("$column", Convert.ToString(batch["column"].GetValue(i), CultureInfo.InvariantCulture) ?? (object)DBNull.Value);
+                insert.Parameters.AddWithValue("$reason", Convert.ToString(batch["reason"].GetValue(i), CultureInfo.InvariantCulture) ?? "");
+                await insert.ExecuteNonQueryAsync(cancellationToken);
+                rows++;
+            }
         }
 
         return rows;
@@ -238,49 +242,5 @@ public static class DemoCommand
         }
 
         await command.ExecuteNonQueryAsync(cancellationToken);
-    }
-
-    /// <summary>One line of the failed-rows CSV the score command writes (fields quoted when they hold a comma or quote).</summary>
-    private static List<string> SplitCsv(string line)
-    {
-        var fields = new List<string>();
-        var field = new StringBuilder();
-        var quoted = false;
-        for (var i = 0; i < line.Length; i++)
-        {
-            var ch = line[i];
-            if (quoted)
-            {
-                if (ch == '"' && i + 1 < line.Length && line[i + 1] == '"')
-                {
-                    field.Append('"');
-                    i++;
-                }
-                else if (ch == '"')
-                {
-                    quoted = false;
-                }
-                else
-                {
-                    field.Append(ch);
-                }
-            }
-            else if (ch == '"')
-            {
-                quoted = true;
-            }
-            else if (ch == ',')
-            {
-                fields.Add(field.ToString());
-                field.Clear();
-            }
-            else
-            {
-                field.Append(ch);
-            }
-        }
-
-        fields.Add(field.ToString());
-        return fields;
     }
 }
