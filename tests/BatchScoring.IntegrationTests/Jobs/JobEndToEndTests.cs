@@ -63,6 +63,14 @@ public sealed class JobEndToEndTests(ServerFixture servers)
         }
 
         Assert.Equal(11_988, scores.Count);
+
+        // Lineage as the README documents it: each row's model name and version lead to the SHA-256 of the bytes scored.
+        await using (var cmd = db.CreateCommand(
+            "SELECT DISTINCT v.sha256 FROM scoring.results_churn r JOIN scoring.model_versions v ON v.model_name = r.model_name AND v.version = r.model_version WHERE r.job_id = $1"))
+        {
+            cmd.Parameters.AddWithValue(submitted.Id);
+            Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(mlp.Bytes)), await cmd.ExecuteScalarAsync(Ct));
+        }
         for (long start = 0; start < data.Rows; start += data.RowGroupRows)
         {
             var batch = DatasetGenerator.CreateBatch(data, start, (int)Math.Min(data.RowGroupRows, data.Rows - start));
