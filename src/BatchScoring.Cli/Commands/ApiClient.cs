@@ -99,7 +99,8 @@ internal sealed class ApiClient(HttpClient http) : IDisposable
                 return result.Value!;
             }
 
-            var canRepeat = failure.Transient && (idempotent || failure.NotSent);
+            // Only "unreachable" failures are worth repeating here (a 500 is most likely the same next time); --wait retries every 5xx.
+            var canRepeat = failure.Transient && failure.ExitCode == ExitCodes.Unreachable && (idempotent || failure.NotSent);
             if (!canRepeat || !await retry.WaitAsync(cancellationToken))
             {
                 throw new CliException(failure.ExitCode, failure.Message);
@@ -186,6 +187,11 @@ internal sealed class ApiClient(HttpClient http) : IDisposable
         {
             using var document = JsonDocument.Parse(body);
             var root = document.RootElement;
+            if (root.ValueKind == JsonValueKind.String)
+            {
+                return ErrorReporter.OneLine($"{reason}: {root.GetString()}"); // TypedResults.NotFound("...")
+            }
+
             if (root.ValueKind != JsonValueKind.Object)
             {
                 return reason;

@@ -126,7 +126,7 @@ public sealed partial class SecretRedactor
         }
     }
 
-    [GeneratedRegex("(password|passwd|pwd|secret|token|apikey|api_key|keys|readonlykeys)$", RegexOptions.IgnoreCase)]
+    [GeneratedRegex("(password|passwd|secret|token|apikey|api_key|keys)$", RegexOptions.IgnoreCase)]
     private static partial Regex SecretName();
 
     [GeneratedRegex(@"(?:password|pwd)\s*=\s*(?<value>[^;]+)", RegexOptions.IgnoreCase)]
