@@ -128,6 +128,11 @@ internal sealed class ApiClient(HttpClient http) : IDisposable
             }
 
             var problem = await ProblemAsync(response, attempt.Token);
+            if (problem == response.ReasonPhrase)
+            {
+                problem += $" ({request.Method} /{request.RequestUri})"; // no detail in the body: at least say what was asked
+            }
+
             return new ApiResult<T>(default, Classify(response.StatusCode, problem));
         }
         catch (HttpRequestException ex)

@@ -58,8 +58,11 @@ public sealed class CanarySecretTests(ServerFixture servers) : IDisposable
         await using (var admin = new NpgsqlConnection(servers.PostgresAdminConnectionString))
         {
             await admin.OpenAsync(Ct);
-            await using var create = new NpgsqlCommand($"CREATE ROLE {role} LOGIN PASSWORD '{secrets["PostgreSQL password"]}'; CREATE DATABASE {role} OWNER {role};", admin);
-            await create.ExecuteNonQueryAsync(Ct);
+            foreach (var sql in new[] { $"CREATE ROLE {role} LOGIN PASSWORD '{secrets["PostgreSQL password"]}'", $"CREATE DATABASE {role} OWNER {role}" })
+            {
+                await using var create = new NpgsqlCommand(sql, admin);
+                await create.ExecuteNonQueryAsync(Ct);
+            }
         }
 
         try
@@ -113,8 +116,11 @@ public sealed class CanarySecretTests(ServerFixture servers) : IDisposable
         {
             await using var admin = new NpgsqlConnection(servers.PostgresAdminConnectionString);
             await admin.OpenAsync(CancellationToken.None);
-            await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS {role} WITH (FORCE); DROP ROLE IF EXISTS {role};", admin);
-            await drop.ExecuteNonQueryAsync(CancellationToken.None);
+            foreach (var sql in new[] { $"DROP DATABASE IF EXISTS {role} WITH (FORCE)", $"DROP ROLE IF EXISTS {role}" })
+            {
+                await using var drop = new NpgsqlCommand(sql, admin);
+                await drop.ExecuteNonQueryAsync(CancellationToken.None);
+            }
         }
 
         var everything = captured.ToString();
