@@ -5,6 +5,33 @@ namespace BatchScoring.Cli.Commands;
 
 internal static class CliOptions
 {
+    /// <summary>Full exceptions (with stack traces) on errors; also <c>BATCHSCORING_VERBOSE=1</c>.</summary>
+    public static Option<bool> Verbose { get; } = new("--verbose")
+    {
+        Description = $"Print the full exception of an error (env {Errors.ErrorReporter.VerboseVariable}=1).",
+        Recursive = true,
+    };
+
+    /// <summary>A duration: seconds, or a number with s, m or h (90, 90s, 5m, 1h).</summary>
+    public static Option<TimeSpan?> Duration(string name, string description) => new(name)
+    {
+        Description = description + " Seconds, or a number with s, m or h (90, 5m, 1h).",
+        CustomParser = result =>
+        {
+            var text = result.Tokens.Count == 1 ? result.Tokens[0].Value.Trim() : "";
+            var unit = text.Length > 0 && char.IsLetter(text[^1]) ? char.ToLowerInvariant(text[^1]) : 's';
+            var number = char.IsLetter(text.LastOrDefault()) ? text[..^1] : text;
+            if (double.TryParse(number, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var value)
+                && value > 0 && double.IsFinite(value) && unit is 's' or 'm' or 'h')
+            {
+                return TimeSpan.FromSeconds(value * unit switch { 'h' => 3600, 'm' => 60, _ => 1 });
+            }
+
+            result.AddError($"{name} must be a positive duration such as 90, 90s, 5m or 1h (was '{text}').");
+            return null;
+        },
+    };
+
     /// <summary>A list option accepting both `--x a,b` and `--x a --x b`.</summary>
     public static Option<string[]> List(string name, string description) =>
         new(name) { Description = description, AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => [] };

@@ -34,16 +34,11 @@ public static class DriftCommand
                 KeyColumn = parse.GetValue(key),
                 Features = parse.GetValue(features)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             };
-            var (ok, result, error) = await api.PostJsonAsync<ModelProfile>($"api/models/{Uri.EscapeDataString(parse.GetRequiredValue(name))}/profile", request, ct);
-            if (!ok)
-            {
-                Console.Error.WriteLine($"error: {error}");
-                return 1;
-            }
+            var result = await api.PostJsonAsync<ModelProfile>($"api/models/{Uri.EscapeDataString(parse.GetRequiredValue(name))}/profile", request, ct);
 
             Console.WriteLine(parse.GetValue(json)
                 ? JsonSerializer.Serialize(result, ApiClient.Json)
-                : $"{result!.Model} v{result.Version}: profile of {result.Features.Count} features and {result.Predictions.Count} prediction columns from {result.Rows:N0} rows of {result.Source}");
+                : $"{result.Model} v{result.Version}: profile of {result.Features.Count} features and {result.Predictions.Count} prediction columns from {result.Rows:N0} rows of {result.Source}");
             return 0;
         });
         return profile;
@@ -62,13 +57,8 @@ public static class DriftCommand
         audit.SetAction(async (parse, ct) =>
         {
             using var api = ApiClient.From(parse);
-            var (ok, report, error) = await api.PostJsonAsync<DriftReport>(
+            var report = await api.PostJsonAsync<DriftReport>(
                 $"api/models/{Uri.EscapeDataString(parse.GetRequiredValue(name))}/drift/audit", new { version = parse.GetValue(version), windowHours = parse.GetValue(window) }, ct);
-            if (!ok)
-            {
-                Console.Error.WriteLine($"error: {error}");
-                return 1;
-            }
 
             if (parse.GetValue(json))
             {
@@ -92,12 +82,7 @@ public static class DriftCommand
             using var api = ApiClient.From(parse);
             var query = $"api/models/{Uri.EscapeDataString(parse.GetRequiredValue(reportsName))}/drift?limit={parse.GetValue(limit)}"
                 + (parse.GetValue(reportsVersion) is { } v ? $"&version={v}" : "");
-            var (ok, list, error) = await api.GetAsync<List<DriftReport>>(query, ct);
-            if (!ok)
-            {
-                Console.Error.WriteLine($"error: {error}");
-                return 1;
-            }
+            var list = await api.GetAsync<List<DriftReport>>(query, ct);
 
             if (parse.GetValue(reportsJson))
             {
@@ -105,7 +90,7 @@ public static class DriftCommand
                 return 0;
             }
 
-            foreach (var r in list!)
+            foreach (var r in list)
             {
                 var drifted = r.Columns.Where(c => c.Drifted).Select(c => c.Name).ToList();
                 Console.WriteLine(

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using BatchScoring.Cli.Errors;
 using BatchScoring.Contracts;
 using Spectre.Console;
 
@@ -27,12 +28,14 @@ public static class JobsCommand
         var maxFailedRows = new Option<long?>("--max-failed-rows") { Description = "Fail the job past this many failed rows." };
         var maxFailedPercent = new Option<double?>("--max-failed-percent") { Description = "Fail the job past this percentage of failed rows (default 1)." };
         var idempotencyKey = new Option<string?>("--idempotency-key") { Description = "Resubmitting with the same key returns the same job." };
-        var wait = new Option<bool>("--wait") { Description = "Follow progress until the job ends; exit 0 only if it succeeded." };
+        var wait = new Option<bool>("--wait") { Description = "Follow progress until the job ends; the exit code tells how it ended (0 succeeded, 1 failed, 5 cancelled)." };
+        var timeout = CliOptions.Duration("--timeout", "With --wait: give up waiting after this long (exit 6); the job keeps running.");
         var json = new Option<bool>("--json") { Description = "Machine-readable output." };
         var command = new Command("submit", "Submit a scoring job.")
         {
-            model, input, key, passthrough, features, table, parquet, chunkRows, batchRows, allowNonFinite, maxFailedRows, maxFailedPercent, idempotencyKey, wait, json,
+            model, input, key, passthrough, features, table, parquet, chunkRows, batchRows, allowNonFinite, maxFailedRows, maxFailedPercent, idempotencyKey, wait, timeout, json,
         };
+        command.Validators.Add(TimeoutNeedsWait(timeout, wait));
         command.SetAction(async (parse, ct) =>
         {
             var modelText = parse.GetRequiredValue(model);
@@ -52,82 +55,50 @@ public static class JobsCommand
                 AllowNonFinite = parse.GetValue(allowNonFinite),
                 MaxFailedRows = parse.GetValue(maxFailedRows),
                 MaxFailedPercent = parse.GetValue(maxFailedPercent),
-                IdempotencyKey = parse.GetValue(idempotencyKey),
+                // A key of our own makes a retried submit (after a 503 or a dropped connection) return the same job, never a second one.
+                IdempotencyKey = parse.GetValue(idempotencyKey) ?? $"cli-{Guid.NewGuid():N}",
             };
             using var api = ApiClient.From(parse);
-            var (ok, status, error) = await api.PostJsonAsync<JobStatus>("api/jobs", request, ct);
-            if (!ok)
-            {
-                Console.Error.WriteLine($"error: {error}");
-                return 2;
-            }
-
+            var status = await api.PostJsonAsync<JobStatus>("api/jobs", request, ct, idempotent: true);
             if (!parse.GetValue(wait))
             {
-                Console.WriteLine(parse.GetValue(json) ? JsonSerializer.Serialize(status, ApiClient.Json) : status!.Id.ToString());
-                return 0;
+                Console.WriteLine(parse.GetValue(json) ? JsonSerializer.Serialize(status, ApiClient.Json) : status.Id.ToString());
+                return ExitCodes.Succeeded;
             }
 
-            Console.Error.WriteLine($"Job {status!.Id}: {status.TotalRows:N0} rows, {status.ChunksTotal} chunks, model {status.Model} v{status.ModelVersion}");
-            var final = await FollowAsync(api, status.Id, ct);
-            if (final is null)
-            {
-                return 1;
-            }
-
-            Console.WriteLine(parse.GetValue(json) ? JsonSerializer.Serialize(final, ApiClient.Json) : Describe(final));
-            return final.State == "succeeded" ? 0 : 1;
+            Console.Error.WriteLine($"Job {status.Id}: {status.TotalRows:N0} rows, {status.ChunksTotal} chunks, model {status.Model} v{status.ModelVersion}");
+            return await JobWaiter.WaitAsync(api, status, parse.GetValue(timeout), parse.GetValue(json), ct);
         });
         return command;
     }
 
-    private static async Task<JobStatus?> FollowAsync(ApiClient api, Guid id, CancellationToken cancellationToken)
+    private static Action<System.CommandLine.Parsing.CommandResult> TimeoutNeedsWait(Option<TimeSpan?> timeout, Option<bool> wait) => result =>
     {
-        JobStatus? last = null;
-        long reported = 0;
-        await CliProgress.RunAsync($"Job {id.ToString()[..8]}", (await api.GetAsync<JobStatus>($"api/jobs/{id}", cancellationToken)).Value?.TotalRows ?? 0, async advance =>
+        if (result.GetResult(timeout) is not null && !result.GetValue(wait))
         {
-            while (!cancellationToken.IsCancellationRequested)
-            {
-                var (ok, status, error) = await api.GetAsync<JobStatus>($"api/jobs/{id}", cancellationToken);
-                if (!ok)
-                {
-                    Console.Error.WriteLine($"error: {error}");
-                    return;
-                }
-
-                last = status!;
-                var done = status!.ScoredRows + status.FailedRows;
-                advance(done - reported);
-                reported = done;
-                if (status.State is "succeeded" or "failed" or "cancelled")
-                {
-                    return;
-                }
-
-                await Task.Delay(500, cancellationToken);
-            }
-        });
-        return last;
-    }
+            result.AddError("--timeout needs --wait.");
+        }
+    };
 
     private static Command Status()
     {
         var id = new Argument<Guid>("id") { Description = "Job id." };
+        var wait = new Option<bool>("--wait") { Description = "Follow progress until the job ends; the exit code tells how it ended (0 succeeded, 1 failed, 5 cancelled)." };
+        var timeout = CliOptions.Duration("--timeout", "With --wait: give up waiting after this long (exit 6); the job keeps running.");
         var json = new Option<bool>("--json") { Description = "Machine-readable output." };
-        var command = new Command("status", "Show a job's progress and outcome.") { id, json };
+        var command = new Command("status", "Show a job's progress and outcome.") { id, wait, timeout, json };
+        command.Validators.Add(TimeoutNeedsWait(timeout, wait));
         command.SetAction(async (parse, ct) =>
         {
             using var api = ApiClient.From(parse);
-            var (ok, status, error) = await api.GetAsync<JobStatus>($"api/jobs/{parse.GetValue(id)}", ct);
-            if (!ok)
+            var status = await api.GetAsync<JobStatus>($"api/jobs/{parse.GetValue(id)}", ct);
+            if (parse.GetValue(wait))
             {
-                Console.Error.WriteLine($"error: {error}");
-                return 1;
+                return await JobWaiter.WaitAsync(api, status, parse.GetValue(timeout), parse.GetValue(json), ct);
             }
 
-            Console.WriteLine(parse.GetValue(json) ? JsonSerializer.Serialize(status, ApiClient.Json) : Describe(status!));
-            return 0;
+            Console.WriteLine(parse.GetValue(json) ? JsonSerializer.Serialize(status, ApiClient.Json) : Describe(status));
+            return ExitCodes.Succeeded;
         });
         return command;
     }
@@ -145,27 +116,21 @@ public static class JobsCommand
             var query = $"api/jobs?limit={parse.GetValue(limit)}"
                 + (parse.GetValue(state) is { } s ? $"&state={Uri.EscapeDataString(s)}" : "")
                 + (parse.GetValue(model) is { } m ? $"&model={Uri.EscapeDataString(m)}" : "");
-            var (ok, jobs, error) = await api.GetAsync<List<JobStatus>>(query, ct);
-            if (!ok)
-            {
-                Console.Error.WriteLine($"error: {error}");
-                return 1;
-            }
-
+            var jobs = await api.GetAsync<List<JobStatus>>(query, ct);
             if (parse.GetValue(json))
             {
                 Console.WriteLine(JsonSerializer.Serialize(jobs, ApiClient.Json));
-                return 0;
+                return ExitCodes.Succeeded;
             }
 
             var grid = new Table().AddColumns("id", "state", "model", "rows", "scored", "failed", "created");
-            foreach (var job in jobs!)
+            foreach (var job in jobs)
             {
                 grid.AddRow(job.Id.ToString(), job.State, $"{job.Model} v{job.ModelVersion}", $"{job.TotalRows:N0}", $"{job.ScoredRows:N0}", $"{job.FailedRows:N0}", $"{job.CreatedAt:u}");
             }
 
             AnsiConsole.Write(grid);
-            return 0;
+            return ExitCodes.Succeeded;
         });
         return command;
     }
@@ -177,14 +142,14 @@ public static class JobsCommand
         command.SetAction(async (parse, ct) =>
         {
             using var api = ApiClient.From(parse);
-            var (ok, status, error) = await api.PostJsonAsync<JobStatus>($"api/jobs/{parse.GetValue(id)}/{verb}", new { }, ct);
-            Console.Error.WriteLine(ok ? $"{status!.Id}: {status.State}" : $"error: {error}");
-            return ok ? 0 : 1;
+            var status = await api.PostJsonAsync<JobStatus>($"api/jobs/{parse.GetValue(id)}/{verb}", new { }, ct);
+            Console.Error.WriteLine($"{status.Id}: {status.State}");
+            return ExitCodes.Succeeded;
         });
         return command;
     }
 
-    private static string Describe(JobStatus s)
+    internal static string Describe(JobStatus s)
     {
         var lines = new List<string>
         {

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using BatchScoring.Cli.Errors;
 using BatchScoring.Contracts;
 
 namespace BatchScoring.Cli.Commands;
@@ -18,19 +19,12 @@ public static class ModelsCommand
             var path = parse.GetRequiredValue(file);
             if (!path.Exists)
             {
-                Console.Error.WriteLine($"error: model file '{path.FullName}' does not exist");
-                return 2;
+                return ErrorReporter.Print(ExitCodes.Usage, $"model file '{path.FullName}' does not exist.");
             }
 
-            var (ok, info, error) = await api.PostFileAsync<ModelVersionInfo>($"api/models/{Uri.EscapeDataString(parse.GetRequiredValue(name))}/versions", path.FullName, ct);
-            if (!ok)
-            {
-                Console.Error.WriteLine($"error: {error}");
-                return 1;
-            }
-
-            Console.WriteLine(parse.GetValue(json) ? JsonSerializer.Serialize(info, ApiClient.Json) : $"{info!.Name} v{info.Version} sha256 {info.Sha256}");
-            return 0;
+            var info = await api.PostFileAsync<ModelVersionInfo>($"api/models/{Uri.EscapeDataString(parse.GetRequiredValue(name))}/versions", path.FullName, ct);
+            Console.WriteLine(parse.GetValue(json) ? JsonSerializer.Serialize(info, ApiClient.Json) : $"{info.Name} v{info.Version} sha256 {info.Sha256}");
+            return ExitCodes.Succeeded;
         });
 
         var aliasName = new Option<string>("--name") { Description = "Model name.", Required = true };
@@ -40,13 +34,10 @@ public static class ModelsCommand
         setAlias.SetAction(async (parse, ct) =>
         {
             using var api = ApiClient.From(parse);
-            var request = new HttpRequestMessage(HttpMethod.Put, $"api/models/{Uri.EscapeDataString(parse.GetRequiredValue(aliasName))}/aliases/{Uri.EscapeDataString(parse.GetRequiredValue(alias))}")
-            {
-                Content = System.Net.Http.Json.JsonContent.Create(new { version = parse.GetValue(version) }),
-            };
-            var (ok, _, error) = await api.SendAsync<ModelVersionInfo>(request, ct);
-            Console.Error.WriteLine(ok ? "ok" : $"error: {error}");
-            return ok ? 0 : 1;
+            var path = $"api/models/{Uri.EscapeDataString(parse.GetRequiredValue(aliasName))}/aliases/{Uri.EscapeDataString(parse.GetRequiredValue(alias))}";
+            var info = await api.PutJsonAsync<ModelVersionInfo>(path, new { version = parse.GetValue(version) }, ct);
+            Console.Error.WriteLine($"{parse.GetRequiredValue(alias)} → {info.Name} v{info.Version}");
+            return ExitCodes.Succeeded;
         });
 
         var rollbackName = new Option<string>("--name") { Description = "Model name.", Required = true };
@@ -56,9 +47,9 @@ public static class ModelsCommand
         {
             using var api = ApiClient.From(parse);
             var path = $"api/models/{Uri.EscapeDataString(parse.GetRequiredValue(rollbackName))}/aliases/{Uri.EscapeDataString(parse.GetRequiredValue(rollbackAlias))}/rollback";
-            var (ok, info, error) = await api.PostJsonAsync<ModelVersionInfo>(path, new { }, ct);
-            Console.Error.WriteLine(ok ? $"{parse.GetRequiredValue(rollbackAlias)} → {info!.Name} v{info.Version}" : $"error: {error}");
-            return ok ? 0 : 1;
+            var info = await api.PostJsonAsync<ModelVersionInfo>(path, new { }, ct);
+            Console.Error.WriteLine($"{parse.GetRequiredValue(rollbackAlias)} → {info.Name} v{info.Version}");
+            return ExitCodes.Succeeded;
         });
 
         var historyName = new Option<string>("--name") { Description = "Model name.", Required = true };
@@ -68,19 +59,13 @@ public static class ModelsCommand
         {
             using var api = ApiClient.From(parse);
             var path = $"api/models/{Uri.EscapeDataString(parse.GetRequiredValue(historyName))}/aliases/{Uri.EscapeDataString(parse.GetRequiredValue(historyAlias))}/history";
-            var (ok, changes, error) = await api.GetAsync<List<BatchScoring.Data.AliasChange>>(path, ct);
-            if (!ok)
-            {
-                Console.Error.WriteLine($"error: {error}");
-                return 1;
-            }
-
-            foreach (var c in changes!)
+            var changes = await api.GetAsync<List<BatchScoring.Data.AliasChange>>(path, ct);
+            foreach (var c in changes)
             {
                 Console.WriteLine($"{c.ChangedAt:u}  {c.Alias} → v{c.Version}{(c.PreviousVersion is { } p ? $" (was v{p})" : " (created)")}");
             }
 
-            return 0;
+            return ExitCodes.Succeeded;
         });
 
         var listJson = new Option<bool>("--json") { Description = "Machine-readable output." };
@@ -88,26 +73,20 @@ public static class ModelsCommand
         list.SetAction(async (parse, ct) =>
         {
             using var api = ApiClient.From(parse);
-            var (ok, models, error) = await api.GetAsync<List<ModelVersionInfo>>("api/models", ct);
-            if (!ok)
-            {
-                Console.Error.WriteLine($"error: {error}");
-                return 1;
-            }
-
+            var models = await api.GetAsync<List<ModelVersionInfo>>("api/models", ct);
             if (parse.GetValue(listJson))
             {
                 Console.WriteLine(JsonSerializer.Serialize(models, ApiClient.Json));
             }
             else
             {
-                foreach (var m in models!)
+                foreach (var m in models)
                 {
                     Console.WriteLine($"{m.Name,-24} v{m.Version,-4} {m.Sha256[..12]}  {string.Join(",", m.Aliases)}");
                 }
             }
 
-            return 0;
+            return ExitCodes.Succeeded;
         });
 
         return new Command("models", "Register and list models, build reference profiles.") { register, setAlias, rollback, history, list, DriftCommand.CreateProfile() };

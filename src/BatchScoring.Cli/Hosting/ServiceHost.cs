@@ -1,4 +1,5 @@
 using BatchScoring.Api;
+using BatchScoring.Cli.Errors;
 using BatchScoring.Data;
 using BatchScoring.Worker.Hosting;
 using Microsoft.AspNetCore.Builder;
@@ -23,12 +24,17 @@ public enum ServiceRoles
     All = Api | Worker | Scheduler,
 }
 
-public sealed record ServeSettings(ServiceRoles Roles, string? Urls, bool Migrate);
+/// <param name="Verbose">Full exceptions (stack traces) in the log; otherwise one line per error.</param>
+/// <param name="MigrateTimeout">With <paramref name="Migrate"/>: how long to wait for PostgreSQL to accept connections.</param>
+public sealed record ServeSettings(ServiceRoles Roles, string? Urls, bool Migrate, bool Verbose = false, TimeSpan? MigrateTimeout = null);
 
 /// <summary>The `serve` process: API, worker and scheduler roles composed from the same registrations.</summary>
 public static class ServiceHost
 {
     public const string DefaultApiUrl = "http://127.0.0.1:5080";
+
+    /// <summary>How long <c>serve --migrate</c> waits for PostgreSQL before giving up (exit 7).</summary>
+    public static readonly TimeSpan DefaultMigrateTimeout = TimeSpan.FromSeconds(60);
 
     public static ServiceRoles ParseRoles(string text)
     {
@@ -41,18 +47,28 @@ public static class ServiceHost
                 "worker" => ServiceRoles.Worker,
                 "scheduler" => ServiceRoles.Scheduler,
                 "all" => ServiceRoles.All,
-                _ => throw new ArgumentException($"Unknown role '{part}': use api, worker, scheduler (comma-separated)."),
+                _ => throw new CliException(ExitCodes.Usage, $"unknown role '{part}' in --roles: use api, worker, scheduler (comma-separated)."),
             };
         }
 
-        return roles == ServiceRoles.None ? throw new ArgumentException("Give at least one role.") : roles;
+        return roles == ServiceRoles.None ? throw new CliException(ExitCodes.Usage, "--roles names no role: use api, worker, scheduler (comma-separated).") : roles;
     }
 
     public static WebApplication Build(ServeSettings settings, string[]? args = null, Action<IConfigurationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args ?? [] });
         configure?.Invoke(builder.Configuration);
-        builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
+        DatabaseWait.RequirePostgres(builder.Configuration.GetConnectionString(ConnectionNames.Postgres));
+        DatabaseWait.RequireRabbitMq(builder.Configuration.GetConnectionString(ConnectionNames.RabbitMq));
+        var redactor = SecretRedactor.FromConfiguration(builder.Configuration);
+        SecretRedactor.Current = redactor;
+        builder.Logging.AddConsole(o => o.FormatterName = ServiceLogFormatter.FormatterName);
+        builder.Logging.AddConsoleFormatter<ServiceLogFormatter, ServiceLogFormatterOptions>(o =>
+        {
+            o.TimestampFormat = "HH:mm:ss ";
+            o.Verbose = settings.Verbose;
+            o.Redactor = redactor;
+        });
         builder.AddBatchScoringCore();
         builder.AddBatchScoringBus(worker: settings.Roles.HasFlag(ServiceRoles.Worker));
         if (settings.Roles.HasFlag(ServiceRoles.Scheduler))
@@ -98,7 +114,8 @@ public static class ServiceHost
         if (settings.Migrate)
         {
             var dataSource = app.Services.GetRequiredService<NpgsqlDataSource>();
-            DatabaseMigrator.MigrateAsync(dataSource, CancellationToken.None).GetAwaiter().GetResult();
+            DatabaseWait.MigrateAsync(dataSource, settings.MigrateTimeout ?? DefaultMigrateTimeout, m => logger.LogWarning("{Problem}", m), CancellationToken.None)
+                .GetAwaiter().GetResult();
             logger.LogInformation("Database schema is up to date");
         }
 
