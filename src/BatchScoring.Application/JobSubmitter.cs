@@ -65,7 +65,15 @@ public sealed class JobSubmitter(
             problems.Add($"MaxFailedRows must not be negative (was {request.MaxFailedRows}).");
         }
 
+        RequireNames(request.Passthrough, nameof(request.Passthrough), problems, nullable: false);
+        RequireNames(request.Features, nameof(request.Features), problems, nullable: true);
         ThrowIfAny(problems);
+
+        // Paths are confined before anything opens them; from here on the resolved paths are used, so what was
+        // checked is what is read and written.
+        var roots = settings.GetStorageRoots();
+        var input = Confine(roots, request.Input, nameof(request.Input));
+        var outputParquet = request.OutputParquet is null ? null : Confine(roots, request.OutputParquet, nameof(request.OutputParquet));
 
         var version = await store.ResolveModelAsync(request.Model, request.ModelVersion, cancellationToken)
             ?? throw new JobValidationException(ModelRegistry.NotFound(request.Model, request.ModelVersion));
@@ -74,7 +82,7 @@ public sealed class JobSubmitter(
         DatasetPlan plan;
         try
         {
-            plan = await Dataset.PlanAsync(request.Input, chunkRows, cancellationToken);
+            plan = await Dataset.PlanAsync(input, chunkRows, roots, cancellationToken);
         }
         catch (DatasetException ex)
         {
@@ -84,7 +92,8 @@ public sealed class JobSubmitter(
         var keyColumn = plan.FindColumn(request.KeyColumn);
         if (keyColumn is null)
         {
-            problems.Add($"Key column '{request.KeyColumn}' is not in the input (columns: {string.Join(", ", plan.Columns.Select(c => c.Name))}).");
+            // The input's column names are not listed: for a file that is not really CSV they are its first line.
+            problems.Add($"Key column '{request.KeyColumn}' is not in the input ({plan.Columns.Count} columns; names are case-sensitive).");
         }
         else if (keyColumn.Kind is ColumnKind.Float32List)
         {
@@ -141,13 +150,13 @@ public sealed class JobSubmitter(
             ModelName = version.ModelName,
             ModelVersion = version.Version,
             ModelSha256 = version.Sha256,
-            InputUri = Path.GetFullPath(request.Input),
+            InputUri = input,
             InputFormat = plan.Format.ToString().ToLowerInvariant(),
             KeyColumn = request.KeyColumn,
             PassthroughColumns = [.. request.Passthrough],
             FeatureColumns = request.Features is null ? null : [.. request.Features],
             OutputTable = request.OutputTable,
-            OutputParquet = request.OutputParquet is null ? null : Path.GetFullPath(request.OutputParquet),
+            OutputParquet = outputParquet,
             BatchSize = request.BatchRows ?? settings.DefaultBatchRows,
             ChunkSize = chunkRows,
             AllowNonFinite = request.AllowNonFinite,
@@ -188,6 +197,40 @@ public sealed class JobSubmitter(
         if (string.IsNullOrWhiteSpace(value))
         {
             problems.Add($"{field} is required.");
+        }
+    }
+
+    /// <summary>Column lists may come from a message or JSON with nulls in them; say which entry is wrong.</summary>
+    private static void RequireNames(IReadOnlyList<string>? names, string field, List<string> problems, bool nullable)
+    {
+        if (names is null)
+        {
+            if (!nullable)
+            {
+                problems.Add($"{field} must be a list of column names (use [] for none), not null.");
+            }
+
+            return;
+        }
+
+        for (var i = 0; i < names.Count; i++)
+        {
+            if (string.IsNullOrEmpty(names[i]))
+            {
+                problems.Add($"{field}[{i}] must be a column name, not null or empty.");
+            }
+        }
+    }
+
+    private static string Confine(StorageRoots roots, string path, string field)
+    {
+        try
+        {
+            return roots.Confine(path, field);
+        }
+        catch (PathNotAllowedException ex)
+        {
+            throw new JobValidationException(ex.Message, ex);
         }
     }
 

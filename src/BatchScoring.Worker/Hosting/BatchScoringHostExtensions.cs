@@ -34,6 +34,7 @@ public static class BatchScoringHostExtensions
 
         var postgres = builder.Configuration.GetRequiredConnectionString(ConnectionNames.Postgres);
         builder.Services.AddSingleton(_ => new NpgsqlDataSourceBuilder(postgres).Build());
+        builder.Services.AddSingleton(services => services.GetRequiredService<IOptions<BatchScoringOptions>>().Value.GetStorageRoots());
         builder.Services.AddSingleton<JobStore>();
         builder.Services.AddSingleton<ModelCache>();
         builder.Services.AddSingleton<ModelRegistry>();
@@ -143,5 +144,26 @@ internal sealed class OptionsValidator<TOptions>(Func<TOptions, IEnumerable<stri
     {
         var failures = validate(options).ToList();
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}
+
+/// <summary>The start-up line about path confinement, like the one about API keys.</summary>
+public static class StorageRootsNotice
+{
+    public static void Log(Microsoft.Extensions.Logging.ILogger logger, BatchScoring.Scoring.Data.StorageRoots roots)
+    {
+        ArgumentNullException.ThrowIfNull(logger);
+        ArgumentNullException.ThrowIfNull(roots);
+        if (roots.IsConfined)
+        {
+            Microsoft.Extensions.Logging.LoggerExtensions.LogInformation(
+                logger, "Input, output and model paths are confined to {Roots} ({Setting})", string.Join(", ", roots.Roots), BatchScoring.Scoring.Data.StorageRoots.SettingName);
+        }
+        else
+        {
+            Microsoft.Extensions.Logging.LoggerExtensions.LogWarning(
+                logger, "Paths are not confined: jobs may read and write any file this process can. Set {Setting} (e.g. {Setting}__0=/data) to confine them.",
+                BatchScoring.Scoring.Data.StorageRoots.SettingName, BatchScoring.Scoring.Data.StorageRoots.SettingName.Replace(":", "__", StringComparison.Ordinal));
+        }
     }
 }
