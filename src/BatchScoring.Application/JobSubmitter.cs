@@ -244,7 +244,7 @@ public sealed class JobSubmitter(
 }
 
 /// <summary>Sends chunk messages for a job and marks it running; also used by retry to re-send unfinished chunks.</summary>
-public sealed class ChunkDispatcher(ISendEndpointProvider sendEndpoints, JobStore store, IOptions<BatchScoringOptions> options)
+public sealed class ChunkDispatcher(ISendEndpointProvider sendEndpoints, JobStore store, JobFinisher finisher, IOptions<BatchScoringOptions> options)
 {
     /// <summary>The queue the workers consume chunk messages from.</summary>
     public const string QueueName = "score-chunks";
@@ -254,8 +254,15 @@ public sealed class ChunkDispatcher(ISendEndpointProvider sendEndpoints, JobStor
         await store.MarkRunningAsync(job.Id, cancellationToken);
         if (chunks.Count == 0)
         {
+            // A 0-row input succeeds at once, with the same outputs as any job: an empty table, and a Parquet
+            // directory holding only _SUCCESS, written by the finisher (which also publishes the completion).
+            if (job.OutputParquet is not null)
+            {
+                Directory.CreateDirectory(job.OutputParquet);
+            }
+
             await store.MarkDispatchedAsync(job.Id, cancellationToken);
-            await store.TryFinishJobAsync(job.Id, cancellationToken);
+            await finisher.TryFinishAsync(job.Id, cancellationToken);
             return;
         }
 

@@ -12,6 +12,9 @@ public static class CsvDataset
 {
     private const int InferenceRows = 1000;
 
+    /// <summary>Longest record read (characters): a file with no line breaks, or an unclosed quote, must not fill the memory.</summary>
+    public const int MaxRecordLength = 16 * 1024 * 1024;
+
     internal static async Task<(IReadOnlyList<SourceColumn> Columns, IReadOnlyList<ChunkSpec> Chunks, long Rows)> PlanFileAsync(
         string path, int chunkRows, int firstChunkIndex, CancellationToken cancellationToken)
     {
@@ -312,8 +315,7 @@ public static class CsvDataset
 /// <summary>Reads RFC 4180 records: quoted fields may hold commas, doubled quotes and line breaks.</summary>
 internal sealed class CsvRecordParser(TextReader reader, string path)
 {
-    /// <summary>Longest record read (characters): a file with no line breaks, or an unclosed quote, must not fill the memory.</summary>
-    public const int MaxRecordLength = 16 * 1024 * 1024;
+    private const int MaxRecordLength = CsvDataset.MaxRecordLength;
 
     private readonly StringBuilder _field = new();
     private readonly List<string> _record = [];
