@@ -36,38 +36,8 @@ public sealed class JobSubmitter(
         }
 
         var settings = options.Value;
+        ValidateFields(request);
         var problems = new List<string>();
-        Require(request.Model, nameof(request.Model), problems);
-        Require(request.Input, nameof(request.Input), problems);
-        Require(request.KeyColumn, nameof(request.KeyColumn), problems);
-        if (request.OutputTable is null && request.OutputParquet is null)
-        {
-            problems.Add("Give an output: OutputTable (a PostgreSQL table) and/or OutputParquet (a directory).");
-        }
-
-        if (request.ChunkRows is < 1)
-        {
-            problems.Add($"ChunkRows must be at least 1 (was {request.ChunkRows}).");
-        }
-
-        if (request.BatchRows is < 1)
-        {
-            problems.Add($"BatchRows must be at least 1 (was {request.BatchRows}).");
-        }
-
-        if (request.MaxFailedPercent is < 0 or > 100)
-        {
-            problems.Add($"MaxFailedPercent must be between 0 and 100 (was {request.MaxFailedPercent}).");
-        }
-
-        if (request.MaxFailedRows is < 0)
-        {
-            problems.Add($"MaxFailedRows must not be negative (was {request.MaxFailedRows}).");
-        }
-
-        RequireNames(request.Passthrough, nameof(request.Passthrough), problems, nullable: false);
-        RequireNames(request.Features, nameof(request.Features), problems, nullable: true);
-        ThrowIfAny(problems);
 
         // Paths are confined before anything opens them; from here on the resolved paths are used, so what was
         // checked is what is read and written.
@@ -190,6 +160,60 @@ public sealed class JobSubmitter(
             job.Id, job.ModelName, job.ModelVersion, job.TotalRows, job.ChunksTotal, job.InputUri);
         await dispatcher.DispatchAsync(saved, chunks, cancellationToken);
         return new SubmitResult(await store.GetJobAsync(job.Id, cancellationToken) ?? saved, true);
+    }
+
+    /// <summary>
+    /// Checks what a request says on its own, before any model, file or database is looked at; used for bodies and
+    /// messages alike. Throws <see cref="JobValidationException"/> listing every problem.
+    /// </summary>
+    public static void ValidateFields(SubmitScoringJob request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var problems = new List<string>();
+        Require(request.Model, nameof(request.Model), problems);
+        Require(request.Input, nameof(request.Input), problems);
+        Require(request.KeyColumn, nameof(request.KeyColumn), problems);
+        if (request.OutputTable is null && request.OutputParquet is null)
+        {
+            problems.Add("Give an output: OutputTable (a PostgreSQL table) and/or OutputParquet (a directory).");
+        }
+
+        if (request.ChunkRows is < 1)
+        {
+            problems.Add($"ChunkRows must be at least 1 (was {request.ChunkRows}).");
+        }
+
+        if (request.BatchRows is < 1)
+        {
+            problems.Add($"BatchRows must be at least 1 (was {request.BatchRows}).");
+        }
+
+        if (request.MaxFailedPercent is < 0 or > 100 || (request.MaxFailedPercent is { } percent && double.IsNaN(percent)))
+        {
+            problems.Add($"MaxFailedPercent must be between 0 and 100 (was {request.MaxFailedPercent}).");
+        }
+
+        if (request.MaxFailedRows is < 0)
+        {
+            problems.Add($"MaxFailedRows must not be negative (was {request.MaxFailedRows}).");
+        }
+
+        if (request.OutputTable is { } table)
+        {
+            try
+            {
+                // Strict identifiers only: the name goes into SQL (quoted, but never anything a user could bend).
+                ResultTable.ParseQualifiedName(table);
+            }
+            catch (ArgumentException ex)
+            {
+                problems.Add($"OutputTable: {ex.Message}");
+            }
+        }
+
+        RequireNames(request.Passthrough, nameof(request.Passthrough), problems, nullable: false);
+        RequireNames(request.Features, nameof(request.Features), problems, nullable: true);
+        ThrowIfAny(problems);
     }
 
     private static void Require(string? value, string field, List<string> problems)

@@ -105,7 +105,8 @@ public static class CsvDataset
         }
 
         await Task.CompletedTask;
-        return header.Select((name, c) => new SourceColumn(name, stats[c].Kind, true)).ToArray();
+        // A column without a name (e.g. after a trailing comma) cannot be asked for by name: it is left out.
+        return header.Select((name, c) => new SourceColumn(name, stats[c].Kind, true)).Where(c => c.Name.Length > 0).ToArray();
     }
 
     /// <summary>
@@ -118,7 +119,7 @@ public static class CsvDataset
         for (var c = 0; c < header.Count; c++)
         {
             var first = IndexOf(header, header[c]);
-            if (first < c)
+            if (first < c && header[c].Length > 0)
             {
                 throw new DatasetException($"CSV file '{path}' has the same column name twice in its header (columns {first + 1} and {c + 1}).");
             }
