@@ -63,7 +63,7 @@ public sealed class JobSubmitter(
         if (keyColumn is null)
         {
             // The input's column names are not listed: for a file that is not really CSV they are its first line.
-            problems.Add($"Key column '{request.KeyColumn}' is not in the input ({plan.Columns.Count} columns; names are case-sensitive).");
+            problems.Add($"Key column '{request.KeyColumn}' is not in the input '{input}' ({Columns(plan.Columns.Count)}; names are case-sensitive).");
         }
         else if (keyColumn.Kind is ColumnKind.Float32List)
         {
@@ -72,7 +72,7 @@ public sealed class JobSubmitter(
 
         foreach (var name in request.Passthrough.Where(p => plan.FindColumn(p) is null))
         {
-            problems.Add($"Passthrough column '{name}' is not in the input.");
+            problems.Add($"Passthrough column '{name}' is not in the input '{input}'.");
         }
 
         ThrowIfAny(problems);
@@ -88,7 +88,7 @@ public sealed class JobSubmitter(
             }
             catch (InputMappingException ex)
             {
-                throw new JobValidationException($"Model '{version.ModelName}' v{version.Version} cannot read this input: {ex.Message}", ex);
+                throw new JobValidationException($"Model '{version.ModelName}' v{version.Version} cannot read the input '{input}': {ex.Message}", ex);
             }
 
             outputs = lease.Model.DescribeOutputs();
@@ -257,6 +257,8 @@ public sealed class JobSubmitter(
             throw new JobValidationException(ex.Message, ex);
         }
     }
+
+    private static string Columns(int count) => count == 1 ? "1 column" : $"{count} columns";
 
     private static void ThrowIfAny(List<string> problems)
     {

@@ -107,6 +107,8 @@ public sealed class InputValidationTests(ServerFixture servers) : IDisposable
             Assert.DoesNotContain("CANARY", body.Replace($"'{Canary}'", string.Empty, StringComparison.Ordinal), StringComparison.Ordinal);
             Assert.DoesNotContain("/bin/bash", body.Replace($"'{Canary}'", string.Empty, StringComparison.Ordinal), StringComparison.Ordinal);
             Assert.DoesNotContain("second-line", body, StringComparison.Ordinal);
+            Assert.DoesNotContain(Convert.ToHexString("CANA"u8), body, StringComparison.OrdinalIgnoreCase); // Parquet.Net quotes bytes in hex
+            Assert.DoesNotContain(Convert.ToHexString("ash\n"u8), body, StringComparison.OrdinalIgnoreCase);
         }
     }
 
