@@ -1,11 +1,13 @@
 using BatchScoring.Application;
 using BatchScoring.Application.Drift;
 using BatchScoring.Data;
+using BatchScoring.Scoring.Data;
 using BatchScoring.Worker.Consumers;
 using MassTransit;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
@@ -150,20 +152,20 @@ internal sealed class OptionsValidator<TOptions>(Func<TOptions, IEnumerable<stri
 /// <summary>The start-up line about path confinement, like the one about API keys.</summary>
 public static class StorageRootsNotice
 {
-    public static void Log(Microsoft.Extensions.Logging.ILogger logger, BatchScoring.Scoring.Data.StorageRoots roots)
+    public static void Log(ILogger logger, StorageRoots roots)
     {
         ArgumentNullException.ThrowIfNull(logger);
         ArgumentNullException.ThrowIfNull(roots);
         if (roots.IsConfined)
         {
-            Microsoft.Extensions.Logging.LoggerExtensions.LogInformation(
-                logger, "Input, output and model paths are confined to {Roots} ({Setting})", string.Join(", ", roots.Roots), BatchScoring.Scoring.Data.StorageRoots.SettingName);
+            logger.LogInformation("Input, output and model paths are confined to {Roots} ({Setting})", string.Join(", ", roots.Roots), StorageRoots.SettingName);
         }
         else
         {
-            Microsoft.Extensions.Logging.LoggerExtensions.LogWarning(
-                logger, "Paths are not confined: jobs may read and write any file this process can. Set {Setting} (e.g. {Setting}__0=/data) to confine them.",
-                BatchScoring.Scoring.Data.StorageRoots.SettingName, BatchScoring.Scoring.Data.StorageRoots.SettingName.Replace(":", "__", StringComparison.Ordinal));
+            logger.LogWarning(
+                "Paths are not confined: jobs may read and write any file this process can. Set {Setting} (e.g. {Variable}=/data) to confine them.",
+                StorageRoots.SettingName,
+                StorageRoots.SettingName.Replace(":", "__", StringComparison.Ordinal) + "__0");
         }
     }
 }
