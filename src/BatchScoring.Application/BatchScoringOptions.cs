@@ -1,3 +1,5 @@
+using BatchScoring.Scoring.Data;
+
 namespace BatchScoring.Application;
 
 /// <summary>
@@ -61,6 +63,12 @@ public sealed class BatchScoringOptions
     /// <summary>Error threshold for jobs that set neither MaxFailedRows nor MaxFailedPercent.</summary>
     public double DefaultMaxFailedPercent { get; set; } = 1.0;
 
+    /// <summary>Where jobs may read and write files (section "BatchScoring:Storage").</summary>
+    public StorageOptions Storage { get; set; } = new();
+
+    /// <summary>The configured roots as a checker; unconfined when <see cref="StorageOptions.AllowedRoots"/> is empty.</summary>
+    public StorageRoots GetStorageRoots() => new(Storage.AllowedRoots);
+
     public IEnumerable<string> Validate()
     {
         if (string.IsNullOrWhiteSpace(ModelStorePath))
@@ -102,5 +110,23 @@ public sealed class BatchScoringOptions
         {
             yield return $"{SectionName}:{nameof(DefaultMaxFailedPercent)} must be between 0 and 100 (was {DefaultMaxFailedPercent}).";
         }
+
+        for (var i = 0; i < Storage.AllowedRoots.Count; i++)
+        {
+            if (string.IsNullOrWhiteSpace(Storage.AllowedRoots[i]) || !Path.IsPathFullyQualified(Storage.AllowedRoots[i]))
+            {
+                yield return $"{StorageRoots.SettingName}:{i} must be an absolute directory path (was '{Storage.AllowedRoots[i]}').";
+            }
+        }
     }
+}
+
+/// <summary>
+/// Section "BatchScoring:Storage": <c>"Storage": { "AllowedRoots": ["/data/in", "/data/out"] }</c>. Input files, Parquet
+/// output directories and the model store must lie inside one of the roots (after resolving <c>..</c> and symbolic
+/// links). Empty (the default): paths are not confined, and the service logs a warning at start-up.
+/// </summary>
+public sealed class StorageOptions
+{
+    public List<string> AllowedRoots { get; set; } = [];
 }

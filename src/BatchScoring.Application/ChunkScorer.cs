@@ -30,6 +30,7 @@ public sealed class ChunkScorer(
     ModelCache models,
     JobFinisher finisher,
     DriftSampleRecorder driftSamples,
+    StorageRoots storageRoots,
     ILogger<ChunkScorer> logger)
 {
     private static readonly string WorkerName = $"{Environment.MachineName}:{Environment.ProcessId}";
@@ -50,7 +51,7 @@ public sealed class ChunkScorer(
         SourceBatch source;
         try
         {
-            source = await Dataset.ReadChunkAsync(job.Format, spec, job.ReadColumns, cancellationToken);
+            source = await Dataset.ReadChunkAsync(job.Format, spec, job.ReadColumns, storageRoots, cancellationToken);
         }
         catch (DatasetException ex)
         {
@@ -231,7 +232,7 @@ public sealed class ChunkScorer(
         var version = await store.GetModelVersionAsync(job.ModelName, job.ModelVersion, cancellationToken)
             ?? throw new InvalidOperationException($"Job {jobId} uses model {job.ModelName} v{job.ModelVersion}, which is no longer registered.");
         var format = Enum.Parse<DatasetFormat>(job.InputFormat, ignoreCase: true);
-        var columns = await Dataset.ReadColumnsAsync(format, samplePath, cancellationToken);
+        var columns = await Dataset.ReadColumnsAsync(format, samplePath, storageRoots, cancellationToken);
         InputMapping mapping;
         IReadOnlyList<(string Name, ColumnKind Kind)> outputs;
         using (var lease = models.Acquire(version))

@@ -36,36 +36,14 @@ public sealed class JobSubmitter(
         }
 
         var settings = options.Value;
+        ValidateFields(request);
         var problems = new List<string>();
-        Require(request.Model, nameof(request.Model), problems);
-        Require(request.Input, nameof(request.Input), problems);
-        Require(request.KeyColumn, nameof(request.KeyColumn), problems);
-        if (request.OutputTable is null && request.OutputParquet is null)
-        {
-            problems.Add("Give an output: OutputTable (a PostgreSQL table) and/or OutputParquet (a directory).");
-        }
 
-        if (request.ChunkRows is < 1)
-        {
-            problems.Add($"ChunkRows must be at least 1 (was {request.ChunkRows}).");
-        }
-
-        if (request.BatchRows is < 1)
-        {
-            problems.Add($"BatchRows must be at least 1 (was {request.BatchRows}).");
-        }
-
-        if (request.MaxFailedPercent is < 0 or > 100)
-        {
-            problems.Add($"MaxFailedPercent must be between 0 and 100 (was {request.MaxFailedPercent}).");
-        }
-
-        if (request.MaxFailedRows is < 0)
-        {
-            problems.Add($"MaxFailedRows must not be negative (was {request.MaxFailedRows}).");
-        }
-
-        ThrowIfAny(problems);
+        // Paths are confined before anything opens them; from here on the resolved paths are used, so what was
+        // checked is what is read and written.
+        var roots = settings.GetStorageRoots();
+        var input = Confine(roots, request.Input, nameof(request.Input));
+        var outputParquet = request.OutputParquet is null ? null : Confine(roots, request.OutputParquet, nameof(request.OutputParquet));
 
         var version = await store.ResolveModelAsync(request.Model, request.ModelVersion, cancellationToken)
             ?? throw new JobValidationException(ModelRegistry.NotFound(request.Model, request.ModelVersion));
@@ -74,7 +52,7 @@ public sealed class JobSubmitter(
         DatasetPlan plan;
         try
         {
-            plan = await Dataset.PlanAsync(request.Input, chunkRows, cancellationToken);
+            plan = await Dataset.PlanAsync(input, chunkRows, roots, cancellationToken);
         }
         catch (DatasetException ex)
         {
@@ -84,7 +62,8 @@ public sealed class JobSubmitter(
         var keyColumn = plan.FindColumn(request.KeyColumn);
         if (keyColumn is null)
         {
-            problems.Add($"Key column '{request.KeyColumn}' is not in the input (columns: {string.Join(", ", plan.Columns.Select(c => c.Name))}).");
+            // The input's column names are not listed: for a file that is not really CSV they are its first line.
+            problems.Add($"Key column '{request.KeyColumn}' is not in the input '{input}' ({Columns(plan.Columns.Count)}; names are case-sensitive).");
         }
         else if (keyColumn.Kind is ColumnKind.Float32List)
         {
@@ -93,7 +72,7 @@ public sealed class JobSubmitter(
 
         foreach (var name in request.Passthrough.Where(p => plan.FindColumn(p) is null))
         {
-            problems.Add($"Passthrough column '{name}' is not in the input.");
+            problems.Add($"Passthrough column '{name}' is not in the input '{input}'.");
         }
 
         ThrowIfAny(problems);
@@ -109,7 +88,7 @@ public sealed class JobSubmitter(
             }
             catch (InputMappingException ex)
             {
-                throw new JobValidationException($"Model '{version.ModelName}' v{version.Version} cannot read this input: {ex.Message}", ex);
+                throw new JobValidationException($"Model '{version.ModelName}' v{version.Version} cannot read the input '{input}': {ex.Message}", ex);
             }
 
             outputs = lease.Model.DescribeOutputs();
@@ -141,13 +120,13 @@ public sealed class JobSubmitter(
             ModelName = version.ModelName,
             ModelVersion = version.Version,
             ModelSha256 = version.Sha256,
-            InputUri = Path.GetFullPath(request.Input),
+            InputUri = input,
             InputFormat = plan.Format.ToString().ToLowerInvariant(),
             KeyColumn = request.KeyColumn,
             PassthroughColumns = [.. request.Passthrough],
             FeatureColumns = request.Features is null ? null : [.. request.Features],
             OutputTable = request.OutputTable,
-            OutputParquet = request.OutputParquet is null ? null : Path.GetFullPath(request.OutputParquet),
+            OutputParquet = outputParquet,
             BatchSize = request.BatchRows ?? settings.DefaultBatchRows,
             ChunkSize = chunkRows,
             AllowNonFinite = request.AllowNonFinite,
@@ -183,6 +162,60 @@ public sealed class JobSubmitter(
         return new SubmitResult(await store.GetJobAsync(job.Id, cancellationToken) ?? saved, true);
     }
 
+    /// <summary>
+    /// Checks what a request says on its own, before any model, file or database is looked at; used for bodies and
+    /// messages alike. Throws <see cref="JobValidationException"/> listing every problem.
+    /// </summary>
+    public static void ValidateFields(SubmitScoringJob request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var problems = new List<string>();
+        Require(request.Model, nameof(request.Model), problems);
+        Require(request.Input, nameof(request.Input), problems);
+        Require(request.KeyColumn, nameof(request.KeyColumn), problems);
+        if (request.OutputTable is null && request.OutputParquet is null)
+        {
+            problems.Add("Give an output: OutputTable (a PostgreSQL table) and/or OutputParquet (a directory).");
+        }
+
+        if (request.ChunkRows is < 1)
+        {
+            problems.Add($"ChunkRows must be at least 1 (was {request.ChunkRows}).");
+        }
+
+        if (request.BatchRows is < 1)
+        {
+            problems.Add($"BatchRows must be at least 1 (was {request.BatchRows}).");
+        }
+
+        if (request.MaxFailedPercent is < 0 or > 100 || (request.MaxFailedPercent is { } percent && double.IsNaN(percent)))
+        {
+            problems.Add($"MaxFailedPercent must be between 0 and 100 (was {request.MaxFailedPercent}).");
+        }
+
+        if (request.MaxFailedRows is < 0)
+        {
+            problems.Add($"MaxFailedRows must not be negative (was {request.MaxFailedRows}).");
+        }
+
+        if (request.OutputTable is { } table)
+        {
+            try
+            {
+                // Strict identifiers only: the name goes into SQL (quoted, but never anything a user could bend).
+                ResultTable.ParseQualifiedName(table);
+            }
+            catch (ArgumentException ex)
+            {
+                problems.Add($"OutputTable: {ex.Message}");
+            }
+        }
+
+        RequireNames(request.Passthrough, nameof(request.Passthrough), problems, nullable: false);
+        RequireNames(request.Features, nameof(request.Features), problems, nullable: true);
+        ThrowIfAny(problems);
+    }
+
     private static void Require(string? value, string field, List<string> problems)
     {
         if (string.IsNullOrWhiteSpace(value))
@@ -190,6 +223,42 @@ public sealed class JobSubmitter(
             problems.Add($"{field} is required.");
         }
     }
+
+    /// <summary>Column lists may come from a message or JSON with nulls in them; say which entry is wrong.</summary>
+    private static void RequireNames(IReadOnlyList<string>? names, string field, List<string> problems, bool nullable)
+    {
+        if (names is null)
+        {
+            if (!nullable)
+            {
+                problems.Add($"{field} must be a list of column names (use [] for none), not null.");
+            }
+
+            return;
+        }
+
+        for (var i = 0; i < names.Count; i++)
+        {
+            if (string.IsNullOrEmpty(names[i]))
+            {
+                problems.Add($"{field}[{i}] must be a column name, not null or empty.");
+            }
+        }
+    }
+
+    private static string Confine(StorageRoots roots, string path, string field)
+    {
+        try
+        {
+            return roots.Confine(path, field);
+        }
+        catch (PathNotAllowedException ex)
+        {
+            throw new JobValidationException(ex.Message, ex);
+        }
+    }
+
+    private static string Columns(int count) => count == 1 ? "1 column" : $"{count} columns";
 
     private static void ThrowIfAny(List<string> problems)
     {
@@ -201,7 +270,7 @@ public sealed class JobSubmitter(
 }
 
 /// <summary>Sends chunk messages for a job and marks it running; also used by retry to re-send unfinished chunks.</summary>
-public sealed class ChunkDispatcher(ISendEndpointProvider sendEndpoints, JobStore store, IOptions<BatchScoringOptions> options)
+public sealed class ChunkDispatcher(ISendEndpointProvider sendEndpoints, JobStore store, JobFinisher finisher, IOptions<BatchScoringOptions> options)
 {
     /// <summary>The queue the workers consume chunk messages from.</summary>
     public const string QueueName = "score-chunks";
@@ -211,8 +280,15 @@ public sealed class ChunkDispatcher(ISendEndpointProvider sendEndpoints, JobStor
         await store.MarkRunningAsync(job.Id, cancellationToken);
         if (chunks.Count == 0)
         {
+            // A 0-row input succeeds at once, with the same outputs as any job: an empty table, and a Parquet
+            // directory holding only _SUCCESS, written by the finisher (which also publishes the completion).
+            if (job.OutputParquet is not null)
+            {
+                Directory.CreateDirectory(job.OutputParquet);
+            }
+
             await store.MarkDispatchedAsync(job.Id, cancellationToken);
-            await store.TryFinishJobAsync(job.Id, cancellationToken);
+            await finisher.TryFinishAsync(job.Id, cancellationToken);
             return;
         }
 

@@ -1,4 +1,5 @@
 using BatchScoring.Data;
+using BatchScoring.Scoring.Data;
 using BatchScoring.Scoring.Onnx;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -51,8 +52,19 @@ public sealed class ModelCache(IOptions<BatchScoringOptions> options, ILoggerFac
         var settings = options.Value;
         var entry = new Entry(version.ModelName, version.Version, new Lazy<ScoringModel>(() =>
         {
+            string path;
+            try
+            {
+                // The path comes from the database: confined like every other path the service opens.
+                path = settings.GetStorageRoots().Confine(version.StoragePath, $"Model {version.ModelName} v{version.Version}");
+            }
+            catch (PathNotAllowedException ex)
+            {
+                throw new ModelLoadException(ex.Message, ex);
+            }
+
             var model = ScoringModel.Load(
-                version.StoragePath,
+                path,
                 new ScoringSessionOptions { IntraOpThreads = IntraOpThreads(settings), PreferCuda = settings.PreferCuda, EnableCpuMemArena = settings.OnnxCpuMemArena },
                 loggerFactory.CreateLogger<ScoringModel>(),
                 version.Sha256);

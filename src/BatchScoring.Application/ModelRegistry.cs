@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using BatchScoring.Data;
+using BatchScoring.Scoring.Data;
 using BatchScoring.Scoring.Onnx;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -28,7 +29,16 @@ public sealed partial class ModelRegistry(JobStore store, IOptions<BatchScoringO
             throw new ModelRegistrationException($"Model name '{name}' is invalid: use 1-63 lower-case letters, digits, '_' or '-', starting with a letter.");
         }
 
-        var storeDir = Path.GetFullPath(options.Value.ModelStorePath);
+        string storeDir;
+        try
+        {
+            storeDir = options.Value.GetStorageRoots().Confine(options.Value.ModelStorePath, $"{BatchScoringOptions.SectionName}:{nameof(BatchScoringOptions.ModelStorePath)}");
+        }
+        catch (PathNotAllowedException ex)
+        {
+            throw new ModelRegistrationException($"Models cannot be stored: {ex.Message}", ex);
+        }
+
         Directory.CreateDirectory(storeDir);
         var tempPath = Path.Combine(storeDir, $".upload-{Guid.NewGuid():N}.tmp");
         try

@@ -50,7 +50,12 @@ public sealed class ReferenceProfiler(JobStore store, DriftStore drift, ModelCac
         DatasetPlan plan;
         try
         {
-            plan = await Dataset.PlanAsync(request.Input, options.Value.DefaultChunkRows, cancellationToken);
+            var roots = options.Value.GetStorageRoots();
+            plan = await Dataset.PlanAsync(roots.Confine(request.Input, nameof(request.Input)), options.Value.DefaultChunkRows, roots, cancellationToken);
+        }
+        catch (PathNotAllowedException ex)
+        {
+            throw new DriftProfileException(ex.Message, ex);
         }
         catch (DatasetException ex)
         {

@@ -73,6 +73,11 @@ public static class ScoreRequestReader
         {
             return Failed(root, $"Invalid request: the body is not valid JSON: {Trim(ex.Message)}");
         }
+        catch (InvalidOperationException ex)
+        {
+            // Utf8JsonReader checks a string's text (UTF-8, surrogate pairs) only when it is decoded, and says so this way.
+            return Failed(root, $"Invalid request: the body is not valid JSON: a string cannot be decoded ({Trim(ex.Message)})");
+        }
         catch (SchemaException ex)
         {
             // Fields after the offending one (replyTo often follows rows) are still wanted for the answer.
@@ -157,7 +162,7 @@ public static class ScoreRequestReader
 
             return fields;
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
             return null;
         }
@@ -360,9 +365,11 @@ public static class ScoreRequestReader
                 case JsonTokenType.Number when reader.TryGetInt64(out var integer):
                     builder.AddInteger(name, integer);
                     break;
-                case JsonTokenType.Number:
-                    builder.AddReal(name, reader.GetDouble());
+                case JsonTokenType.Number when reader.TryGetDouble(out var real):
+                    builder.AddReal(name, real);
                     break;
+                case JsonTokenType.Number:
+                    throw new SchemaException($"rows[{row}].features.{Trim(name)} is a number outside the range of a double.");
                 case JsonTokenType.String:
                     builder.AddOther(name, reader.GetString());
                     break;
@@ -406,9 +413,9 @@ public static class ScoreRequestReader
     {
         var copy = reader;
         var values = new List<double>();
-        while (copy.Read() && copy.TokenType == JsonTokenType.Number)
+        while (copy.Read() && copy.TokenType == JsonTokenType.Number && copy.TryGetDouble(out var value))
         {
-            values.Add(copy.GetDouble());
+            values.Add(value);
         }
 
         if (copy.TokenType == JsonTokenType.EndArray)

@@ -1,6 +1,7 @@
 using BatchScoring.Api;
 using BatchScoring.Cli.Errors;
 using BatchScoring.Data;
+using BatchScoring.Scoring.Data;
 using BatchScoring.Worker.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
@@ -111,6 +112,7 @@ public static class ServiceHost
         }
 
         logger.LogInformation("Roles: {Roles}", settings.Roles);
+        StorageRootsNotice.Log(logger, app.Services.GetRequiredService<StorageRoots>());
         if (settings.Migrate)
         {
             var dataSource = app.Services.GetRequiredService<NpgsqlDataSource>();

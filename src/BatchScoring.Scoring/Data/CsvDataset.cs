@@ -12,15 +12,15 @@ public static class CsvDataset
 {
     private const int InferenceRows = 1000;
 
+    /// <summary>Longest record read (characters): a file with no line breaks, or an unclosed quote, must not fill the memory.</summary>
+    public const int MaxRecordLength = 16 * 1024 * 1024;
+
     internal static async Task<(IReadOnlyList<SourceColumn> Columns, IReadOnlyList<ChunkSpec> Chunks, long Rows)> PlanFileAsync(
         string path, int chunkRows, int firstChunkIndex, CancellationToken cancellationToken)
     {
-        if (!File.Exists(path))
-        {
-            throw new DatasetException($"Input file '{path}' does not exist.");
-        }
-
-        await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: true);
+        await using var stream = Open(path, useAsync: true);
+        // Only the bytes present when planning starts: a device or a file still being written cannot make planning endless.
+        var length = stream.Length;
         var offsets = new List<long>();
         long rows = 0;
         var inQuotes = false;
@@ -29,7 +29,7 @@ public static class CsvDataset
         long position = 0;
         var buffer = new byte[1 << 16];
         int read;
-        while ((read = await stream.ReadAsync(buffer, cancellationToken)) > 0)
+        while (position < length && (read = await stream.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, length - position)), cancellationToken)) > 0)
         {
             for (var i = 0; i < read; i++, position++)
             {
@@ -41,6 +41,11 @@ public static class CsvDataset
                     {
                         if (rows % chunkRows == 0)
                         {
+                            if (offsets.Count >= Dataset.MaxChunks)
+                            {
+                                throw new DatasetException($"CSV file '{path}' would make more than {Dataset.MaxChunks:N0} chunks; use larger chunks (ChunkRows).");
+                            }
+
                             offsets.Add(position);
                         }
 
@@ -66,6 +71,13 @@ public static class CsvDataset
         }
 
         var columns = await InferColumnsAsync(path, cancellationToken);
+        if (rows == 0)
+        {
+            // A header-only file is a valid, empty input. With no values to infer from, its columns read as numbers,
+            // so that model features map and the job succeeds with empty outputs.
+            columns = columns.Select(c => c with { Kind = ColumnKind.Float64 }).ToArray();
+        }
+
         var chunks = new List<ChunkSpec>(offsets.Count);
         for (var c = 0; c < offsets.Count; c++)
         {
@@ -78,15 +90,10 @@ public static class CsvDataset
 
     internal static async Task<IReadOnlyList<SourceColumn>> InferColumnsAsync(string path, CancellationToken cancellationToken)
     {
-        using var reader = new StreamReader(path, Encoding.UTF8);
-        var parser = new CsvRecordParser(reader);
-        var header = parser.Next() ?? throw new DatasetException($"CSV file '{path}' has no header row.");
-        var duplicate = header.GroupBy(h => h).FirstOrDefault(g => g.Count() > 1);
-        if (duplicate is not null)
-        {
-            throw new DatasetException($"CSV file '{path}' has the column '{duplicate.Key}' twice in its header.");
-        }
-
+        await using var stream = Open(path, useAsync: false);
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        var parser = new CsvRecordParser(reader, path);
+        var header = ReadHeader(parser, path);
         var stats = header.Select(_ => new KindCounts()).ToArray();
         for (var row = 0; row < InferenceRows && parser.Next() is { } record; row++)
         {
@@ -98,7 +105,65 @@ public static class CsvDataset
         }
 
         await Task.CompletedTask;
-        return header.Select((name, c) => new SourceColumn(name, stats[c].Kind, true)).ToArray();
+        // A column without a name (e.g. after a trailing comma) cannot be asked for by name: it is left out.
+        return header.Select((name, c) => new SourceColumn(name, stats[c].Kind, true)).Where(c => c.Name.Length > 0).ToArray();
+    }
+
+    /// <summary>
+    /// The header row, checked. Errors give positions, never names: for a file that is not really CSV the "header"
+    /// is its first line, and quoting it would hand that line to whoever pointed a job at the file.
+    /// </summary>
+    private static IReadOnlyList<string> ReadHeader(CsvRecordParser parser, string path)
+    {
+        var header = parser.Next() ?? throw new DatasetException($"CSV file '{path}' has no header row.");
+        for (var c = 0; c < header.Count; c++)
+        {
+            var first = IndexOf(header, header[c]);
+            if (first < c && header[c].Length > 0)
+            {
+                throw new DatasetException($"CSV file '{path}' has the same column name twice in its header (columns {first + 1} and {c + 1}).");
+            }
+        }
+
+        return header;
+
+        static int IndexOf(IReadOnlyList<string> names, string name)
+        {
+            for (var i = 0; i < names.Count; i++)
+            {
+                if (names[i] == name)
+                {
+                    return i;
+                }
+            }
+
+            return -1;
+        }
+    }
+
+    private static FileStream Open(string path, bool useAsync)
+    {
+        if (Directory.Exists(path) || !File.Exists(path))
+        {
+            throw new DatasetException($"Input file '{path}' does not exist.");
+        }
+
+        try
+        {
+            return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync);
+        }
+        catch (UnauthorizedAccessException ex)
+        {
+            throw new DatasetException($"Input file '{path}' cannot be read: permission denied.", ex);
+        }
+        catch (FileNotFoundException ex)
+        {
+            throw new DatasetException($"Input file '{path}' does not exist.", ex);
+        }
+        catch (IOException ex)
+        {
+            throw new DatasetException($"Input file '{path}' cannot be opened ({ex.GetType().Name}).", ex);
+        }
     }
 
     /// <summary>
@@ -149,15 +214,11 @@ public static class CsvDataset
 
     internal static async Task<SourceBatch> ReadChunkAsync(ChunkSpec chunk, IReadOnlyList<SourceColumn> columns, CancellationToken cancellationToken)
     {
-        if (!File.Exists(chunk.Path))
-        {
-            throw new DatasetException($"Input file '{chunk.Path}' does not exist.");
-        }
-
         string[] header;
-        using (var headerReader = new StreamReader(chunk.Path, Encoding.UTF8))
+        await using (var headerStream = Open(chunk.Path, useAsync: false))
+        using (var headerReader = new StreamReader(headerStream, Encoding.UTF8))
         {
-            header = [.. new CsvRecordParser(headerReader).Next() ?? throw new DatasetException($"CSV file '{chunk.Path}' has no header row.")];
+            header = [.. ReadHeader(new CsvRecordParser(headerReader, chunk.Path), chunk.Path)];
         }
 
         var ordinals = columns.Select(c => Array.IndexOf(header, c.Name)).ToArray();
@@ -172,10 +233,16 @@ public static class CsvDataset
         var rows = checked((int)chunk.RowCount);
         var builders = columns.Select(c => new ColumnBuilder(c, rows)).ToArray();
         var issues = new List<RowIssue>();
-        await using var stream = new FileStream(chunk.Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: false);
+        await using var stream = Open(chunk.Path, useAsync: false);
+        if (chunk.ByteOffset > stream.Length)
+        {
+            throw new DatasetException(
+                $"CSV file '{chunk.Path}' is {stream.Length:N0} bytes long; chunk {chunk.Index} starts at byte {chunk.ByteOffset:N0}. Was the file changed after the job was planned?");
+        }
+
         stream.Seek(chunk.ByteOffset, SeekOrigin.Begin);
         using var reader = new StreamReader(stream, Encoding.UTF8);
-        var parser = new CsvRecordParser(reader);
+        var parser = new CsvRecordParser(reader, chunk.Path);
         for (var row = 0; row < rows; row++)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -247,20 +314,30 @@ public static class CsvDataset
 }
 
 /// <summary>Reads RFC 4180 records: quoted fields may hold commas, doubled quotes and line breaks.</summary>
-internal sealed class CsvRecordParser(TextReader reader)
+internal sealed class CsvRecordParser(TextReader reader, string path)
 {
+    private const int MaxRecordLength = CsvDataset.MaxRecordLength;
+
     private readonly StringBuilder _field = new();
     private readonly List<string> _record = [];
+    private int _length;
 
     public IReadOnlyList<string>? Next()
     {
         _record.Clear();
         _field.Clear();
+        _length = 0;
         var inQuotes = false;
         var any = false;
         while (true)
         {
             var ch = reader.Read();
+            if (++_length > MaxRecordLength)
+            {
+                throw new DatasetException(
+                    $"CSV file '{path}' has a record longer than {MaxRecordLength:N0} characters{(inQuotes ? " (a quote is never closed)" : string.Empty)}; is it a CSV file?");
+            }
+
             if (ch < 0)
             {
                 if (!any)

@@ -29,11 +29,19 @@ public static class Dataset
         throw new DatasetException($"Input '{input}' does not exist.");
     }
 
-    public static async Task<DatasetPlan> PlanAsync(string input, int chunkRows, CancellationToken cancellationToken)
+    /// <summary>Most chunks one input may be planned into (each is a message and a row in scoring.chunks).</summary>
+    public const int MaxChunks = 1_000_000;
+
+    public static Task<DatasetPlan> PlanAsync(string input, int chunkRows, CancellationToken cancellationToken) =>
+        PlanAsync(input, chunkRows, StorageRoots.Unconfined, cancellationToken);
+
+    /// <summary>Plans the input's chunks; every data file must lie inside <paramref name="roots"/> (a directory may hold links).</summary>
+    public static async Task<DatasetPlan> PlanAsync(string input, int chunkRows, StorageRoots roots, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(chunkRows, 1);
+        ArgumentNullException.ThrowIfNull(roots);
         var format = DetectFormat(input);
-        var files = ListFiles(input);
+        var files = ListFiles(input).Select(f => ConfineFile(roots, f)).ToArray();
         IReadOnlyList<SourceColumn>? columns = null;
         var chunks = new List<ChunkSpec>();
         long total = 0;
@@ -53,6 +61,10 @@ public static class Dataset
 
             chunks.AddRange(fileChunks);
             total += rows;
+            if (chunks.Count > MaxChunks)
+            {
+                throw new DatasetException($"Input '{input}' would make more than {MaxChunks:N0} chunks; use larger chunks (ChunkRows).");
+            }
         }
 
         return new DatasetPlan(format, columns!, chunks, total);
@@ -64,11 +76,50 @@ public static class Dataset
             ? ParquetDataset.ReadColumnsAsync(path, cancellationToken)
             : CsvDataset.InferColumnsAsync(path, cancellationToken);
 
+    /// <summary>The columns of one input file, which must lie inside <paramref name="roots"/>.</summary>
+    public static Task<IReadOnlyList<SourceColumn>> ReadColumnsAsync(DatasetFormat format, string path, StorageRoots roots, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(roots);
+        return ReadColumnsAsync(format, ConfineFile(roots, path), cancellationToken);
+    }
+
     public static Task<SourceBatch> ReadChunkAsync(
-        DatasetFormat format, ChunkSpec chunk, IReadOnlyList<SourceColumn> columns, CancellationToken cancellationToken) =>
-        format == DatasetFormat.Parquet
+        DatasetFormat format, ChunkSpec chunk, IReadOnlyList<SourceColumn> columns, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(chunk);
+        ArgumentNullException.ThrowIfNull(columns);
+        // A chunk message may come from anyone who can publish to the queue: check its numbers before they size arrays or seeks.
+        if (chunk.RowStart < 0 || chunk.RowCount < 0 || chunk.RowCount > int.MaxValue || chunk.ByteOffset < 0 || chunk.RowGroup is < 0)
+        {
+            throw new DatasetException(
+                $"Chunk {chunk.Index} of '{chunk.Path}' is invalid (row group {chunk.RowGroup}, rows {chunk.RowStart}+{chunk.RowCount}, byte offset {chunk.ByteOffset}).");
+        }
+
+        return format == DatasetFormat.Parquet
             ? ParquetDataset.ReadChunkAsync(chunk, columns, cancellationToken)
             : CsvDataset.ReadChunkAsync(chunk, columns, cancellationToken);
+    }
+
+    /// <summary>Reads a chunk whose file must lie inside <paramref name="roots"/> (checked again here: the path came in a message).</summary>
+    public static Task<SourceBatch> ReadChunkAsync(
+        DatasetFormat format, ChunkSpec chunk, IReadOnlyList<SourceColumn> columns, StorageRoots roots, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(chunk);
+        ArgumentNullException.ThrowIfNull(roots);
+        return ReadChunkAsync(format, chunk with { Path = ConfineFile(roots, chunk.Path) }, columns, cancellationToken);
+    }
+
+    private static string ConfineFile(StorageRoots roots, string path)
+    {
+        try
+        {
+            return roots.Confine(path, "Input file");
+        }
+        catch (PathNotAllowedException ex)
+        {
+            throw new DatasetException(ex.Message, ex);
+        }
+    }
 
     private static bool IsDataFile(string path) =>
         (path.EndsWith(".parquet", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".csv", StringComparison.OrdinalIgnoreCase))
@@ -79,11 +130,17 @@ public static class Dataset
         foreach (var column in expected)
         {
             var other = actual.FirstOrDefault(c => c.Name == column.Name)
-                ?? throw new DatasetException($"File '{file}' has no column '{column.Name}' (present in '{firstFile}').");
+                ?? throw new DatasetException(
+                    $"File '{file}' lacks column {Position(expected, column)} of '{firstFile}'; the files of one input directory must have the same columns.");
             if (other.Kind != column.Kind)
             {
+                // Both files have this column, so naming it tells nothing that is not in either.
                 throw new DatasetException($"Column '{column.Name}' is {other.Kind} in '{file}' but {column.Kind} in '{firstFile}'.");
             }
         }
+
+        // Names of the first file are not quoted: an error must not echo a file's contents.
+        static string Position(IReadOnlyList<SourceColumn> columns, SourceColumn column) =>
+            $"{columns.ToList().IndexOf(column) + 1} of {columns.Count}";
     }
 }

@@ -10,14 +10,26 @@ public static class ParquetDataset
         string path, int chunkRows, int firstChunkIndex, CancellationToken cancellationToken)
     {
         await using var reader = await OpenAsync(path, cancellationToken);
-        var columns = DescribeColumns(path, reader.Schema);
+        var columns = Guard(path, "its schema", () => DescribeColumns(path, reader.Schema));
         var chunks = new List<ChunkSpec>();
         long rowStart = 0;
         for (var group = 0; group < reader.RowGroupCount; group++)
         {
-            var groupRows = reader.RowGroups[group].RowCount;
+            var groupRows = Guard(path, $"row group {group}", () => reader.RowGroups[group].RowCount);
+            if (groupRows is < 0 or > MaxRowGroupRows)
+            {
+                throw new DatasetException(groupRows < 0
+                    ? $"'{path}' is a damaged Parquet file: row group {group} declares {groupRows} rows."
+                    : $"'{path}' has a row group of {groupRows:N0} rows; at most {MaxRowGroupRows:N0} rows per row group can be read (a row group is read whole): rewrite it with smaller row groups.");
+            }
+
             for (long offset = 0; offset < groupRows; offset += chunkRows)
             {
+                if (chunks.Count > Dataset.MaxChunks)
+                {
+                    throw new DatasetException($"'{path}' would make more than {Dataset.MaxChunks:N0} chunks; use larger chunks (ChunkRows).");
+                }
+
                 chunks.Add(new ChunkSpec(firstChunkIndex + chunks.Count, path, group, rowStart + offset, Math.Min(chunkRows, groupRows - offset)));
             }
 
@@ -27,15 +39,32 @@ public static class ParquetDataset
         return (columns, chunks, rowStart);
     }
 
+    /// <summary>A row group is read whole (Parquet.Net reads a column chunk at once): beyond this, memory is the limit.</summary>
+    public const int MaxRowGroupRows = 64 * 1024 * 1024;
+
     public static async Task<IReadOnlyList<SourceColumn>> ReadColumnsAsync(string path, CancellationToken cancellationToken)
     {
         await using var reader = await OpenAsync(path, cancellationToken);
-        return DescribeColumns(path, reader.Schema);
+        return Guard(path, "its schema", () => DescribeColumns(path, reader.Schema));
     }
 
     internal static async Task<SourceBatch> ReadChunkAsync(ChunkSpec chunk, IReadOnlyList<SourceColumn> columns, CancellationToken cancellationToken)
     {
         await using var reader = await OpenAsync(chunk.Path, cancellationToken);
+        try
+        {
+            return await ReadOpenedChunkAsync(reader, chunk, columns, cancellationToken);
+        }
+        catch (Exception ex) when (IsDamage(ex))
+        {
+            // Parquet.Net's messages may quote bytes of the file; name the file and where it broke instead.
+            throw new DatasetException(
+                $"'{chunk.Path}' is a damaged Parquet file: row group {chunk.RowGroup} cannot be read (chunk {chunk.Index}). Was the file changed after the job was planned?", ex);
+        }
+    }
+
+    private static async Task<SourceBatch> ReadOpenedChunkAsync(ParquetReader reader, ChunkSpec chunk, IReadOnlyList<SourceColumn> columns, CancellationToken cancellationToken)
+    {
         var group = chunk.RowGroup ?? throw new DatasetException($"Chunk {chunk.Index} of '{chunk.Path}' names no row group.");
         if (group >= reader.RowGroupCount)
         {
@@ -43,6 +72,11 @@ public static class ParquetDataset
         }
 
         using var groupReader = reader.OpenRowGroupReader(group);
+        if (groupReader.RowCount is < 0 or > MaxRowGroupRows)
+        {
+            throw new DatasetException($"'{chunk.Path}' row group {group} declares {groupReader.RowCount:N0} rows (at most {MaxRowGroupRows:N0} can be read). Was the file replaced after the job was planned?");
+        }
+
         var groupFirstRow = 0L;
         for (var g = 0; g < group; g++)
         {
@@ -69,20 +103,90 @@ public static class ParquetDataset
         return new SourceBatch(new ColumnBatch(result), chunk.RowStart, []);
     }
 
+    private static readonly byte[] Magic = "PAR1"u8.ToArray();
+
+    /// <summary>
+    /// Opens a Parquet file after checking what it is without quoting it: Parquet.Net's own errors include the file's
+    /// first and last bytes, which would put a line of any file a caller points at into the answer.
+    /// </summary>
     private static async Task<ParquetReader> OpenAsync(string path, CancellationToken cancellationToken)
     {
-        if (!File.Exists(path))
+        var stream = OpenFile(path);
+        try
+        {
+            var length = stream.Length;
+            if (length == 0)
+            {
+                throw new DatasetException($"Input file '{path}' is empty (0 bytes); it is not a Parquet file.");
+            }
+
+            // Header magic, footer length, footer magic: anything shorter cannot be Parquet.
+            if (length < 12 || !await HasMagicAsync(stream, 0, cancellationToken) || !await HasMagicAsync(stream, length - 4, cancellationToken))
+            {
+                throw new DatasetException(
+                    $"Input file '{path}' is not a Parquet file ({length:N0} bytes without the Parquet markers at its start and end); name CSV files *.csv.");
+            }
+
+            stream.Position = 0;
+            return await ParquetReader.CreateAsync(stream, leaveStreamOpen: false, cancellationToken: cancellationToken);
+        }
+        catch (Exception ex) when (IsDamage(ex))
+        {
+            await stream.DisposeAsync();
+            throw new DatasetException($"Input file '{path}' is a damaged or truncated Parquet file: its footer (the file's metadata) cannot be read.", ex);
+        }
+        catch
+        {
+            await stream.DisposeAsync();
+            throw;
+        }
+    }
+
+    private static FileStream OpenFile(string path)
+    {
+        if (Directory.Exists(path) || !File.Exists(path))
         {
             throw new DatasetException($"Input file '{path}' does not exist.");
         }
 
         try
         {
-            return await ParquetReader.CreateAsync(path, cancellationToken: cancellationToken);
+            return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: true);
         }
-        catch (Exception ex) when (ex is IOException or InvalidDataException or NotSupportedException or InvalidOperationException or ArgumentException)
+        catch (UnauthorizedAccessException ex)
         {
-            throw new DatasetException($"'{path}' is not a readable Parquet file: {ex.Message}", ex);
+            throw new DatasetException($"Input file '{path}' cannot be read: permission denied.", ex);
+        }
+        catch (FileNotFoundException ex)
+        {
+            throw new DatasetException($"Input file '{path}' does not exist.", ex);
+        }
+        catch (IOException ex)
+        {
+            throw new DatasetException($"Input file '{path}' cannot be opened ({ex.GetType().Name}).", ex);
+        }
+    }
+
+    private static async Task<bool> HasMagicAsync(FileStream stream, long offset, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[4];
+        stream.Position = offset;
+        await stream.ReadExactlyAsync(buffer, cancellationToken);
+        return buffer.AsSpan().SequenceEqual(Magic);
+    }
+
+    /// <summary>What a damaged file can make Parquet.Net throw (not cancellation, and not our own messages).</summary>
+    private static bool IsDamage(Exception ex) => ex is not (OperationCanceledException or DatasetException);
+
+    private static T Guard<T>(string path, string what, Func<T> read)
+    {
+        try
+        {
+            return read();
+        }
+        catch (Exception ex) when (IsDamage(ex))
+        {
+            throw new DatasetException($"Input file '{path}' is a damaged Parquet file: {what} cannot be read.", ex);
         }
     }
 

@@ -1,7 +1,7 @@
 namespace BatchScoring.Scoring.Onnx;
 
 /// <summary>The model file could not be read, is not a valid ONNX model, or failed its checksum.</summary>
-public sealed class ModelLoadException : Exception
+public class ModelLoadException : Exception
 {
     public ModelLoadException()
     {
@@ -13,6 +13,27 @@ public sealed class ModelLoadException : Exception
     }
 
     public ModelLoadException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}
+
+/// <summary>
+/// A stored model file whose SHA-256 is not the one recorded when it was registered: it was changed or replaced on
+/// disk. Not transient: retrying reads the same bytes.
+/// </summary>
+public sealed class ModelIntegrityException : ModelLoadException
+{
+    public ModelIntegrityException()
+    {
+    }
+
+    public ModelIntegrityException(string message)
+        : base(message)
+    {
+    }
+
+    public ModelIntegrityException(string message, Exception innerException)
         : base(message, innerException)
     {
     }

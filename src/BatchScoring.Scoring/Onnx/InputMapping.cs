@@ -142,7 +142,7 @@ internal static class InputMapper
 
             if (f == 1)
             {
-                return FeatureMapping(sha256, input, [input.Name], byName, f, "were selected");
+                return FeatureMapping(sha256, input, [input.Name], byName, f, SelectedFromData);
             }
         }
 
@@ -161,7 +161,7 @@ internal static class InputMapper
         var lists = columns.Where(c => !excluded.Contains(c.Name) && c.Kind == ColumnKind.Float32List).Select(c => c.Name).ToArray();
         if (numeric.Length > 0 && (f < 0 || numeric.Length == f))
         {
-            return FeatureMapping(sha256, input, numeric, byName, f, "were selected");
+            return FeatureMapping(sha256, input, numeric, byName, f, SelectedFromData);
         }
 
         if (lists.Length == 1)
@@ -171,15 +171,16 @@ internal static class InputMapper
 
         if (numeric.Length == 0 && lists.Length == 0)
         {
-            throw new InputMappingException($"Model input '{input.Name}' needs {FeatureText(f)} but the data has no numeric or list columns besides key/passthrough columns; columns present: {ColumnList(columns)}");
+            throw new InputMappingException($"Model input '{input.Name}' needs {FeatureText(f)} but the data has no numeric or list columns besides key/passthrough columns ({Count(columns.Count)} in all).");
         }
 
         if (lists.Length > 1 && numeric.Length == 0)
         {
-            throw new InputMappingException($"Model input '{input.Name}' needs {FeatureText(f)}; several list columns could supply them ({string.Join(", ", lists)}): name the one to use as the only feature column.");
+            throw new InputMappingException($"Model input '{input.Name}' needs {FeatureText(f)}; {lists.Length} list columns could supply them: name the one to use as the only feature column.");
         }
 
-        throw new InputMappingException($"Model expects {f} features but {numeric.Length} numeric columns were selected: {string.Join(", ", numeric)}");
+        throw new InputMappingException(
+            $"Model expects {f} features but {numeric.Length} numeric columns were selected (every numeric column besides key/passthrough columns); name the {f} to use with Features.");
     }
 
     private static InputMapping FeatureMapping(string sha256, TensorInfo input, IReadOnlyList<string> features, Dictionary<string, ColumnKind> byName, int f, string how)
@@ -187,7 +188,7 @@ internal static class InputMapper
         var missing = features.Where(name => !byName.ContainsKey(name)).ToArray();
         if (missing.Length > 0)
         {
-            throw new InputMappingException($"Feature column{(missing.Length == 1 ? string.Empty : "s")} {string.Join(", ", missing.Select(m => $"'{m}'"))} not found in the data; columns present: {string.Join(", ", byName.Keys)}");
+            throw new InputMappingException($"Feature column{(missing.Length == 1 ? string.Empty : "s")} {string.Join(", ", missing.Select(m => $"'{m}'"))} not found in the data (column names are case-sensitive).");
         }
 
         var duplicates = features.GroupBy(x => x, StringComparer.Ordinal).Where(g => g.Count() > 1).Select(g => g.Key).ToArray();
@@ -204,7 +205,10 @@ internal static class InputMapper
 
         if (f >= 0 && features.Count != f)
         {
-            throw new InputMappingException($"Model expects {f} features but {features.Count} columns {how}: {string.Join(", ", features)}");
+            // Selected names come from the data: give their number only (errors never echo a file's contents).
+            throw new InputMappingException(how == SelectedFromData
+                ? $"Model expects {f} features but {features.Count} columns {how}; name the {f} to use with Features."
+                : $"Model expects {f} features but {features.Count} columns {how}: {string.Join(", ", features)}");
         }
 
         var bindings = features.Select(name => new InputBinding(input.Name, name, byName[name])).ToArray();
@@ -223,7 +227,7 @@ internal static class InputMapper
             var column = FindColumn(input.Name, columns);
             if (column is null)
             {
-                problems.Add($"Model input '{input.Name}' ({ElementText(input)}) has no matching column; columns present: {ColumnList(columns)}");
+                problems.Add($"Model input '{input.Name}' ({ElementText(input)}) has no matching column among the data's {Count(columns.Count)}.");
                 continue;
             }
 
@@ -312,8 +316,9 @@ internal static class InputMapper
     private static string ElementText(TensorInfo input) =>
         $"{input.ElementType.ToString().ToLowerInvariant()}[{string.Join(", ", input.Shape.Select(d => d < 0 ? "N" : d.ToString(System.Globalization.CultureInfo.InvariantCulture)))}]";
 
-    private static string ColumnList(IReadOnlyList<(string Name, ColumnKind Kind)> columns) =>
-        columns.Count == 0 ? "(none)" : string.Join(", ", columns.Select(c => c.Name));
+    private const string SelectedFromData = "were selected";
+
+    private static string Count(int columns) => columns == 1 ? "1 column" : $"{columns} columns";
 
     private static string Describe(IReadOnlyList<TensorInfo> inputs) => string.Join("; ", inputs.Select(i => i.ToString()));
 }

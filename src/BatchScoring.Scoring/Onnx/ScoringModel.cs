@@ -87,12 +87,19 @@ public sealed class ScoringModel : IDisposable
         var sha256 = Convert.ToHexStringLower(SHA256.HashData(modelBytes));
         if (expectedSha256 is not null && !string.Equals(expectedSha256.Trim(), sha256, StringComparison.OrdinalIgnoreCase))
         {
-            throw new ModelLoadException($"Model file '{source}' has SHA-256 {sha256} but {expectedSha256.Trim().ToLowerInvariant()} was expected; the file differs from the registered model.");
+            throw new ModelIntegrityException(
+                $"Model file '{source}' has SHA-256 {sha256} but {expectedSha256.Trim().ToLowerInvariant()} was expected; the file differs from the registered model (changed or replaced on disk). Register the model again, or restore the file.");
         }
 
         if (modelBytes.Length == 0)
         {
             throw new ModelLoadException($"Model file '{source}' is empty; it is not an ONNX model.");
+        }
+
+        if (ExternalDataCheck.FindExternalTensor(modelBytes, source) is { } external)
+        {
+            throw new ModelLoadException(
+                $"Model file '{source}' keeps the data of tensor '{Printable(external)}' in an external file; only self-contained ONNX files are accepted, since external data paths could make the service read other files. Save the model with its data inside (onnx.save_model(model, path, save_as_external_data=False)).");
         }
 
         var (session, provider) = CreateSession(modelBytes, options, source, logger);
@@ -113,6 +120,12 @@ public sealed class ScoringModel : IDisposable
             session.Dispose();
             throw;
         }
+    }
+
+    private static string Printable(string text)
+    {
+        var clean = new string(text.Select(c => char.IsControl(c) ? '?' : c).ToArray());
+        return clean.Length <= 100 ? clean : clean[..100] + "…";
     }
 
     /// <summary>Decides which columns feed which model inputs; see <see cref="InputMappingRequest"/> for the rules.</summary>

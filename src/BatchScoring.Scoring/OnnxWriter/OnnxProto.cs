@@ -138,6 +138,8 @@ public sealed class OnnxTensor
 
     private string[]? StringData { get; init; }
 
+    private string? ExternalLocation { get; init; }
+
     public static OnnxTensor Float(string name, long[] dims, float[] data) => Checked(new OnnxTensor(name, OnnxDataType.Float, dims) { FloatData = data }, data.Length);
 
     public static OnnxTensor Double(string name, long[] dims, double[] data) => Checked(new OnnxTensor(name, OnnxDataType.Double, dims) { DoubleData = data }, data.Length);
@@ -147,6 +149,13 @@ public sealed class OnnxTensor
     public static OnnxTensor Int32(string name, long[] dims, int[] data) => Checked(new OnnxTensor(name, OnnxDataType.Int32, dims) { Int32Data = data }, data.Length);
 
     public static OnnxTensor String(string name, long[] dims, string[] data) => Checked(new OnnxTensor(name, OnnxDataType.String, dims) { StringData = data }, data.Length);
+
+    /// <summary>
+    /// A float tensor whose values live in another file (data_location = EXTERNAL, external_data "location").
+    /// The service refuses such models; this exists to test that it does.
+    /// </summary>
+    public static OnnxTensor ExternalFloat(string name, long[] dims, string location) =>
+        new(name, OnnxDataType.Float, dims) { ExternalLocation = location };
 
     private static OnnxTensor Checked(OnnxTensor tensor, int count)
     {
@@ -201,6 +210,17 @@ public sealed class OnnxTensor
         if (DoubleData is not null)
         {
             w.WritePackedDouble(10, DoubleData);
+        }
+
+        if (ExternalLocation is not null)
+        {
+            // external_data = 13 { key = 1, value = 2 }, data_location = 14 (EXTERNAL = 1).
+            w.WriteMessage(13, e =>
+            {
+                e.WriteString(1, "location");
+                e.WriteString(2, ExternalLocation);
+            });
+            w.WriteInt32(14, 1);
         }
     }
 }

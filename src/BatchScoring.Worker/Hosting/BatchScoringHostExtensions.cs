@@ -1,11 +1,13 @@
 using BatchScoring.Application;
 using BatchScoring.Application.Drift;
 using BatchScoring.Data;
+using BatchScoring.Scoring.Data;
 using BatchScoring.Worker.Consumers;
 using MassTransit;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
@@ -34,6 +36,7 @@ public static class BatchScoringHostExtensions
 
         var postgres = builder.Configuration.GetRequiredConnectionString(ConnectionNames.Postgres);
         builder.Services.AddSingleton(_ => new NpgsqlDataSourceBuilder(postgres).Build());
+        builder.Services.AddSingleton(services => services.GetRequiredService<IOptions<BatchScoringOptions>>().Value.GetStorageRoots());
         builder.Services.AddSingleton<JobStore>();
         builder.Services.AddSingleton<ModelCache>();
         builder.Services.AddSingleton<ModelRegistry>();
@@ -143,5 +146,26 @@ internal sealed class OptionsValidator<TOptions>(Func<TOptions, IEnumerable<stri
     {
         var failures = validate(options).ToList();
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}
+
+/// <summary>The start-up line about path confinement, like the one about API keys.</summary>
+public static class StorageRootsNotice
+{
+    public static void Log(ILogger logger, StorageRoots roots)
+    {
+        ArgumentNullException.ThrowIfNull(logger);
+        ArgumentNullException.ThrowIfNull(roots);
+        if (roots.IsConfined)
+        {
+            logger.LogInformation("Input, output and model paths are confined to {Roots} ({Setting})", string.Join(", ", roots.Roots), StorageRoots.SettingName);
+        }
+        else
+        {
+            logger.LogWarning(
+                "Paths are not confined: jobs may read and write any file this process can. Set {Setting} (e.g. {Variable}=/data) to confine them.",
+                StorageRoots.SettingName,
+                StorageRoots.SettingName.Replace(":", "__", StringComparison.Ordinal) + "__0");
+        }
     }
 }

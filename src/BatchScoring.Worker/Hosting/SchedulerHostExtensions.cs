@@ -20,7 +20,7 @@ public static class SchedulerHostExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         var postgres = builder.Configuration.GetRequiredConnectionString(ConnectionNames.Postgres);
-        var schedule = Cron(builder.Configuration, DriftOptions.SectionName + ":Schedule", new DriftOptions().Schedule);
+        var schedule = Cron(builder.Configuration, DriftOptions.SectionName + ":Schedule", new DriftOptions().Schedule, MinimumAuditInterval);
         var recoverySchedule = Cron(builder.Configuration, BatchScoringOptions.SectionName + ":DispatchRecoverySchedule", new BatchScoringOptions().DispatchRecoverySchedule);
 
         builder.Services.AddQuartz(q =>
@@ -52,12 +52,46 @@ public static class SchedulerHostExtensions
         return builder;
     }
 
-    private static string Cron(IConfiguration configuration, string key, string fallback)
+    /// <summary>
+    /// Drift audits closer together than this are refused: a schedule like "* 0 * * * ?" (meant as hourly, it fires
+    /// every second of minute 0) would run sixty audits back to back.
+    /// </summary>
+    public static readonly TimeSpan MinimumAuditInterval = TimeSpan.FromSeconds(2);
+
+    private static string Cron(IConfiguration configuration, string key, string fallback, TimeSpan? minimumInterval = null)
     {
         var value = configuration[key] is { Length: > 0 } configured ? configured : fallback;
-        return CronExpression.TryParse(value, out _)
-            ? value
-            : throw new InvalidOperationException($"{key} '{value}' is not a Quartz cron expression (seconds first, e.g. '0 0 * * * ?' for hourly).");
+        if (!CronExpression.TryParse(value, out _))
+        {
+            throw new InvalidOperationException($"{key} '{value}' is not a Quartz cron expression (seconds first, e.g. '0 0 * * * ?' for hourly).");
+        }
+
+        if (minimumInterval is { } minimum && ShortestInterval(new CronExpression(value, TimeZoneInfo.Utc)) is { } shortest && shortest < minimum)
+        {
+            throw new InvalidOperationException(
+                $"{key} '{value}' fires every {shortest.TotalSeconds:0.#} s at times; at least {minimum.TotalSeconds:0.#} s must pass between runs. Give the seconds field one value (e.g. '0 0 * * * ?' for hourly).");
+        }
+
+        return value;
+    }
+
+    /// <summary>The shortest gap between the next few hundred fires (bursts such as "* 0 * * * ?" show up within them).</summary>
+    private static TimeSpan? ShortestInterval(CronExpression cron)
+    {
+        TimeSpan? shortest = null;
+        var previous = cron.GetNextValidTimeAfter(DateTimeOffset.UtcNow);
+        for (var i = 0; i < 300 && previous is { } at; i++)
+        {
+            var next = cron.GetNextValidTimeAfter(at);
+            if (next is { } n && (shortest is null || n - at < shortest))
+            {
+                shortest = n - at;
+            }
+
+            previous = next;
+        }
+
+        return shortest;
     }
 }
 

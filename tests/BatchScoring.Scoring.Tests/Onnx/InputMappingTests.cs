@@ -26,14 +26,15 @@ public class InputMappingTests
     }
 
     [Fact]
-    public void Missing_column_names_the_input_and_lists_columns_present()
+    public void Missing_column_names_the_input_but_not_the_data_columns()
     {
         using var model = ScoringModel.Load(SampleModels.PerColumnModel().Bytes, TestSupport.CpuOptions);
         var ex = Assert.Throws<InputMappingException>(() => model.MapInputs(PerColumnSchema.Where(c => c.Item1 != "contract").ToArray(), new InputMappingRequest()));
 
         Assert.Contains("'contract'", ex.Message, StringComparison.Ordinal);
         Assert.Contains("string", ex.Message, StringComparison.Ordinal);
-        Assert.Contains("columns present: customer_id, tenure, monthly_charges, num_services", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("4 columns", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("monthly_charges", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -86,7 +87,8 @@ public class InputMappingTests
 
         var ex = Assert.Throws<InputMappingException>(() => model.MapInputs(schema, new InputMappingRequest { KeyColumn = "id" }));
 
-        Assert.StartsWith("Model expects 64 features but 63 numeric columns were selected: f0, f1,", ex.Message, StringComparison.Ordinal);
+        Assert.StartsWith("Model expects 64 features but 63 numeric columns were selected", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("f0", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -143,7 +145,8 @@ public class InputMappingTests
     {
         using var model = ScoringModel.Load(SampleModels.Mlp([8, 1], seed: 1).Bytes, TestSupport.CpuOptions);
         var ex = Assert.Throws<InputMappingException>(() => model.MapInputs([("id", ColumnKind.Int64), ("name", ColumnKind.String)], new InputMappingRequest { KeyColumn = "id" }));
-        Assert.Contains("columns present: id, name", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("no numeric or list columns", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("2 columns in all", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -81,7 +81,7 @@ public sealed class ModelLoadTests : IDisposable
         var actual = Convert.ToHexStringLower(SHA256.HashData(model.Bytes));
         var wrong = new string('a', 64);
 
-        var ex = Assert.Throws<ModelLoadException>(() => ScoringModel.Load(path, TestSupport.CpuOptions, expectedSha256: wrong));
+        var ex = Assert.Throws<ModelIntegrityException>(() => ScoringModel.Load(path, TestSupport.CpuOptions, expectedSha256: wrong));
         Assert.Contains(path, ex.Message, StringComparison.Ordinal);
         Assert.Contains(actual, ex.Message, StringComparison.Ordinal);
         Assert.Contains(wrong, ex.Message, StringComparison.Ordinal);
