@@ -31,13 +31,18 @@ public sealed class ParquetWriteFailureTests : IDisposable
         _mounted = Run("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", _dir);
         Assert.SkipUnless(_mounted, "mounting a tmpfs needs root");
         var part = Path.Combine(_dir, "part-000003.parquet");
+        // Leave 16 KiB free, less than the part needs and less than the file buffer: the failure comes while the
+        // buffer is flushed, on completing the file and again on disposing it.
+        var filler = Path.Combine(_dir, "filler");
+        await File.WriteAllBytesAsync(filler, new byte[(256 - 16) * 1024], Ct);
 
-        var error = await Record.ExceptionAsync(() => WriteAsync(part, rows: 400_000)); // ~3 MB of random values
+        var error = await Record.ExceptionAsync(() => WriteAsync(part, rows: 4_000)); // ~48 KB of random values
         Assert.IsAssignableFrom<IOException>(error);
-        Assert.Empty(Directory.GetFileSystemEntries(_dir));
+        Assert.Equal(["filler"], Directory.GetFileSystemEntries(_dir).Select(Path.GetFileName));
 
-        // Space freed (a smaller part fits): the retry writes the part, and nothing else is in the directory.
-        await WriteAsync(part, rows: 1_000);
+        // Space freed: the retry writes the part, and nothing else is in the directory.
+        File.Delete(filler);
+        await WriteAsync(part, rows: 4_000);
         Assert.Equal(["part-000003.parquet"], Directory.GetFiles(_dir).Select(Path.GetFileName));
     }
 
