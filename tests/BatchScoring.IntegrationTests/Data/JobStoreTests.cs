@@ -110,7 +110,7 @@ public sealed class JobStoreTests(DataDatabase db) : IClassFixture<DataDatabase>
         var results = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() => Store.TryFinishJobAsync(job.Id, ct), ct)));
 
         Assert.Equal(JobState.Failed, Assert.Single(results, r => r is not null));
-        Assert.Equal("1 of 2 chunks failed", (await Store.GetJobAsync(job.Id, ct))!.Error);
+        Assert.Equal("1 of 2 chunks failed; chunk 1: unreadable", (await Store.GetJobAsync(job.Id, ct))!.Error);
         Assert.Null(await Store.TryFinishJobAsync(job.Id, ct));
     }
 
