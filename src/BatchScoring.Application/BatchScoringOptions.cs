@@ -60,6 +60,9 @@ public sealed class BatchScoringOptions
     /// <summary>A job still unsent this long after it was recorded (or retried) is sent by the dispatch recovery.</summary>
     public int DispatchRecoveryGraceSeconds { get; set; } = 60;
 
+    /// <summary>Retries, backoff and limits of chunks (section <c>BatchScoring:ChunkRetry</c>).</summary>
+    public ChunkRetryOptions ChunkRetry { get; set; } = new();
+
     /// <summary>Error threshold for jobs that set neither MaxFailedRows nor MaxFailedPercent.</summary>
     public double DefaultMaxFailedPercent { get; set; } = 1.0;
 
@@ -104,6 +107,11 @@ public sealed class BatchScoringOptions
         if (ModelCacheSize < 1)
         {
             yield return $"{SectionName}:{nameof(ModelCacheSize)} must be at least 1 (was {ModelCacheSize}).";
+        }
+
+        foreach (var problem in ChunkRetry.Validate($"{SectionName}:{nameof(ChunkRetry)}"))
+        {
+            yield return problem;
         }
 
         if (DefaultMaxFailedPercent is < 0 or > 100)

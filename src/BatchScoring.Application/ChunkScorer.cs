@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using BatchScoring.Application.Drift;
@@ -7,6 +6,7 @@ using BatchScoring.Data;
 using BatchScoring.Scoring.Data;
 using BatchScoring.Scoring.Onnx;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace BatchScoring.Application;
@@ -16,29 +16,95 @@ public enum ChunkOutcome
 {
     Committed,
     AlreadyDone,
-    InputUnreadable,
+
+    /// <summary>The chunk failed for good (a permanent error, or its retry limits were reached); so did its job.</summary>
+    Failed,
+
+    /// <summary>A transient error outlasted the in-place retries: the reconciler re-sends the chunk after its backoff.</summary>
+    RetryLater,
 }
 
 /// <summary>
 /// Scores one chunk: reads its rows, runs the model in batches, and writes results, failed rows and the chunk's
 /// state in one PostgreSQL transaction (see <see cref="ChunkCommit"/>), so a redelivered chunk is written once.
 /// Parquet part files are named by chunk index and renamed into place before the commit; a redelivery rewrites the same name.
+/// Every error ends in a recorded outcome (see <see cref="ChunkErrors"/> and docs/job-failures.md): a permanent one
+/// fails the chunk and its job at once; a transient one is retried in place a few times, then left to the reconciler.
 /// </summary>
 public sealed class ChunkScorer(
     NpgsqlDataSource dataSource,
     JobStore store,
     ModelCache models,
+    JobPlanCache plans,
     JobFinisher finisher,
     DriftSampleRecorder driftSamples,
     StorageRoots storageRoots,
+    IOptions<BatchScoringOptions> options,
     ILogger<ChunkScorer> logger)
 {
     private static readonly string WorkerName = $"{Environment.MachineName}:{Environment.ProcessId}";
-    private readonly ConcurrentDictionary<Guid, Task<JobPlanContext>> _jobs = new();
 
     public async Task<ChunkOutcome> ScoreAsync(ScoreChunk chunk, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(chunk);
+        var retry = options.Value.ChunkRetry;
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return await ScoreOnceAsync(chunk, cancellationToken);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                throw; // stopping (deploy, shutdown): the message goes back to the queue
+            }
+            catch (Exception ex) when (attempt < retry.InPlaceRetries)
+            {
+                ScoringMetrics.ChunkFailures.WithLabels("retry").Inc();
+                logger.LogWarning("Job {JobId} chunk {Chunk}: transient error, retrying in place: {Error}", chunk.JobId, chunk.ChunkIndex, ChunkErrors.Describe(ex));
+                await Task.Delay(retry.InPlaceDelay(attempt), cancellationToken);
+            }
+            catch (Exception ex)
+            {
+                // Recording needs PostgreSQL; when it is down this throws, the message is dead-lettered, and the
+                // reconciler finds the chunk once its job has been quiet for LostAfterSeconds.
+                return await GiveUpForNowAsync(chunk, ex, cancellationToken);
+            }
+        }
+    }
+
+    private async Task<ChunkOutcome> GiveUpForNowAsync(ScoreChunk chunk, Exception error, CancellationToken cancellationToken)
+    {
+        var retry = options.Value.ChunkRetry;
+        var reason = ChunkErrors.Describe(error);
+        var recorded = await ChunkCommit.RecordTransientFailureAsync(
+            dataSource, chunk.JobId, chunk.ChunkIndex, reason,
+            TimeSpan.FromSeconds(retry.BackoffSeconds), TimeSpan.FromSeconds(retry.MaxBackoffSeconds), cancellationToken);
+        if (recorded is not { } state)
+        {
+            return ChunkOutcome.AlreadyDone;
+        }
+
+        var span = DateTimeOffset.UtcNow - state.FirstFailedAt;
+        if (state.Failures >= retry.MaxFailures || span >= TimeSpan.FromMinutes(retry.MaxRetryMinutes))
+        {
+            return await FailChunkAsync(
+                chunk,
+                string.Create(CultureInfo.InvariantCulture, $"gave up after {state.Failures} failed deliveries over {span.TotalMinutes:0.#} minutes; last error: {reason}"),
+                "retries_exhausted",
+                cancellationToken);
+        }
+
+        var retryAt = state.NextAttemptAt;
+        ScoringMetrics.ChunkFailures.WithLabels("retry_later").Inc();
+        logger.LogWarning(
+            "Job {JobId} chunk {Chunk}: transient failure {Failures} of at most {Max}; re-sent at {RetryAt:O}: {Error}",
+            chunk.JobId, chunk.ChunkIndex, state.Failures, retry.MaxFailures, retryAt, reason);
+        return ChunkOutcome.RetryLater;
+    }
+
+    private async Task<ChunkOutcome> ScoreOnceAsync(ScoreChunk chunk, CancellationToken cancellationToken)
+    {
         await using var commit = await ChunkCommit.BeginAsync(dataSource, chunk.JobId, chunk.ChunkIndex, WorkerName, cancellationToken);
         if (commit is null)
         {
@@ -46,26 +112,61 @@ public sealed class ChunkScorer(
             return ChunkOutcome.AlreadyDone;
         }
 
-        var job = await GetContextAsync(chunk, cancellationToken);
-        var spec = new ChunkSpec(chunk.ChunkIndex, chunk.Path, chunk.RowGroup, chunk.RowStart, chunk.RowCount, chunk.ByteOffset);
-        SourceBatch source;
-        try
-        {
-            source = await Dataset.ReadChunkAsync(job.Format, spec, job.ReadColumns, storageRoots, cancellationToken);
-        }
-        catch (DatasetException ex)
+        // Attempts before this one that recorded no outcome: the worker died on this chunk (a poison message?).
+        var crashes = commit.Chunk.OpenAttempts - 1;
+        if (crashes >= options.Value.ChunkRetry.MaxCrashes)
         {
             await commit.DisposeAsync();
-            ScoringMetrics.ChunkFailures.WithLabels("input_unreadable").Inc();
-            logger.LogWarning("Job {JobId} chunk {Chunk}: input unreadable: {Error}", chunk.JobId, chunk.ChunkIndex, ex.Message);
-            var failed = await ChunkCommit.FailChunkAsync(dataSource, chunk.JobId, chunk.ChunkIndex, WorkerName, ex.Message, cancellationToken);
-            if (failed is not null)
-            {
-                await FinishIfDoneAsync(failed, cancellationToken);
-            }
-
-            return ChunkOutcome.InputUnreadable;
+            return await FailChunkAsync(
+                chunk,
+                $"{crashes} attempts stopped without an outcome (the worker died while scoring it); not tried again"
+                    + (commit.Chunk.LastError is { } last ? $"; last error: {last}" : ""),
+                "poison",
+                cancellationToken);
         }
+
+        try
+        {
+            return await ScoreLockedAsync(commit, chunk, cancellationToken);
+        }
+        catch (Exception ex) when (ChunkErrors.IsPermanent(ex) && !cancellationToken.IsCancellationRequested)
+        {
+            await commit.DisposeAsync();
+            return await FailChunkAsync(chunk, ChunkErrors.Describe(ex), "permanent", cancellationToken);
+        }
+        catch (Exception)
+        {
+            // This attempt ends with an outcome the caller handles (retry, reconciler, redelivery after a shutdown):
+            // close it, so that only attempts that end without any outcome (a dead worker) count as crashes.
+            await commit.DisposeAsync();
+            await Quietly(() => ChunkCommit.ReleaseAttemptAsync(dataSource, chunk.JobId, chunk.ChunkIndex, CancellationToken.None));
+            throw;
+        }
+    }
+
+    /// <summary>Fails the chunk for good; the job cannot succeed any more, so it fails too, with the rest of its chunks.</summary>
+    private async Task<ChunkOutcome> FailChunkAsync(ScoreChunk chunk, string reason, string kind, CancellationToken cancellationToken)
+    {
+        ScoringMetrics.ChunkFailures.WithLabels(kind).Inc();
+        logger.LogWarning("Job {JobId} chunk {Chunk} failed: {Error}", chunk.JobId, chunk.ChunkIndex, reason);
+        var progress = await ChunkCommit.FailChunkAsync(dataSource, chunk.JobId, chunk.ChunkIndex, WorkerName, reason, cancellationToken);
+        if (progress is not null)
+        {
+            await finisher.FailAsync(chunk.JobId, $"chunk {chunk.ChunkIndex} failed: {reason}", cancellationToken);
+            plans.Forget(chunk.JobId);
+        }
+
+        return ChunkOutcome.Failed;
+    }
+
+    private async Task<ChunkOutcome> ScoreLockedAsync(ChunkCommit commit, ScoreChunk chunk, CancellationToken cancellationToken)
+    {
+        var job = await plans.GetAsync(chunk.JobId, commit.JobRetries, () => BuildPlanAsync(chunk.JobId, chunk.Path), cancellationToken);
+        var spec = new ChunkSpec(chunk.ChunkIndex, chunk.Path, chunk.RowGroup, chunk.RowStart, chunk.RowCount, chunk.ByteOffset);
+        // An empty input is planned as one chunk of no rows, so it ends through the same commit and finisher as any job.
+        var source = spec.RowCount == 0
+            ? new SourceBatch(EmptyBatch(job.ReadColumns), 0, [])
+            : await Dataset.ReadChunkAsync(job.Format, spec, job.ReadColumns, storageRoots, cancellationToken);
 
         using var lease = models.Acquire(job.ModelVersion);
         var context = new ResultRowContext(job.Job.Id, null, job.Job.ModelName, job.Job.ModelVersion, DateTimeOffset.UtcNow);
@@ -137,7 +238,7 @@ public sealed class ChunkScorer(
         ScoringMetrics.RowsScored.WithLabels(job.Job.ModelName, "job").Inc(scored);
         ScoringMetrics.RowsFailed.WithLabels(job.Job.ModelName, "job").Inc(failures.Count);
         ScoringMetrics.ChunksCompleted.Inc();
-        await FinishIfDoneAsync(progress, cancellationToken);
+        await FinishIfDoneAsync(progress, job.Job, cancellationToken);
         return ChunkOutcome.Committed;
     }
 
@@ -150,22 +251,40 @@ public sealed class ChunkScorer(
         ScoringMetrics.CopySeconds.Observe(watch.Elapsed.TotalSeconds);
     }
 
-    /// <summary>Drops the cached plan of a job (after it finished), so long-running workers do not accumulate them.</summary>
-    public void Forget(Guid jobId) => _jobs.TryRemove(jobId, out _);
-
-    private async Task FinishIfDoneAsync(JobProgress progress, CancellationToken cancellationToken)
+    private async Task FinishIfDoneAsync(JobProgress progress, JobEntity job, CancellationToken cancellationToken)
     {
         if (progress.AllChunksFinished)
         {
             await finisher.TryFinishAsync(progress.JobId, cancellationToken);
-            Forget(progress.JobId);
+            plans.Forget(progress.JobId);
         }
+        else if (progress.State == JobState.Running && ThresholdExceeded(job, progress.FailedRows) is { } reason)
+        {
+            // Failed rows stay counted, so the job cannot end below its threshold any more: stop spending work on it.
+            await finisher.FailAsync(progress.JobId, reason, cancellationToken);
+            plans.Forget(progress.JobId);
+        }
+    }
+
+    /// <summary>The reason a job fails on its error threshold (as <see cref="JobStore.TryFinishJobAsync"/> words it), or null.</summary>
+    public static string? ThresholdExceeded(JobEntity job, long failedRows)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        if (job.ErrorThresholdRows is { } rows && failedRows > rows)
+        {
+            return $"{failedRows} failed rows exceed the error threshold of {rows} rows";
+        }
+
+        var percent = failedRows * 100.0 / Math.Max(job.TotalRows, 1);
+        return job.ErrorThresholdPercent is { } limit && failedRows > 0 && percent > limit
+            ? string.Create(CultureInfo.InvariantCulture, $"{failedRows} failed rows ({percent:0.##}%) exceed the error threshold of {limit}%")
+            : null;
     }
 
     private static string? KeyText(ColumnBatch rows, string keyColumn, int row) =>
         rows.Find(keyColumn)?.GetValue(row) is { } value ? Convert.ToString(value, CultureInfo.InvariantCulture) : null;
 
-    private static ColumnBatch BuildOutputRows(JobPlanContext job, ColumnBatch slice, ScoreResult result)
+    private static ColumnBatch BuildOutputRows(JobPlan job, ColumnBatch slice, ScoreResult result)
     {
         var all = result.ScoredRows.Length == slice.RowCount;
         var columns = new List<BatchColumn>(job.CarriedColumns.Count + result.Outputs.Columns.Count);
@@ -180,11 +299,12 @@ public sealed class ChunkScorer(
     }
 
     private static async Task WritePartAsync(
-        JobPlanContext job, int chunkIndex, List<ColumnBatch> parts, ResultRowContext context, CancellationToken cancellationToken)
+        JobPlan job, int chunkIndex, List<ColumnBatch> parts, ResultRowContext context, CancellationToken cancellationToken)
     {
-        var directory = job.Job.OutputParquet!;
-        await using var writer = await ParquetBatchWriter.CreateAsync(
-            Path.Combine(directory, PartFileName(chunkIndex)), job.PartColumns, cancellationToken);
+        var path = Path.Combine(job.Job.OutputParquet!, PartFileName(chunkIndex));
+        // This worker holds the chunk's lock, so any temporary file of this part is a leftover of a killed attempt.
+        ParquetBatchWriter.DeleteLeftovers(path);
+        await using var writer = await ParquetBatchWriter.CreateAsync(path, job.PartColumns, cancellationToken);
         if (parts.Count > 0)
         {
             var rows = ColumnBatch.Concat(parts);
@@ -214,23 +334,17 @@ public sealed class ChunkScorer(
             .Append(new SourceColumn("scored_at", ColumnKind.Timestamp, false))
             .ToArray();
 
-    private Task<JobPlanContext> GetContextAsync(ScoreChunk chunk, CancellationToken cancellationToken)
-    {
-        var task = _jobs.GetOrAdd(chunk.JobId, id => BuildContextAsync(id, chunk.Path, CancellationToken.None));
-        if (task.IsFaulted || task.IsCanceled)
-        {
-            _jobs.TryRemove(chunk.JobId, out _);
-        }
+    private static ColumnBatch EmptyBatch(IReadOnlyList<SourceColumn> columns) =>
+        new(columns.Select(c => new BatchColumn(c.Name, c.Kind, Array.CreateInstance(BatchColumn.ArrayTypeOf(c.Kind).GetElementType()!, 0))).ToArray());
 
-        return task.WaitAsync(cancellationToken);
-    }
-
-    private async Task<JobPlanContext> BuildContextAsync(Guid jobId, string samplePath, CancellationToken cancellationToken)
+    private async Task<JobPlan> BuildPlanAsync(Guid jobId, string samplePath)
     {
+        await Task.Yield();
+        var cancellationToken = CancellationToken.None; // shared by every chunk of the job on this worker
         var job = await store.GetJobAsync(jobId, cancellationToken)
-            ?? throw new InvalidOperationException($"Job {jobId} does not exist.");
+            ?? throw new JobPlanException($"Job {jobId} does not exist.");
         var version = await store.GetModelVersionAsync(job.ModelName, job.ModelVersion, cancellationToken)
-            ?? throw new InvalidOperationException($"Job {jobId} uses model {job.ModelName} v{job.ModelVersion}, which is no longer registered.");
+            ?? throw new JobPlanException($"Model '{job.ModelName}' v{job.ModelVersion} is no longer registered.");
         var format = Enum.Parse<DatasetFormat>(job.InputFormat, ignoreCase: true);
         var columns = await Dataset.ReadColumnsAsync(format, samplePath, storageRoots, cancellationToken);
         InputMapping mapping;
@@ -245,8 +359,14 @@ public sealed class ChunkScorer(
 
         var carried = new List<string> { job.KeyColumn };
         carried.AddRange(job.PassthroughColumns.Where(p => p != job.KeyColumn));
-        var read = carried.Concat(mapping.RequiredColumns).Distinct().Select(n => columns.First(c => c.Name == n)).ToArray();
         var sourceOf = columns.ToDictionary(c => c.Name);
+        var missing = carried.Where(n => !sourceOf.ContainsKey(n)).ToArray();
+        if (missing.Length > 0)
+        {
+            throw new DatasetException($"Input file '{samplePath}' has no column {string.Join(", ", missing.Select(m => $"'{m}'"))} any more (the file changed after the job was submitted).");
+        }
+
+        var read = carried.Concat(mapping.RequiredColumns).Distinct().Select(n => sourceOf[n]).ToArray();
         ResultTable? table = null;
         if (job.OutputTable is not null)
         {
@@ -258,16 +378,29 @@ public sealed class ChunkScorer(
         }
 
         var partColumns = PartColumns(carried.Select(n => sourceOf[n]), outputs);
-        return new JobPlanContext(job, version, format, read, mapping, carried, table, partColumns);
+        return new JobPlan(job, version, format, read, mapping, carried, table, partColumns);
     }
 
-    private sealed record JobPlanContext(
-        JobEntity Job,
-        ModelVersionEntity ModelVersion,
-        DatasetFormat Format,
-        IReadOnlyList<SourceColumn> ReadColumns,
-        InputMapping Mapping,
-        IReadOnlyList<string> CarriedColumns,
-        ResultTable? Table,
-        IReadOnlyList<SourceColumn> PartColumns);
+    private static async Task Quietly(Func<Task> action)
+    {
+        try
+        {
+            await action();
+        }
+        catch (Exception)
+        {
+            // Best effort: without it the interrupted attempt counts towards MaxCrashes.
+        }
+    }
 }
+
+/// <summary>What a worker needs to score any chunk of a job (see <see cref="JobPlanCache"/>).</summary>
+public sealed record JobPlan(
+    JobEntity Job,
+    ModelVersionEntity ModelVersion,
+    DatasetFormat Format,
+    IReadOnlyList<SourceColumn> ReadColumns,
+    InputMapping Mapping,
+    IReadOnlyList<string> CarriedColumns,
+    ResultTable? Table,
+    IReadOnlyList<SourceColumn> PartColumns);

@@ -1,16 +1,33 @@
 using BatchScoring.Data;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Npgsql;
 
 namespace BatchScoring.Application;
 
+/// <summary>What one reconciler pass did.</summary>
+public sealed record ReconcileResult(int JobsDispatched, int ChunksResent, int ChunksFailed);
+
 /// <summary>
-/// Re-sends the pending chunks of jobs whose chunk messages were never confirmed as sent: the API (or a retry)
-/// records a job, then sends its messages, and a process that dies in between would leave the job waiting forever.
-/// The chunks table is the outbox; re-sending is safe because a chunk commits once and duplicates are skipped.
+/// The chunk reconciler (scheduler role, every <see cref="BatchScoringOptions.DispatchRecoverySchedule"/>). The chunks
+/// table is the outbox and the source of truth; a chunk's message is only a wake-up call, so whatever happened to the
+/// message, the pending chunk is found here:
+/// <list type="bullet">
+/// <item>jobs recorded but never confirmed as sent (the API died in between) are dispatched;</item>
+/// <item>chunks a worker gave up on for now (a transient error outlasted its in-place retries) are re-sent once their
+/// backoff elapsed;</item>
+/// <item>chunks whose message is gone without a trace (purged, lost, dead-lettered while PostgreSQL was down) are
+/// re-sent once their job has been quiet for <see cref="ChunkRetryOptions.LostAfterSeconds"/>;</item>
+/// <item>a chunk sent <see cref="ChunkRetryOptions.MaxSends"/> times fails, and its job with it.</item>
+/// </list>
+/// Re-sending is safe: a chunk commits once and workers skip duplicates.
 /// </summary>
-public sealed class DispatchRecovery(IServiceScopeFactory scopes, JobStore store, ILogger<DispatchRecovery> logger)
+public sealed class DispatchRecovery(
+    IServiceScopeFactory scopes, JobStore store, NpgsqlDataSource dataSource, IOptions<BatchScoringOptions> options, ILogger<DispatchRecovery> logger)
 {
+    private const int BatchSize = 500;
+
     /// <summary>Re-dispatches jobs left undispatched for longer than <paramref name="grace"/>; returns how many.</summary>
     public async Task<int> RecoverAsync(TimeSpan grace, CancellationToken cancellationToken)
     {
@@ -33,5 +50,57 @@ public sealed class DispatchRecovery(IServiceScopeFactory scopes, JobStore store
         }
 
         return recovered;
+    }
+
+    /// <summary>One pass: undispatched jobs, then chunks due for a re-send (see the class summary).</summary>
+    public async Task<ReconcileResult> ReconcileAsync(CancellationToken cancellationToken)
+    {
+        var settings = options.Value;
+        var dispatched = await RecoverAsync(TimeSpan.FromSeconds(settings.DispatchRecoveryGraceSeconds), cancellationToken);
+        var retry = settings.ChunkRetry;
+        int resent = 0, failed = 0;
+        await using var scope = scopes.CreateAsyncScope();
+        var dispatcher = scope.ServiceProvider.GetRequiredService<ChunkDispatcher>();
+        var finisher = scope.ServiceProvider.GetRequiredService<JobFinisher>();
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var due = await store.ClaimChunksToResendAsync(TimeSpan.FromSeconds(retry.LostAfterSeconds), BatchSize, cancellationToken);
+            if (due.Count == 0)
+            {
+                break;
+            }
+
+            // Claiming counted this send; past the limit the chunk fails instead of going out again.
+            var (exhausted, send) = (due.Where(c => c.Sends > retry.MaxSends).ToArray(), due.Where(c => c.Sends <= retry.MaxSends).ToArray());
+            foreach (var chunk in exhausted)
+            {
+                var reason = $"its message was sent {chunk.Sends - 1} times without an outcome; last error: {chunk.LastError ?? "none recorded"}";
+                if (await ChunkCommit.FailChunkAsync(dataSource, chunk.JobId, chunk.ChunkIndex, "reconciler", reason, cancellationToken) is not null)
+                {
+                    failed++;
+                    await finisher.FailAsync(chunk.JobId, $"chunk {chunk.ChunkIndex} failed: {reason}", cancellationToken);
+                }
+            }
+
+            if (send.Length > 0)
+            {
+                await dispatcher.SendAsync(send, cancellationToken);
+                resent += send.Length;
+                foreach (var job in send.GroupBy(c => c.JobId))
+                {
+                    logger.LogWarning(
+                        "Job {JobId}: re-sent {Count} pending chunks ({Chunks}) whose messages were lost, dead-lettered or backed off",
+                        job.Key, job.Count(), string.Join(", ", job.Select(c => c.ChunkIndex).Take(20)));
+                }
+            }
+
+            if (due.Count < BatchSize)
+            {
+                break;
+            }
+        }
+
+        ScoringMetrics.ChunkFailures.WithLabels("resent").Inc(resent);
+        return new ReconcileResult(dispatched, resent, failed);
     }
 }

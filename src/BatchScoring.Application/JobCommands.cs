@@ -3,7 +3,10 @@ using Microsoft.Extensions.Logging;
 
 namespace BatchScoring.Application;
 
-/// <summary>Cancel stops scheduling a job's remaining chunks; retry re-sends only the chunks that did not succeed.</summary>
+/// <summary>A retry the service refuses; the message says why and what to do instead.</summary>
+public sealed class JobRetryRefusedException(string message) : InvalidOperationException(message);
+
+/// <summary>Cancel stops scheduling a job's remaining chunks; retry re-runs what did not succeed (docs/job-failures.md).</summary>
 public sealed class JobCommands(JobStore store, ChunkDispatcher dispatcher, ILogger<JobCommands> logger)
 {
     public async Task<JobEntity?> CancelAsync(Guid id, CancellationToken cancellationToken)
@@ -17,7 +20,13 @@ public sealed class JobCommands(JobStore store, ChunkDispatcher dispatcher, ILog
         return await store.GetJobAsync(id, cancellationToken);
     }
 
-    /// <summary>Returns null when the job does not exist; throws <see cref="InvalidOperationException"/> when it cannot be retried.</summary>
+    /// <summary>
+    /// Re-runs a job that did not succeed. Failed or cancelled: its failed and pending chunks (succeeded chunks are kept,
+    /// so no row is written twice); a job that failed on its error threshold is re-run from scratch (its results are
+    /// deleted first), as its failed rows would otherwise fail it again. Queued or running (stuck): its pending chunks are
+    /// sent again, with fresh retry limits. Returns null when the job does not exist; throws
+    /// <see cref="JobRetryRefusedException"/> for a job that succeeded.
+    /// </summary>
     public async Task<JobEntity?> RetryAsync(Guid id, CancellationToken cancellationToken)
     {
         var job = await store.GetJobAsync(id, cancellationToken);
@@ -26,13 +35,25 @@ public sealed class JobCommands(JobStore store, ChunkDispatcher dispatcher, ILog
             return null;
         }
 
-        if (job.State is not (JobState.Failed or JobState.Cancelled))
+        var mode = job.State switch
         {
-            throw new InvalidOperationException($"Job {id} is {StateText.ToDb(job.State)}; only failed or cancelled jobs can be retried.");
+            JobState.Succeeded => throw new JobRetryRefusedException(
+                $"Job {id} succeeded; there is nothing to retry. To score its input again, submit a new job."),
+            JobState.Queued or JobState.Running => RetryMode.Resume,
+            _ when ChunkScorer.ThresholdExceeded(job, job.FailedRows) is not null => RetryMode.Everything,
+            _ => RetryMode.FailedChunks,
+        };
+
+        // Null: the job changed state meanwhile (e.g. it just finished); the caller sees its current state.
+        var pending = await store.PrepareRetryAsync(id, mode, cancellationToken);
+        if (pending is null)
+        {
+            var now = await store.GetJobAsync(id, cancellationToken);
+            throw new JobRetryRefusedException(
+                $"Job {id} changed to {(now is null ? "deleted" : StateText.ToDb(now.State))} while it was being retried; check its state and retry again if needed.");
         }
 
-        var pending = await store.PrepareRetryAsync(id, cancellationToken) ?? [];
-        logger.LogInformation("Job {JobId} retried: {Chunks} chunks re-sent", id, pending.Count);
+        logger.LogInformation("Job {JobId} retried ({Mode}, was {State}): {Chunks} chunks sent", id, mode, StateText.ToDb(job.State), pending.Count);
         await dispatcher.DispatchAsync(job, pending, cancellationToken);
         return await store.GetJobAsync(id, cancellationToken);
     }

@@ -42,13 +42,36 @@ public sealed class JobFinisher(JobStore store, IPublishEndpoint publisher, ILog
         }
         else if (state == JobState.Failed)
         {
-            var reason = job.Error ?? $"{job.FailedRows} of {job.TotalRows} rows failed; {job.ChunksFailed} chunks failed.";
-            logger.LogWarning("Job {JobId} failed: {Reason}", job.Id, reason);
-            await publisher.Publish(
-                new ScoringJobFailed(job.Id, job.ModelName, job.ModelVersion, job.TotalRows, job.ScoredRows, job.FailedRows,
-                    reason, job.FinishedAt ?? DateTimeOffset.UtcNow),
-                cancellationToken);
+            await PublishFailedAsync(job, cancellationToken);
         }
+    }
+
+    /// <summary>
+    /// Fails a queued or running job now, with <paramref name="reason"/>, because it can no longer succeed (a chunk
+    /// failed for good, or its failed rows passed the threshold); its remaining pending chunks fail with it. Publishes
+    /// <see cref="ScoringJobFailed"/> once, from the caller whose transition won; returns whether that was this one.
+    /// </summary>
+    public async Task<bool> FailAsync(Guid jobId, string reason, CancellationToken cancellationToken)
+    {
+        if (!await store.FailJobAsync(jobId, reason, cancellationToken))
+        {
+            return false;
+        }
+
+        var job = await store.GetJobAsync(jobId, cancellationToken)
+            ?? throw new InvalidOperationException($"Job {jobId} vanished while failing.");
+        await PublishFailedAsync(job, cancellationToken);
+        return true;
+    }
+
+    private async Task PublishFailedAsync(JobEntity job, CancellationToken cancellationToken)
+    {
+        var reason = job.Error ?? $"{job.FailedRows} of {job.TotalRows} rows failed; {job.ChunksFailed} chunks failed.";
+        logger.LogWarning("Job {JobId} failed: {Reason}", job.Id, reason);
+        await publisher.Publish(
+            new ScoringJobFailed(job.Id, job.ModelName, job.ModelVersion, job.TotalRows, job.ScoredRows, job.FailedRows,
+                reason, job.FinishedAt ?? DateTimeOffset.UtcNow),
+            cancellationToken);
     }
 
     private async Task WriteManifestAsync(JobEntity job, CancellationToken cancellationToken)

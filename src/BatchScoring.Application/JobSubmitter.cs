@@ -137,7 +137,11 @@ public sealed class JobSubmitter(
             CreatedAt = now,
             UpdatedAt = now,
         };
-        var chunks = plan.Chunks.Select(c => new ChunkEntity
+        // An input with no rows is still one chunk (of no rows): the job then ends like every other one, through a
+        // worker's commit and the finisher (ScoringJobCompleted, an empty part file and _SUCCESS).
+        var planned = plan.Chunks.Count > 0 ? plan.Chunks : [new ChunkSpec(0, Dataset.ListFiles(request.Input)[0], null, 0, 0)];
+        job.ChunksTotal = planned.Count;
+        var chunks = planned.Select(c => new ChunkEntity
         {
             JobId = job.Id,
             ChunkIndex = c.Index,
@@ -269,7 +273,7 @@ public sealed class JobSubmitter(
     }
 }
 
-/// <summary>Sends chunk messages for a job and marks it running; also used by retry to re-send unfinished chunks.</summary>
+/// <summary>Sends chunk messages for a job and marks it running; also used by retry and the reconciler to re-send chunks.</summary>
 public sealed class ChunkDispatcher(ISendEndpointProvider sendEndpoints, JobStore store, JobFinisher finisher, IOptions<BatchScoringOptions> options)
 {
     /// <summary>The queue the workers consume chunk messages from.</summary>
@@ -277,29 +281,33 @@ public sealed class ChunkDispatcher(ISendEndpointProvider sendEndpoints, JobStor
 
     public async Task DispatchAsync(JobEntity job, IReadOnlyList<ChunkEntity> chunks, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(job);
+        ArgumentNullException.ThrowIfNull(chunks);
         await store.MarkRunningAsync(job.Id, cancellationToken);
         if (chunks.Count == 0)
         {
-            // A 0-row input succeeds at once, with the same outputs as any job: an empty table, and a Parquet
-            // directory holding only _SUCCESS, written by the finisher (which also publishes the completion).
-            if (job.OutputParquet is not null)
-            {
-                Directory.CreateDirectory(job.OutputParquet);
-            }
-
+            // Nothing left to send (a retry of a job whose chunks all ran): decide its outcome like any other job's.
             await store.MarkDispatchedAsync(job.Id, cancellationToken);
             await finisher.TryFinishAsync(job.Id, cancellationToken);
             return;
         }
 
+        await SendAsync(chunks, cancellationToken);
+        await store.MarkChunksSentAsync(job.Id, chunks.Select(c => c.ChunkIndex).ToArray(), cancellationToken);
+
+        // Until this is recorded, the scheduler's dispatch recovery may send the chunks again (duplicates are skipped by the workers).
+        await store.MarkDispatchedAsync(job.Id, cancellationToken);
+    }
+
+    /// <summary>Sends one message per chunk (no state change; duplicates are harmless, a chunk commits once).</summary>
+    public async Task SendAsync(IReadOnlyList<ChunkEntity> chunks, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(chunks);
         // To the queue's exchange: a "queue:" address would declare the queue as classic, which fails on a quorum queue;
         // the queue itself is declared at start-up with its configured type (ChunkQueueTopology).
         var endpoint = await sendEndpoints.GetSendEndpoint(new Uri($"exchange:{options.Value.QueueName(QueueName)}"));
         await endpoint.SendBatch(
-            chunks.Select(c => new ScoreChunk(job.Id, c.ChunkIndex, c.SourcePath, c.RowGroup, c.RowStart, c.RowCount, c.ByteOffset)),
+            chunks.Select(c => new ScoreChunk(c.JobId, c.ChunkIndex, c.SourcePath, c.RowGroup, c.RowStart, c.RowCount, c.ByteOffset)),
             cancellationToken);
-
-        // Until this is recorded, the scheduler's dispatch recovery may send the chunks again (duplicates are skipped by the workers).
-        await store.MarkDispatchedAsync(job.Id, cancellationToken);
     }
 }

@@ -43,7 +43,8 @@ public static class ScoringMetrics
         new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.001, 2, 16) });
 
     public static readonly Counter ChunkFailures = Metrics.CreateCounter(
-        "batchscoring_chunk_failures_total", "Chunks that could not be scored (unreadable input) or threw and will be redelivered.",
+        "batchscoring_chunk_failures_total",
+        "Chunk errors by reason: permanent, poison, retries_exhausted (chunk failed); retry (in place), retry_later (left to the reconciler), resent (by the reconciler).",
         new CounterConfiguration { LabelNames = ["reason"] });
 
     public static readonly Counter ChunksCompleted = Metrics.CreateCounter(

@@ -16,12 +16,13 @@ public sealed class ChunkCommit : IAsyncDisposable
     private NpgsqlTransaction? _transaction;
     private bool _completed;
 
-    private ChunkCommit(NpgsqlConnection connection, NpgsqlTransaction transaction, ChunkEntity chunk, JobState jobState)
+    private ChunkCommit(NpgsqlConnection connection, NpgsqlTransaction transaction, ChunkEntity chunk, JobState jobState, int jobRetries)
     {
         _connection = connection;
         _transaction = transaction;
         Chunk = chunk;
         JobState = jobState;
+        JobRetries = jobRetries;
     }
 
     public Guid JobId => Chunk.JobId;
@@ -34,14 +35,18 @@ public sealed class ChunkCommit : IAsyncDisposable
     /// <summary>State of the job when the chunk was locked (queued or running).</summary>
     public JobState JobState { get; }
 
+    /// <summary>How many times the job was retried (what workers cached about the job before a retry is stale).</summary>
+    public int JobRetries { get; }
+
     /// <summary>The connection holding the transaction, for extra statements in the same unit of work.</summary>
     public NpgsqlConnection Connection => _connection;
 
     /// <summary>
     /// Locks the chunk for this worker. Returns null when there is nothing to do: the chunk already
     /// succeeded or failed, or the job is cancelled or finished. Throws <see cref="InvalidOperationException"/>
-    /// when the chunk does not exist. The attempt counter, worker name and start time are recorded in
-    /// their own (committed) statement, so attempts survive a crashed worker.
+    /// when the chunk does not exist. The attempt counters (<c>attempts</c>, <c>open_attempts</c>), worker name and
+    /// start time are recorded in their own (committed) statement, so attempts survive a crashed worker: an attempt
+    /// that records no outcome stays counted in <see cref="ChunkEntity.OpenAttempts"/> (poison-message detection).
     /// </summary>
     public static async Task<ChunkCommit?> BeginAsync(NpgsqlDataSource dataSource, Guid jobId, int chunkIndex, string workerName, CancellationToken ct)
     {
@@ -56,7 +61,7 @@ public sealed class ChunkCommit : IAsyncDisposable
             await using (var attempt = new NpgsqlCommand(
                 """
                 UPDATE scoring.chunks AS c
-                SET attempts = c.attempts + 1, worker = $3, started_at = now()
+                SET attempts = c.attempts + 1, open_attempts = c.open_attempts + 1, worker = $3, started_at = now()
                 FROM scoring.jobs AS j
                 WHERE c.job_id = $1 AND c.chunk_index = $2 AND c.state = 'pending'
                   AND j.id = c.job_id AND j.state IN ('queued', 'running')
@@ -79,10 +84,12 @@ public sealed class ChunkCommit : IAsyncDisposable
             transaction = await connection.BeginTransactionAsync(ct);
             ChunkEntity? chunk = null;
             var jobState = JobState.Queued;
+            var jobRetries = 0;
             await using (var select = new NpgsqlCommand(
                 """
                 SELECT c.state, j.state, c.source_path, c.row_group, c.row_start, c.row_count, c.attempts,
-                       c.scored_rows, c.failed_rows, c.worker, c.error, c.started_at, c.finished_at
+                       c.scored_rows, c.failed_rows, c.worker, c.error, c.started_at, c.finished_at,
+                       c.open_attempts, c.failures, c.first_failed_at, c.last_error, j.retries
                 FROM scoring.chunks AS c
                 JOIN scoring.jobs AS j ON j.id = c.job_id
                 WHERE c.job_id = $1 AND c.chunk_index = $2
@@ -113,7 +120,12 @@ public sealed class ChunkCommit : IAsyncDisposable
                         Error = reader.IsDBNull(10) ? null : reader.GetString(10),
                         StartedAt = reader.IsDBNull(11) ? null : reader.GetFieldValue<DateTimeOffset>(11),
                         FinishedAt = reader.IsDBNull(12) ? null : reader.GetFieldValue<DateTimeOffset>(12),
+                        OpenAttempts = reader.GetInt32(13),
+                        Failures = reader.GetInt32(14),
+                        FirstFailedAt = reader.IsDBNull(15) ? null : reader.GetFieldValue<DateTimeOffset>(15),
+                        LastError = reader.IsDBNull(16) ? null : reader.GetString(16),
                     };
+                    jobRetries = reader.GetInt32(17);
                 }
             }
 
@@ -125,7 +137,7 @@ public sealed class ChunkCommit : IAsyncDisposable
                 return null;
             }
 
-            return new ChunkCommit(connection, transaction, chunk, jobState);
+            return new ChunkCommit(connection, transaction, chunk, jobState, jobRetries);
         }
         catch
         {
@@ -171,7 +183,8 @@ public sealed class ChunkCommit : IAsyncDisposable
                 new NpgsqlBatchCommand(
                     """
                     UPDATE scoring.chunks
-                    SET state = 'succeeded', scored_rows = $3, failed_rows = $4, error = NULL, finished_at = now()
+                    SET state = 'succeeded', scored_rows = $3, failed_rows = $4, error = NULL, finished_at = now(),
+                        open_attempts = 0, next_attempt_at = NULL
                     WHERE job_id = $1 AND chunk_index = $2
                     """),
                 new NpgsqlBatchCommand(
@@ -217,7 +230,8 @@ public sealed class ChunkCommit : IAsyncDisposable
     /// <summary>
     /// Marks a pending chunk failed (e.g. its whole input is unreadable) in its own transaction and
     /// increments the job's chunks_failed. Returns null (and changes nothing) when the chunk is not
-    /// pending or the job is not queued/running.
+    /// pending or the job is not queued, running or failed (a chunk that was in flight when its job
+    /// failed still records its own outcome; a cancelled job keeps its pending chunks for a retry).
     /// </summary>
     public static async Task<JobProgress?> FailChunkAsync(NpgsqlDataSource dataSource, Guid jobId, int chunkIndex, string workerName, string error, CancellationToken ct)
     {
@@ -246,7 +260,7 @@ public sealed class ChunkCommit : IAsyncDisposable
                 throw new InvalidOperationException($"Chunk {chunkIndex} of job {jobId} does not exist.");
             }
 
-            if (reader.GetString(0) != "pending" || reader.GetString(1) is not ("queued" or "running"))
+            if (reader.GetString(0) != "pending" || reader.GetString(1) is not ("queued" or "running" or "failed"))
             {
                 return null;
             }
@@ -259,7 +273,8 @@ public sealed class ChunkCommit : IAsyncDisposable
                 new NpgsqlBatchCommand(
                     """
                     UPDATE scoring.chunks
-                    SET state = 'failed', worker = $3, error = $4, scored_rows = 0, failed_rows = 0, finished_at = now()
+                    SET state = 'failed', worker = $3, error = $4, last_error = $4, scored_rows = 0, failed_rows = 0, finished_at = now(),
+                        open_attempts = 0, next_attempt_at = NULL
                     WHERE job_id = $1 AND chunk_index = $2
                     """),
                 new NpgsqlBatchCommand(
@@ -287,6 +302,50 @@ public sealed class ChunkCommit : IAsyncDisposable
 
         await transaction.CommitAsync(ct);
         return progress;
+    }
+
+    /// <summary>
+    /// Records a transient failure of a pending chunk (after its in-place retries): counts it, keeps the first failure's time and the last reason, and sets when the reconciler re-sends the chunk:
+    /// after <paramref name="backoff"/>, doubled for every earlier failure, at most <paramref name="maxBackoff"/>.
+    /// Returns the chunk's failure count, first failure time and next attempt, or null when the chunk is not pending.
+    /// </summary>
+    public static async Task<(int Failures, DateTimeOffset FirstFailedAt, DateTimeOffset NextAttemptAt)?> RecordTransientFailureAsync(
+        NpgsqlDataSource dataSource, Guid jobId, int chunkIndex, string error, TimeSpan backoff, TimeSpan maxBackoff, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(dataSource);
+        ArgumentNullException.ThrowIfNull(error);
+        await using var command = dataSource.CreateCommand(
+            """
+            UPDATE scoring.chunks
+            SET failures = failures + 1,
+                first_failed_at = coalesce(first_failed_at, now()), last_error = $3,
+                next_attempt_at = now() + least($5, $4 * power(2, least(failures, 30)))
+            WHERE job_id = $1 AND chunk_index = $2 AND state = 'pending'
+            RETURNING failures, first_failed_at, next_attempt_at
+            """);
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = jobId });
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = chunkIndex });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = error });
+        command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = backoff });
+        command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = maxBackoff });
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        return await reader.ReadAsync(ct)
+            ? (reader.GetInt32(0), reader.GetFieldValue<DateTimeOffset>(1), reader.GetFieldValue<DateTimeOffset>(2))
+            : null;
+    }
+
+    /// <summary>Closes an attempt that ended with a handled error or was interrupted on purpose (the worker is stopping): it is not a crash.</summary>
+    public static async Task ReleaseAttemptAsync(NpgsqlDataSource dataSource, Guid jobId, int chunkIndex, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(dataSource);
+        await using var command = dataSource.CreateCommand(
+            """
+            UPDATE scoring.chunks SET open_attempts = greatest(open_attempts - 1, 0)
+            WHERE job_id = $1 AND chunk_index = $2 AND state = 'pending'
+            """);
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = jobId });
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = chunkIndex });
+        await command.ExecuteNonQueryAsync(ct);
     }
 
     /// <summary>Rolls back unless <see cref="CompleteAsync"/> committed, and returns the connection.</summary>

@@ -11,6 +11,19 @@ public sealed record JobCreateResult(JobEntity Job, bool Created);
 /// <summary>One move of a model alias: to <paramref name="Version"/>, from <paramref name="PreviousVersion"/> (null: created).</summary>
 public sealed record AliasChange(string Model, string Alias, int Version, int? PreviousVersion, DateTimeOffset ChangedAt);
 
+/// <summary>What <see cref="JobStore.PrepareRetryAsync"/> re-runs.</summary>
+public enum RetryMode
+{
+    /// <summary>A failed or cancelled job: its failed and pending chunks.</summary>
+    FailedChunks,
+
+    /// <summary>A failed or cancelled job, from scratch: its earlier results are deleted first.</summary>
+    Everything,
+
+    /// <summary>A queued or running job: its pending chunks are sent again.</summary>
+    Resume,
+}
+
 /// <summary>Filter for <see cref="JobStore.ListJobsAsync"/> (newest first).</summary>
 public sealed record JobListFilter(JobState? State = null, string? ModelName = null, int Limit = 50, int Offset = 0);
 
@@ -215,7 +228,10 @@ public sealed class JobStore
             FROM (
                 SELECT id, CASE
                     WHEN chunks_failed > 0 THEN
-                        format('%s of %s chunks failed', chunks_failed, chunks_total)
+                        format('%s of %s chunks failed%s', chunks_failed, chunks_total, (
+                            SELECT format('; chunk %s: %s', c.chunk_index, c.error) FROM scoring.chunks AS c
+                            WHERE c.job_id = $1 AND c.state = 'failed' AND c.error IS NOT NULL
+                            ORDER BY c.chunk_index LIMIT 1))
                     WHEN error_threshold_rows IS NOT NULL AND failed_rows > error_threshold_rows THEN
                         format('%s failed rows exceed the error threshold of %s rows', failed_rows, error_threshold_rows)
                     WHEN error_threshold_percent IS NOT NULL AND failed_rows > 0
@@ -249,43 +265,55 @@ public sealed class JobStore
     }
 
     /// <summary>
-    /// Makes a failed or cancelled job runnable again, in one transaction: failed chunks go back to
-    /// pending (their counts are subtracted from the job, their failed_rows records are deleted, so a
-    /// re-run does not double count), chunks_failed drops accordingly, the job becomes running with no
-    /// error or finished_at. Succeeded chunks are kept. Returns the pending chunks (to re-enqueue), or
-    /// null when the job does not exist or is not failed/cancelled. When the list is empty (e.g. a job
-    /// failed on its row threshold only) the caller should call <see cref="TryFinishJobAsync"/> at once.
+    /// Makes a job runnable again, in one transaction, and returns its pending chunks (to send), or null when the
+    /// job does not exist or is not in a state <paramref name="mode"/> applies to:
+    /// <list type="bullet">
+    /// <item><see cref="RetryMode.FailedChunks"/> (failed or cancelled job): failed chunks go back to pending (their
+    /// counts are subtracted from the job, their failed_rows records deleted, so a re-run does not double count);
+    /// succeeded chunks are kept.</item>
+    /// <item><see cref="RetryMode.Everything"/> (failed or cancelled job): every chunk goes back to pending, the job's
+    /// result rows (<c>job_id</c> in its output table) and failed rows are deleted and its counters start from zero.</item>
+    /// <item><see cref="RetryMode.Resume"/> (queued or running job): pending chunks are kept as they are.</item>
+    /// </list>
+    /// In every mode the job becomes running with no error, <c>retries</c> is incremented, and the retry counters of
+    /// its pending chunks start again. When the list is empty the caller should try to finish the job at once.
     /// </summary>
-    public async Task<IReadOnlyList<ChunkEntity>?> PrepareRetryAsync(Guid id, CancellationToken ct)
+    public async Task<IReadOnlyList<ChunkEntity>?> PrepareRetryAsync(Guid id, RetryMode mode, CancellationToken ct)
     {
         await using var connection = await _dataSource.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
+        string? outputTable;
         await using (var select = new NpgsqlCommand(
             """
-            SELECT state FROM scoring.jobs WHERE id = $1 FOR UPDATE
+            SELECT state, output_table FROM scoring.jobs WHERE id = $1 FOR UPDATE
             """,
             connection,
             tx))
         {
             select.Parameters.Add(Param(id, NpgsqlDbType.Uuid));
-            if (await select.ExecuteScalarAsync(ct) is not ("failed" or "cancelled"))
+            await using var reader = await select.ExecuteReaderAsync(ct);
+            var allowed = mode == RetryMode.Resume ? new[] { "queued", "running" } : ["failed", "cancelled"];
+            if (!await reader.ReadAsync(ct) || !allowed.Contains(reader.GetString(0)))
             {
+                await reader.DisposeAsync();
                 await tx.RollbackAsync(ct);
                 return null;
             }
+
+            outputTable = reader.IsDBNull(1) ? null : reader.GetString(1);
         }
 
-        await using (var batch = new NpgsqlBatch(connection, tx)
+        await using (var batch = new NpgsqlBatch(connection, tx))
         {
-            BatchCommands =
+            if (mode == RetryMode.FailedChunks)
             {
-                new NpgsqlBatchCommand(
+                batch.BatchCommands.Add(new NpgsqlBatchCommand(
                     """
                     DELETE FROM scoring.failed_rows AS f
                     USING scoring.chunks AS c
                     WHERE c.job_id = $1 AND c.state = 'failed' AND f.job_id = $1 AND f.chunk_index = c.chunk_index
-                    """),
-                new NpgsqlBatchCommand(
+                    """));
+                batch.BatchCommands.Add(new NpgsqlBatchCommand(
                     """
                     WITH reset AS (
                         SELECT chunk_index, scored_rows, failed_rows
@@ -300,27 +328,166 @@ public sealed class JobStore
                         RETURNING c.chunk_index
                     )
                     UPDATE scoring.jobs AS j
-                    SET state = 'running',
-                        dispatched_at = NULL,
-                        scored_rows = j.scored_rows - (SELECT COALESCE(sum(scored_rows), 0) FROM reset),
+                    SET scored_rows = j.scored_rows - (SELECT COALESCE(sum(scored_rows), 0) FROM reset),
                         failed_rows = j.failed_rows - (SELECT COALESCE(sum(failed_rows), 0) FROM reset),
-                        chunks_failed = j.chunks_failed - (SELECT count(*) FROM updated),
-                        started_at = COALESCE(j.started_at, now()),
-                        error = NULL,
-                        finished_at = NULL,
-                        updated_at = now()
+                        chunks_failed = j.chunks_failed - (SELECT count(*) FROM updated)
                     WHERE j.id = $1
-                    """),
-            },
-        })
-        {
-            batch.BatchCommands[0].Parameters.Add(Param(id, NpgsqlDbType.Uuid));
-            batch.BatchCommands[1].Parameters.Add(Param(id, NpgsqlDbType.Uuid));
+                    """));
+            }
+            else if (mode == RetryMode.Everything)
+            {
+                if (outputTable is not null)
+                {
+                    var (schema, table) = ResultTable.ParseQualifiedName(outputTable);
+                    batch.BatchCommands.Add(new NpgsqlBatchCommand(
+                        $"DELETE FROM {ResultTable.Quote(schema)}.{ResultTable.Quote(table)} WHERE job_id = $1"));
+                }
+
+                batch.BatchCommands.Add(new NpgsqlBatchCommand("DELETE FROM scoring.failed_rows WHERE job_id = $1"));
+                batch.BatchCommands.Add(new NpgsqlBatchCommand(
+                    """
+                    UPDATE scoring.chunks
+                    SET state = 'pending', scored_rows = 0, failed_rows = 0, error = NULL, finished_at = NULL
+                    WHERE job_id = $1
+                    """));
+                batch.BatchCommands.Add(new NpgsqlBatchCommand(
+                    """
+                    UPDATE scoring.jobs SET scored_rows = 0, failed_rows = 0, chunks_done = 0, chunks_failed = 0 WHERE id = $1
+                    """));
+            }
+
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(
+                """
+                UPDATE scoring.chunks
+                SET failures = 0, open_attempts = 0, first_failed_at = NULL, next_attempt_at = NULL
+                WHERE job_id = $1 AND state = 'pending'
+                """));
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(
+                """
+                UPDATE scoring.jobs
+                SET state = 'running',
+                    dispatched_at = NULL,
+                    retries = retries + 1,
+                    started_at = COALESCE(started_at, now()),
+                    error = NULL,
+                    finished_at = NULL,
+                    updated_at = now()
+                WHERE id = $1
+                """));
+            foreach (var command in batch.BatchCommands)
+            {
+                command.Parameters.Add(Param(id, NpgsqlDbType.Uuid));
+            }
+
             await batch.ExecuteNonQueryAsync(ct);
         }
 
         await tx.CommitAsync(ct);
         return await GetPendingChunksAsync(id, ct);
+    }
+
+    /// <summary>
+    /// Fails a queued or running job at once, in one transaction: the job becomes failed with <paramref name="reason"/>,
+    /// and its pending chunks that no worker holds right now fail with a reason that points at the job's (chunks a
+    /// worker holds record their own outcome). Returns false when the job was not queued or running.
+    /// </summary>
+    public async Task<bool> FailJobAsync(Guid id, string reason, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(reason);
+        await using var command = _dataSource.CreateCommand(
+            """
+            WITH job AS (
+                SELECT id FROM scoring.jobs WHERE id = $1 AND state IN ('queued', 'running') FOR UPDATE
+            ), skipped AS (
+                SELECT c.chunk_index FROM scoring.chunks AS c JOIN job ON c.job_id = job.id
+                WHERE c.state = 'pending'
+                FOR UPDATE OF c SKIP LOCKED
+            ), failed AS (
+                UPDATE scoring.chunks AS c
+                SET state = 'failed', error = $3, finished_at = now(), next_attempt_at = NULL, open_attempts = 0
+                FROM skipped WHERE c.job_id = $1 AND c.chunk_index = skipped.chunk_index
+                RETURNING 1
+            )
+            UPDATE scoring.jobs AS j
+            SET state = 'failed', error = $2, chunks_failed = j.chunks_failed + (SELECT count(*) FROM failed),
+                finished_at = now(), updated_at = now()
+            FROM job WHERE j.id = job.id
+            """);
+        command.Parameters.Add(Param(id, NpgsqlDbType.Uuid));
+        command.Parameters.Add(Param(reason, NpgsqlDbType.Text));
+        command.Parameters.Add(Param($"Not scored: the job failed ({Truncate(reason, 500)})", NpgsqlDbType.Text));
+        return await command.ExecuteNonQueryAsync(ct) == 1;
+    }
+
+    /// <summary>Records that messages for these chunks were sent (<c>sends</c>, <c>sent_at</c>).</summary>
+    public async Task MarkChunksSentAsync(Guid id, IReadOnlyList<int> chunkIndexes, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(chunkIndexes);
+        await using var command = _dataSource.CreateCommand(
+            """
+            UPDATE scoring.chunks SET sends = sends + 1, sent_at = now(), next_attempt_at = NULL
+            WHERE job_id = $1 AND chunk_index = ANY($2) AND state = 'pending'
+            """);
+        command.Parameters.Add(Param(id, NpgsqlDbType.Uuid));
+        command.Parameters.Add(Param(chunkIndexes.ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Integer));
+        await command.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>
+    /// Claims up to <paramref name="limit"/> pending chunks of running jobs whose message is presumed gone, marks
+    /// them sent (the caller sends them) and returns them. A chunk is due when a worker gave up on it for now and its
+    /// backoff elapsed (<c>next_attempt_at</c>), or when nothing happened to it or to its job for
+    /// <paramref name="lostAfter"/> (doubling with every send, up to 64 times): its message was lost or dead-lettered
+    /// without a worker recording why (e.g. while PostgreSQL was down). Chunks a worker holds are skipped.
+    /// </summary>
+    public async Task<IReadOnlyList<ChunkEntity>> ClaimChunksToResendAsync(TimeSpan lostAfter, int limit, CancellationToken ct)
+    {
+        await using var command = _dataSource.CreateCommand(
+            """
+            WITH due AS (
+                SELECT c.job_id, c.chunk_index
+                FROM scoring.chunks AS c
+                JOIN scoring.jobs AS j ON j.id = c.job_id
+                WHERE c.state = 'pending' AND j.state = 'running' AND j.dispatched_at IS NOT NULL
+                  AND ((c.next_attempt_at IS NOT NULL AND c.next_attempt_at <= now())
+                       OR (c.next_attempt_at IS NULL
+                           AND j.updated_at < now() - $1
+                           AND coalesce(c.sent_at, j.dispatched_at) < now() - $1 * power(2, least(greatest(c.sends - 1, 0), 6))
+                           AND (c.started_at IS NULL OR c.started_at < now() - $1)))
+                ORDER BY c.job_id, c.chunk_index
+                LIMIT $2
+                FOR UPDATE OF c SKIP LOCKED
+            )
+            UPDATE scoring.chunks AS c
+            SET sends = c.sends + 1, sent_at = now(), next_attempt_at = NULL
+            FROM due
+            WHERE c.job_id = due.job_id AND c.chunk_index = due.chunk_index
+            RETURNING c.job_id, c.chunk_index, c.source_path, c.row_group, c.row_start, c.row_count, c.byte_offset,
+                      c.sends, c.attempts, c.failures, c.last_error
+            """);
+        command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = lostAfter });
+        command.Parameters.Add(Param(limit, NpgsqlDbType.Integer));
+        var chunks = new List<ChunkEntity>();
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            chunks.Add(new ChunkEntity
+            {
+                JobId = reader.GetGuid(0),
+                ChunkIndex = reader.GetInt32(1),
+                SourcePath = reader.GetString(2),
+                RowGroup = reader.IsDBNull(3) ? null : reader.GetInt32(3),
+                RowStart = reader.GetInt64(4),
+                RowCount = reader.GetInt64(5),
+                ByteOffset = reader.GetInt64(6),
+                Sends = reader.GetInt32(7),
+                Attempts = reader.GetInt32(8),
+                Failures = reader.GetInt32(9),
+                LastError = reader.IsDBNull(10) ? null : reader.GetString(10),
+            });
+        }
+
+        return chunks;
     }
 
     /// <summary>Records that the broker confirmed the job's chunk messages (see <see cref="ListUndispatchedJobsAsync"/>).</summary>
@@ -598,6 +765,8 @@ public sealed class JobStore
         command.Parameters.Add(Param(model.StoragePath, NpgsqlDbType.Text));
         command.Parameters.Add(Param(string.IsNullOrEmpty(model.Signature) ? "{}" : model.Signature, NpgsqlDbType.Jsonb));
     }
+
+    private static string Truncate(string text, int length) => text.Length <= length ? text : text[..length] + "…";
 
     private static NpgsqlParameter Param(object? value, NpgsqlDbType type) => new() { Value = value ?? DBNull.Value, NpgsqlDbType = type };
 }

@@ -36,4 +36,22 @@ public sealed class ChunkEntity
     public DateTimeOffset? StartedAt { get; set; }
 
     public DateTimeOffset? FinishedAt { get; set; }
+
+    /// <summary>Messages sent for this chunk (first dispatch, reconciler re-sends, retries).</summary>
+    public int Sends { get; set; }
+
+    public DateTimeOffset? SentAt { get; set; }
+
+    /// <summary>Attempts that started but recorded no outcome: the worker died or stopped mid-chunk.</summary>
+    public int OpenAttempts { get; set; }
+
+    /// <summary>Transient failures recorded by workers since the chunk was last (re)started by a retry.</summary>
+    public int Failures { get; set; }
+
+    public DateTimeOffset? FirstFailedAt { get; set; }
+
+    public string? LastError { get; set; }
+
+    /// <summary>When the reconciler re-sends the chunk (set when a worker gave up on a transient failure).</summary>
+    public DateTimeOffset? NextAttemptAt { get; set; }
 }

@@ -65,4 +65,7 @@ public sealed class JobEntity
     public DateTimeOffset? FinishedAt { get; set; }
 
     public DateTimeOffset UpdatedAt { get; set; }
+
+    /// <summary>How many times the job was retried (workers key what they cache about a job by it).</summary>
+    public int Retries { get; set; }
 }

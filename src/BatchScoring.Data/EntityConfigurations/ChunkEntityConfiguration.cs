@@ -25,5 +25,12 @@ internal sealed class ChunkEntityConfiguration : IEntityTypeConfiguration<ChunkE
         builder.Property(c => c.Error).HasColumnName("error");
         builder.Property(c => c.StartedAt).HasColumnName("started_at");
         builder.Property(c => c.FinishedAt).HasColumnName("finished_at");
+        builder.Property(c => c.Sends).HasColumnName("sends");
+        builder.Property(c => c.SentAt).HasColumnName("sent_at");
+        builder.Property(c => c.OpenAttempts).HasColumnName("open_attempts");
+        builder.Property(c => c.Failures).HasColumnName("failures");
+        builder.Property(c => c.FirstFailedAt).HasColumnName("first_failed_at");
+        builder.Property(c => c.LastError).HasColumnName("last_error");
+        builder.Property(c => c.NextAttemptAt).HasColumnName("next_attempt_at");
     }
 }

@@ -83,20 +83,33 @@ public sealed class ParquetBatchWriter : IAsyncDisposable
         _rows += batch.RowCount;
     }
 
-    /// <summary>Closes the file and moves it to its final name (replacing an older file of that name).</summary>
+    /// <summary>
+    /// Closes the file and moves it to its final name (replacing an older file of that name). When closing fails
+    /// (e.g. the disk is full), the temporary file is deleted before the error is thrown.
+    /// </summary>
     public async Task<long> CompleteAsync(CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        await _writer.DisposeAsync();
-        await _stream.FlushAsync(cancellationToken);
-        _stream.Flush(flushToDisk: true);
-        await _stream.DisposeAsync();
-        File.Move(_tempPath, _path, overwrite: true);
+        try
+        {
+            await _writer.DisposeAsync();
+            await _stream.FlushAsync(cancellationToken);
+            _stream.Flush(flushToDisk: true);
+            await _stream.DisposeAsync();
+            File.Move(_tempPath, _path, overwrite: true);
+        }
+        catch
+        {
+            await DisposeAsync();
+            throw;
+        }
+
         _completed = true;
         _disposed = true;
         return _rows;
     }
 
+    /// <summary>Abandons an incomplete file: its temporary file is deleted even when closing it fails (disk full).</summary>
     public async ValueTask DisposeAsync()
     {
         if (_disposed)
@@ -114,11 +127,41 @@ public sealed class ParquetBatchWriter : IAsyncDisposable
             // The file is being abandoned; a failure to finish its footer does not matter.
         }
 
-        await _stream.DisposeAsync();
+        try
+        {
+            await _stream.DisposeAsync();
+        }
+        catch (IOException)
+        {
+            // Flushing the buffer failed (disk full): the handle is closed all the same, and the file goes below.
+        }
+
         if (!_completed)
         {
             File.Delete(_tempPath);
         }
+    }
+
+    /// <summary>
+    /// Deletes temporary files that earlier writers of <paramref name="path"/> left behind (a process killed mid-write).
+    /// Call it only while no other writer of that path can be running (e.g. under the chunk's lock).
+    /// </summary>
+    public static int DeleteLeftovers(string path)
+    {
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        if (!Directory.Exists(directory))
+        {
+            return 0;
+        }
+
+        var deleted = 0;
+        foreach (var file in Directory.EnumerateFiles(directory, $".{Path.GetFileName(path)}.*.tmp"))
+        {
+            File.Delete(file);
+            deleted++;
+        }
+
+        return deleted;
     }
 
     private static Field ToField(SourceColumn column) => column.Kind switch

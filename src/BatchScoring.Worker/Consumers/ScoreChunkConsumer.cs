@@ -5,7 +5,7 @@ using Microsoft.Extensions.Options;
 
 namespace BatchScoring.Worker.Consumers;
 
-/// <summary>Scores one chunk per message; the message is acknowledged only after the chunk's transaction committed.</summary>
+/// <summary>Scores one chunk per message; the message is acknowledged only once the chunk's outcome is recorded in PostgreSQL.</summary>
 public sealed class ScoreChunkConsumer(ChunkScorer scorer) : IConsumer<ScoreChunk>
 {
     public async Task Consume(ConsumeContext<ScoreChunk> context)
@@ -15,15 +15,10 @@ public sealed class ScoreChunkConsumer(ChunkScorer scorer) : IConsumer<ScoreChun
             ScoringMetrics.QueueWaitSeconds.WithLabels("job").Observe(Math.Max(0, (DateTime.UtcNow - sent).TotalSeconds));
         }
 
-        try
-        {
-            await scorer.ScoreAsync(context.Message, context.CancellationToken);
-        }
-        catch (Exception) when (!context.CancellationToken.IsCancellationRequested)
-        {
-            ScoringMetrics.ChunkFailures.WithLabels("retry").Inc();
-            throw;
-        }
+        // Every error ends in a recorded outcome inside the scorer (failed, or left to the reconciler with backoff), so
+        // the message is acknowledged. Only when even that cannot be recorded (PostgreSQL down) does this throw: the
+        // message goes to score-chunks_error, and the reconciler re-sends the chunk once its job has been quiet.
+        await scorer.ScoreAsync(context.Message, context.CancellationToken);
     }
 }
 
@@ -43,7 +38,7 @@ public sealed class ScoreChunkConsumerDefinition : ConsumerDefinition<ScoreChunk
     {
         // Prefetch no more than we work on: unstarted chunks stay in the queue for other workers.
         endpointConfigurator.PrefetchCount = _concurrency;
-        // Transient faults (database restart, deadlock) retry in place; the chunk transaction makes retries safe.
-        endpointConfigurator.UseMessageRetry(r => r.Intervals(200, 1_000, 5_000, 15_000));
+        // No message retry here: the scorer retries in place briefly and then hands the chunk to the reconciler,
+        // so a long outage never holds a consumer slot (docs/job-failures.md).
     }
 }

@@ -49,6 +49,7 @@ public static class BatchScoringHostExtensions
         builder.Services.AddSingleton<ReferenceProfiler>();
         builder.Services.AddSingleton<DriftAuditor>();
         builder.Services.AddSingleton<DispatchRecovery>();
+        builder.Services.AddSingleton<JobPlanCache>();
         builder.Services.AddScoped<JobSubmitter>();
         builder.Services.AddScoped<ChunkDispatcher>();
         builder.Services.AddScoped<JobFinisher>();

@@ -95,14 +95,14 @@ public static class SchedulerHostExtensions
     }
 }
 
-/// <summary>Sends the chunks of jobs that were recorded but never dispatched (see <see cref="DispatchRecovery"/>).</summary>
+/// <summary>The chunk reconciler: undispatched jobs, and chunks whose message was lost, dead-lettered or backed off (see <see cref="DispatchRecovery"/>).</summary>
 [DisallowConcurrentExecution]
-public sealed class DispatchRecoveryJob(DispatchRecovery recovery, Microsoft.Extensions.Options.IOptions<BatchScoringOptions> options) : IJob
+public sealed class DispatchRecoveryJob(DispatchRecovery recovery) : IJob
 {
     public static readonly JobKey Key = new("dispatch-recovery", "batchscoring");
 
     public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken) =>
-        await recovery.RecoverAsync(TimeSpan.FromSeconds(options.Value.DispatchRecoveryGraceSeconds), cancellationToken);
+        await recovery.ReconcileAsync(cancellationToken);
 }
 
 /// <summary>Audits every profiled model version with recent samples; never two at once across the cluster.</summary>

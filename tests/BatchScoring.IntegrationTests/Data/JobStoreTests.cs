@@ -110,7 +110,7 @@ public sealed class JobStoreTests(DataDatabase db) : IClassFixture<DataDatabase>
         var results = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() => Store.TryFinishJobAsync(job.Id, ct), ct)));
 
         Assert.Equal(JobState.Failed, Assert.Single(results, r => r is not null));
-        Assert.Equal("1 of 2 chunks failed", (await Store.GetJobAsync(job.Id, ct))!.Error);
+        Assert.Equal("1 of 2 chunks failed; chunk 1: unreadable", (await Store.GetJobAsync(job.Id, ct))!.Error);
         Assert.Null(await Store.TryFinishJobAsync(job.Id, ct));
     }
 
@@ -145,9 +145,9 @@ public sealed class JobStoreTests(DataDatabase db) : IClassFixture<DataDatabase>
         }
 
         Assert.Equal(JobState.Failed, await Store.TryFinishJobAsync(job.Id, ct));
-        Assert.Null(await Store.PrepareRetryAsync(Guid.NewGuid(), ct));
+        Assert.Null(await Store.PrepareRetryAsync(Guid.NewGuid(), RetryMode.FailedChunks, ct));
 
-        var pending = await Store.PrepareRetryAsync(job.Id, ct);
+        var pending = await Store.PrepareRetryAsync(job.Id, RetryMode.FailedChunks, ct);
 
         Assert.NotNull(pending);
         Assert.Equal([1, 2], pending.Select(c => c.ChunkIndex));
@@ -157,7 +157,7 @@ public sealed class JobStoreTests(DataDatabase db) : IClassFixture<DataDatabase>
         Assert.Null(stored.FinishedAt);
         var failedRows = await Store.GetFailedRowsAsync(job.Id, 100, ct);
         Assert.Equal([0], failedRows.Select(f => f.ChunkIndex!.Value)); // chunk 0's record stays, the stray one is gone
-        Assert.Null(await Store.PrepareRetryAsync(job.Id, ct)); // running jobs cannot be retried
+        Assert.Null(await Store.PrepareRetryAsync(job.Id, RetryMode.FailedChunks, ct)); // running jobs cannot be retried
 
         await CompleteChunkAsync(job.Id, 1, 10, 0, ct);
         await CompleteChunkAsync(job.Id, 2, 8, 2, ct);
@@ -174,7 +174,7 @@ public sealed class JobStoreTests(DataDatabase db) : IClassFixture<DataDatabase>
         await CompleteChunkAsync(job.Id, 1, 10, 0, ct);
         await Store.CancelJobAsync(job.Id, ct);
 
-        var pending = await Store.PrepareRetryAsync(job.Id, ct);
+        var pending = await Store.PrepareRetryAsync(job.Id, RetryMode.FailedChunks, ct);
 
         Assert.Equal([0, 2], pending!.Select(c => c.ChunkIndex));
         Assert.Equal(JobState.Running, (await Store.GetJobAsync(job.Id, ct))!.State);

@@ -1,0 +1,123 @@
+using System.Text.Json;
+using BatchScoring.Cli.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+using Npgsql;
+using RabbitMQ.Client;
+
+namespace BatchScoring.IntegrationTests.Jobs;
+
+/// <summary>
+/// Job events as a subscriber sees them: an exclusive queue bound to the MassTransit exchanges of
+/// ScoringJobCompleted and ScoringJobFailed. Other test runs publish there too, so events are looked up by job id.
+/// </summary>
+internal sealed class JobEventProbe : IAsyncDisposable
+{
+    private static readonly string[] MessageTypes = ["BatchScoring.Contracts:ScoringJobCompleted", "BatchScoring.Contracts:ScoringJobFailed"];
+    private readonly IConnection _connection;
+    private readonly IChannel _channel;
+    private readonly string _queue;
+    private readonly List<(string Type, JsonElement Message)> _seen = [];
+
+    private JobEventProbe(IConnection connection, IChannel channel, string queue)
+    {
+        _connection = connection;
+        _channel = channel;
+        _queue = queue;
+    }
+
+    public static async Task<JobEventProbe> StartAsync(string rabbitUri, CancellationToken cancellationToken)
+    {
+        var connection = await new ConnectionFactory { Uri = new Uri(rabbitUri) }.CreateConnectionAsync(cancellationToken);
+        var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
+        var queue = await channel.QueueDeclareAsync("", durable: false, exclusive: true, autoDelete: true, cancellationToken: cancellationToken);
+        foreach (var type in MessageTypes)
+        {
+            await channel.ExchangeDeclareAsync(type, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
+            await channel.QueueBindAsync(queue.QueueName, type, "", cancellationToken: cancellationToken);
+        }
+
+        return new JobEventProbe(connection, channel, queue.QueueName);
+    }
+
+    /// <summary>Events ("ScoringJobCompleted"/"ScoringJobFailed") of one job received so far, after draining the queue.</summary>
+    public async Task<IReadOnlyList<(string Type, JsonElement Message)>> EventsOfAsync(Guid jobId, CancellationToken cancellationToken)
+    {
+        while (await _channel.BasicGetAsync(_queue, autoAck: true, cancellationToken) is { } delivery)
+        {
+            using var envelope = JsonDocument.Parse(delivery.Body);
+            var type = envelope.RootElement.GetProperty("messageType")[0].GetString()!.Split(':')[^1];
+            _seen.Add((type, envelope.RootElement.GetProperty("message").Clone()));
+        }
+
+        return _seen.Where(e => e.Message.GetProperty("jobId").GetGuid() == jobId).ToArray();
+    }
+
+    /// <summary>Waits for the job's first event; fails after <paramref name="timeout"/>.</summary>
+    public async Task<(string Type, JsonElement Message)> WaitAsync(Guid jobId, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            if ((await EventsOfAsync(jobId, cancellationToken)) is [var first, ..])
+            {
+                return first;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"no ScoringJobCompleted/ScoringJobFailed for job {jobId} within {timeout}");
+            await Task.Delay(100, cancellationToken);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _channel.DisposeAsync();
+        await _connection.DisposeAsync();
+    }
+}
+
+/// <summary>Helpers shared by the job failure tests.</summary>
+internal static class JobFailureSupport
+{
+    /// <summary>Starts more roles (e.g. a worker) in this process, joining <paramref name="host"/>'s database and queues.</summary>
+    public static async Task<WebApplication> StartRolesAsync(ServiceTestHost host, ServiceRoles roles, CancellationToken cancellationToken)
+    {
+        var app = ServiceHost.Build(
+            new ServeSettings(roles, "http://127.0.0.1:0", Migrate: false),
+            configure: c => c.AddInMemoryCollection(host.Settings!));
+        await app.StartAsync(cancellationToken);
+        return app;
+    }
+
+    public static async Task StopAsync(WebApplication app)
+    {
+        await app.StopAsync();
+        await app.DisposeAsync();
+    }
+
+    public static async Task<long> ScalarAsync(string connectionString, string sql, Guid id, CancellationToken cancellationToken)
+    {
+        await using var db = NpgsqlDataSource.Create(connectionString);
+        await using var command = db.CreateCommand(sql);
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = id });
+        return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    public static async Task ExecuteAsync(string connectionString, string sql, CancellationToken cancellationToken)
+    {
+        await using var db = NpgsqlDataSource.Create(connectionString);
+        await using var command = db.CreateCommand(sql);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>Waits until <paramref name="condition"/> holds; fails with <paramref name="what"/> after <paramref name="timeout"/>.</summary>
+    public static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"timed out after {timeout} waiting for: {what}");
+            await Task.Delay(100, cancellationToken);
+        }
+    }
+}
