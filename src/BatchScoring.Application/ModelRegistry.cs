@@ -21,7 +21,11 @@ public sealed partial class ModelRegistry(JobStore store, IOptions<BatchScoringO
         ? $"Model '{name}' is not registered."
         : $"Model '{name}' has no version or alias '{versionOrAlias}'.";
 
-    public async Task<ModelVersionEntity> RegisterAsync(string name, Stream content, CancellationToken cancellationToken)
+    public Task<ModelVersionEntity> RegisterAsync(string name, Stream content, CancellationToken cancellationToken) =>
+        RegisterAsync(name, content, Tenants.Default, cancellationToken);
+
+    /// <summary>Stores the file and registers it as the next version of <paramref name="name"/>, a name owned by <paramref name="tenant"/>.</summary>
+    public async Task<ModelVersionEntity> RegisterAsync(string name, Stream content, string tenant, CancellationToken cancellationToken)
     {
         if (!IsValidName(name))
         {
@@ -75,7 +79,7 @@ public sealed partial class ModelRegistry(JobStore store, IOptions<BatchScoringO
             }
 
             var version = await store.AddNextModelVersionAsync(
-                new ModelVersionEntity { ModelName = name, Sha256 = sha256, StoragePath = finalPath, Signature = JsonSerializer.Serialize(signature) },
+                new ModelVersionEntity { ModelName = name, Tenant = tenant, Sha256 = sha256, StoragePath = finalPath, Signature = JsonSerializer.Serialize(signature) },
                 cancellationToken);
             logger.LogInformation("Registered model {Model} v{Version} ({Sha256})", name, version.Version, sha256);
             return version;
