@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using BatchScoring.Application;
@@ -98,10 +99,14 @@ internal sealed partial class ApiExceptionHandler(IProblemDetailsService problem
         }
     }
 
-    private string TooLarge(HttpContext context)
+    private string TooLarge(HttpContext context) => TooLarge(context, limits.Value.MaxBodyBytes);
+
+    internal static string TooLarge(HttpContext context, long configured)
     {
-        var limit = context.Features.Get<IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize ?? limits.Value.MaxBodyBytes;
-        return $"The request body is larger than the limit of {limit:N0} bytes for {context.Request.Method} {context.Request.Path} (BatchScoring:Api:MaxBodyBytes; model uploads: MaxModelBytes).";
+        var limit = context.Features.Get<IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize ?? configured;
+        return string.Create(
+            CultureInfo.InvariantCulture,
+            $"The request body is larger than the limit of {limit:N0} bytes for {context.Request.Method} {context.Request.Path} (BatchScoring:Api:MaxBodyBytes; model uploads: MaxModelBytes).");
     }
 
     /// <summary>System.Text.Json's message, in the terms of the request: the JSON path and what is wrong there, no .NET type names.</summary>

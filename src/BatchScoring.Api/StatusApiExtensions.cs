@@ -71,6 +71,8 @@ public static class StatusApiExtensions
         {
             StatusCodes.Status404NotFound => $"There is nothing at {request.Method} {request.Path}; docs/http-api.md lists the routes.",
             StatusCodes.Status405MethodNotAllowed => $"{request.Method} is not allowed on {request.Path}" + (allow.Length > 0 ? $"; use {allow}." : "."),
+            StatusCodes.Status413PayloadTooLarge => ApiExceptionHandler.TooLarge(
+                context.HttpContext, context.HttpContext.RequestServices.GetRequiredService<IOptions<ApiKeyOptions>>().Value.MaxBodyBytes),
             StatusCodes.Status415UnsupportedMediaType => "Send the body as application/json.",
             _ => problem.Title,
         };
