@@ -31,7 +31,7 @@ public static class ApiProblems
     public static ValidationProblem Invalid(IDictionary<string, string[]> errors, string title = "Invalid request") =>
         TypedResults.ValidationProblem(
             errors,
-            detail: string.Join(" ", errors.Select(e => $"{e.Key}: {string.Join("; ", e.Value)}")),
+            detail: string.Join("; ", errors.Select(e => $"{e.Key}: {string.Join(", ", e.Value)}")) + ".",
             title: title);
 }
 
@@ -171,7 +171,7 @@ internal sealed partial class ApiExceptionHandler(IProblemDetailsService problem
             : message;
     }
 
-    private static string CSharpToDotnet(string type) => type.TrimEnd('?') switch
+    private static string CSharpToDotnet(string type) => (type.StartsWith("Nullable<", StringComparison.Ordinal) ? type[9..^1] : type.TrimEnd('?')) switch
     {
         "int" => "System.Int32",
         "long" => "System.Int64",

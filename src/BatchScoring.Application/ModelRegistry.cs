@@ -65,7 +65,9 @@ public sealed partial class ModelRegistry(JobStore store, IOptions<BatchScoringO
             }
             catch (ModelLoadException ex)
             {
-                throw new ModelRegistrationException($"The file uploaded for model '{name}' is not a loadable ONNX model: {ex.Message}", ex);
+                // The temporary path is the model store's: not for the client.
+                var reason = ex.Message.Replace($"Model file '{tempPath}'", "The file", StringComparison.Ordinal).Replace(tempPath, "the file", StringComparison.Ordinal);
+                throw new ModelRegistrationException($"The file uploaded for model '{name}' is not a loadable ONNX model: {reason}", ex);
             }
 
             var finalPath = Path.Combine(storeDir, $"{sha256}.onnx");

@@ -29,7 +29,7 @@ public sealed class HttpProblemTests(ServerFixture servers)
 
         using (var r = await client.GetAsync("/api/jobs?limit=many", Ct))
         {
-            await ProblemAssert.IsProblemAsync(r, HttpStatusCode.BadRequest, "'limit'", "'many'");
+            await ProblemAssert.IsProblemAsync(r, HttpStatusCode.BadRequest, "'limit'", "whole number", "'many'");
         }
 
         using (var r = await client.GetAsync("/api/jobs?limit=0", Ct))
@@ -105,7 +105,8 @@ public sealed class HttpProblemTests(ServerFixture servers)
 
         using (var r = await client.PostAsync("/api/models/churn/versions", new ByteArrayContent(Encoding.ASCII.GetBytes("not an onnx model")), Ct))
         {
-            await ProblemAssert.IsProblemAsync(r, HttpStatusCode.BadRequest, "'churn'", "not a loadable ONNX model");
+            var problem = await ProblemAssert.IsProblemAsync(r, HttpStatusCode.BadRequest, "'churn'", "not a loadable ONNX model");
+            Assert.DoesNotContain(host.WorkDir, problem.GetRawText(), StringComparison.Ordinal); // not where the model store is
         }
     }
 
