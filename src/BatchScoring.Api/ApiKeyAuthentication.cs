@@ -46,14 +46,13 @@ internal sealed class ApiKeyAuthenticationHandler(
     ILoggerFactory loggerFactory,
     UrlEncoder encoder,
     IOptions<ApiKeyOptions> keyOptions,
+    ApiKeyGrants grants,
     IProblemDetailsService problems)
     : AuthenticationHandler<AuthenticationSchemeOptions>(schemeOptions, loggerFactory, encoder)
 {
     public const string SchemeName = "ApiKey";
 
     public const string HeaderName = "X-Api-Key";
-
-    private readonly Lazy<IReadOnlyList<ApiKeyGrant>> _grants = new(() => keyOptions.Value.Grants());
 
     protected override Task<AuthenticateResult> HandleAuthenticateAsync()
     {
@@ -69,7 +68,7 @@ internal sealed class ApiKeyAuthenticationHandler(
 
         var hash = SHA256.HashData(Encoding.UTF8.GetBytes(presented));
         ApiKeyGrant? match = null;
-        foreach (var grant in _grants.Value)
+        foreach (var grant in grants.All)
         {
             // No early exit: the time taken does not depend on which key matched.
             if (CryptographicOperations.FixedTimeEquals(grant.Sha256, hash))
@@ -134,4 +133,12 @@ internal sealed class ApiKeyAuthenticationHandler(
         var auth = request.Headers.Authorization.ToString();
         return auth.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? auth["Bearer ".Length..].Trim() : null;
     }
+}
+
+/// <summary>The configured keys, hashed once (handlers are created per request).</summary>
+internal sealed class ApiKeyGrants(IOptions<ApiKeyOptions> options)
+{
+    private readonly Lazy<IReadOnlyList<ApiKeyGrant>> _all = new(() => options.Value.Grants());
+
+    public IReadOnlyList<ApiKeyGrant> All => _all.Value;
 }
