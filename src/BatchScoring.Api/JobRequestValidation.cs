@@ -87,7 +87,7 @@ public static class JobRequestValidation
         OptionalText(request.IdempotencyKey, "$.idempotencyKey", MaxIdempotencyKeyLength);
         if (request.OutputTable is null && request.OutputParquet is null)
         {
-            Add("$", "give an output: outputTable (a PostgreSQL table) and/or outputParquet (a directory)");
+            Add("$.outputTable", "give an output: outputTable (a PostgreSQL table) and/or outputParquet (a directory)");
         }
 
         if (request.Passthrough is null)
