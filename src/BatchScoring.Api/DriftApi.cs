@@ -1,3 +1,5 @@
+using System.Security.Claims;
+using BatchScoring.Application;
 using BatchScoring.Application.Drift;
 using BatchScoring.Data;
 using Microsoft.AspNetCore.Builder;
@@ -12,12 +14,17 @@ public static class DriftApi
 {
     public static RouteGroupBuilder MapDriftApi(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api/models/{name}").WithTags("Drift");
+        var api = app.MapGroup("/api/models/{name}").WithTags("Drift")
+            .ProducesProblem(StatusCodes.Status401Unauthorized).ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound);
         api.MapPost("/profile", BuildProfile).WithName(nameof(BuildProfile))
-            .WithSummary("Build the reference profile of a model version from a dataset the service can read (Parquet/CSV path).");
-        api.MapGet("/profile", GetProfile).WithName(nameof(GetProfile)).WithSummary("The reference profile of a model version (?version=, default latest).");
-        api.MapPost("/drift/audit", Audit).WithName(nameof(Audit)).WithSummary("Audit drift now: compare recent samples with the reference profile.");
-        api.MapGet("/drift", ListReports).WithName(nameof(ListReports)).WithSummary("Drift reports, newest first (?version=&limit=).");
+            .WithSummary("Build the reference profile of a model version from a dataset the service can read (Parquet/CSV path).")
+            .RequireAuthorization(ApiScopes.Admin).ProducesProblem(StatusCodes.Status400BadRequest);
+        api.MapGet("/profile", GetProfile).WithName(nameof(GetProfile)).WithSummary("The reference profile of a model version (?version=, default latest).")
+            .RequireAuthorization(ApiScopes.Read);
+        api.MapPost("/drift/audit", Audit).WithName(nameof(Audit)).WithSummary("Audit drift now: compare recent samples with the reference profile.")
+            .RequireAuthorization(ApiScopes.Admin).ProducesProblem(StatusCodes.Status400BadRequest);
+        api.MapGet("/drift", ListReports).WithName(nameof(ListReports)).WithSummary("Drift reports, newest first (?version=&limit=).")
+            .RequireAuthorization(ApiScopes.Read).ProducesProblem(StatusCodes.Status400BadRequest);
         return api;
     }
 
@@ -25,48 +32,63 @@ public static class DriftApi
     /// <param name="WindowHours">Hours of recent samples to compare (default: BatchScoring:Drift:WindowHours).</param>
     public sealed record AuditRequest(string? Version, int? WindowHours);
 
+    // Profile and audit failures (no samples, no profile, unreadable data) are thrown and become 400 problems in ApiExceptionHandler.
     public static async Task<Results<Created<ModelProfile>, ProblemHttpResult>> BuildProfile(
-        string name, ProfileRequest body, ReferenceProfiler profiler, CancellationToken cancellationToken)
+        string name, ProfileRequest body, ClaimsPrincipal user, JobStore store, ReferenceProfiler profiler, CancellationToken cancellationToken)
     {
-        try
+        if (await OwnVersionAsync(name, body.Version, user, store, cancellationToken) is { } missing)
         {
-            var profile = await profiler.BuildAsync(name, body, cancellationToken);
-            return TypedResults.Created($"/api/models/{name}/profile?version={profile.Version}", profile);
+            return missing;
         }
-        catch (DriftProfileException ex)
-        {
-            return TypedResults.Problem(ex.Message, statusCode: StatusCodes.Status400BadRequest, title: "Cannot build the profile");
-        }
+
+        var profile = await profiler.BuildAsync(name, body, cancellationToken);
+        return TypedResults.Created($"/api/models/{name}/profile?version={profile.Version}", profile);
     }
 
-    public static async Task<Results<Ok<ModelProfile>, NotFound<string>>> GetProfile(
-        string name, string? version, JobStore store, ReferenceProfiler profiler, CancellationToken cancellationToken)
+    public static async Task<Results<Ok<ModelProfile>, ProblemHttpResult>> GetProfile(
+        string name, string? version, ClaimsPrincipal user, JobStore store, ReferenceProfiler profiler, CancellationToken cancellationToken)
     {
         var resolved = await store.ResolveModelAsync(name, version, cancellationToken);
-        if (resolved is null)
+        if (resolved is null || resolved.Tenant != user.Tenant())
         {
-            return TypedResults.NotFound($"Model '{name}' has no version or alias '{version ?? "(latest)"}'.");
+            return ApiProblems.NotFound(ModelRegistry.NotFound(name, version));
         }
 
         return await profiler.GetAsync(resolved.ModelName, resolved.Version, cancellationToken) is { } profile
             ? TypedResults.Ok(profile)
-            : TypedResults.NotFound($"Model '{name}' v{resolved.Version} has no reference profile.");
+            : ApiProblems.NotFound($"Model '{name}' v{resolved.Version} has no reference profile.");
     }
 
     public static async Task<Results<Ok<DriftReport>, ProblemHttpResult>> Audit(
-        string name, AuditRequest? body, DriftAuditor auditor, CancellationToken cancellationToken)
+        string name, AuditRequest? body, ClaimsPrincipal user, JobStore store, DriftAuditor auditor, CancellationToken cancellationToken)
     {
-        try
+        if (await OwnVersionAsync(name, body?.Version, user, store, cancellationToken) is { } missing)
         {
-            return TypedResults.Ok(await auditor.AuditAsync(name, body?.Version, DriftAuditor.ManualTrigger, cancellationToken, body?.WindowHours));
+            return missing;
         }
-        catch (DriftProfileException ex)
-        {
-            return TypedResults.Problem(ex.Message, statusCode: StatusCodes.Status400BadRequest, title: "Cannot audit drift");
-        }
+
+        return TypedResults.Ok(await auditor.AuditAsync(name, body?.Version, DriftAuditor.ManualTrigger, cancellationToken, body?.WindowHours));
     }
 
-    public static async Task<Ok<IReadOnlyList<DriftReport>>> ListReports(
-        string name, int? version, int? limit, DriftAuditor auditor, CancellationToken cancellationToken) =>
-        TypedResults.Ok(await auditor.ListAsync(name, version, Math.Clamp(limit ?? 20, 1, 500), cancellationToken));
+    public static async Task<Results<Ok<IReadOnlyList<DriftReport>>, ProblemHttpResult>> ListReports(
+        string name, int? version, int? limit, ClaimsPrincipal user, JobStore store, DriftAuditor auditor, CancellationToken cancellationToken)
+    {
+        if (limit is < 1 or > 500)
+        {
+            return ApiProblems.BadRequest($"Query parameter 'limit' must be between 1 and 500 (was {limit}).");
+        }
+
+        if (await ModelsApi.OwnVersionsAsync(name, user, store, cancellationToken) is null)
+        {
+            return ModelsApi.ModelNotFound(name);
+        }
+
+        return TypedResults.Ok(await auditor.ListAsync(name, version, limit ?? 20, cancellationToken));
+    }
+
+    /// <summary>A 404 problem when the model (or the given version or alias) is not the caller's; null when it is.</summary>
+    private static async Task<ProblemHttpResult?> OwnVersionAsync(string name, string? version, ClaimsPrincipal user, JobStore store, CancellationToken cancellationToken) =>
+        await store.ResolveModelAsync(name, version, cancellationToken) is { } resolved && resolved.Tenant == user.Tenant()
+            ? null
+            : ApiProblems.NotFound(ModelRegistry.NotFound(name, version));
 }

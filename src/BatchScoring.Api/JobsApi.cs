@@ -1,3 +1,4 @@
+using System.Security.Claims;
 using BatchScoring.Application;
 using BatchScoring.Contracts;
 using BatchScoring.Data;
@@ -10,78 +11,123 @@ namespace BatchScoring.Api;
 
 public static class JobsApi
 {
+    public const int MaxListLimit = 1000;
+
     public static RouteGroupBuilder MapJobsApi(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api/jobs").WithTags("Jobs");
-        api.MapPost("/", SubmitJob).WithName(nameof(SubmitJob)).WithSummary("Validate, plan and start a scoring job.");
-        api.MapGet("/", ListJobs).WithName(nameof(ListJobs)).WithSummary("List jobs, newest first.");
-        api.MapGet("/{id:guid}", GetJob).WithName(nameof(GetJob)).WithSummary("Progress and outcome of a job.");
-        api.MapPost("/{id:guid}/cancel", CancelJob).WithName(nameof(CancelJob)).WithSummary("Stop scheduling the job's remaining chunks.");
-        api.MapPost("/{id:guid}/retry", RetryJob).WithName(nameof(RetryJob)).WithSummary("Re-run the chunks of a failed or cancelled job that did not succeed.");
+        var api = app.MapGroup("/api/jobs").WithTags("Jobs").ProducesProblem(StatusCodes.Status401Unauthorized).ProducesProblem(StatusCodes.Status403Forbidden);
+        api.MapPost("/", SubmitJob).WithName(nameof(SubmitJob)).WithSummary("Validate, plan and start a scoring job.")
+            .RequireAuthorization(ApiScopes.Submit).ProducesValidationProblem().ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status413PayloadTooLarge);
+        api.MapGet("/", ListJobs).WithName(nameof(ListJobs)).WithSummary("List jobs, newest first.")
+            .RequireAuthorization(ApiScopes.Read).ProducesProblem(StatusCodes.Status400BadRequest);
+        api.MapGet("/{id:guid}", GetJob).WithName(nameof(GetJob)).WithSummary("Progress and outcome of a job.")
+            .RequireAuthorization(ApiScopes.Read);
+        api.MapPost("/{id:guid}/cancel", CancelJob).WithName(nameof(CancelJob)).WithSummary("Stop scheduling the job's remaining chunks.")
+            .RequireAuthorization(ApiScopes.Submit);
+        api.MapPost("/{id:guid}/retry", RetryJob).WithName(nameof(RetryJob)).WithSummary("Re-run the chunks of a failed or cancelled job that did not succeed.")
+            .RequireAuthorization(ApiScopes.Submit);
         return api;
     }
 
-    public static async Task<Results<Accepted<JobStatus>, Ok<JobStatus>, ProblemHttpResult>> SubmitJob(
-        SubmitScoringJob request, HttpRequest http, JobSubmitter submitter, CancellationToken cancellationToken)
+    public static async Task<Results<Accepted<JobStatus>, Ok<JobStatus>, ValidationProblem>> SubmitJob(
+        SubmitScoringJob request, HttpRequest http, ClaimsPrincipal user, JobSubmitter submitter, CancellationToken cancellationToken)
     {
         if (request.IdempotencyKey is null && http.Headers.TryGetValue("Idempotency-Key", out var header) && !string.IsNullOrWhiteSpace(header))
         {
             request = request with { IdempotencyKey = header.ToString() };
         }
 
-        try
+        if (JobRequestValidation.Validate(request) is { Count: > 0 } errors)
         {
-            var result = await submitter.SubmitAsync(request, cancellationToken);
-            var status = JobQueries.ToStatus(result.Job, []);
-            return result.Created ? TypedResults.Accepted($"/api/jobs/{result.Job.Id}", status) : TypedResults.Ok(status);
+            return ApiProblems.Invalid(errors, "Invalid job request");
         }
-        catch (JobValidationException ex)
-        {
-            return TypedResults.Problem(ex.Message, statusCode: StatusCodes.Status400BadRequest, title: "Invalid job request");
-        }
+
+        // Validation, model, conflict and load failures are thrown and become problems in ApiExceptionHandler.
+        var result = await submitter.SubmitAsync(request, user.Tenant(), cancellationToken);
+        var status = JobQueries.ToStatus(result.Job, []);
+        return result.Created ? TypedResults.Accepted($"/api/jobs/{result.Job.Id}", status) : TypedResults.Ok(status);
     }
 
-    public static async Task<Ok<IReadOnlyList<JobStatus>>> ListJobs(
-        JobQueries queries, string? state, string? model, int? limit, int? offset, CancellationToken cancellationToken)
+    public static async Task<Results<Ok<IReadOnlyList<JobStatus>>, ProblemHttpResult>> ListJobs(
+        JobQueries queries, ClaimsPrincipal user, string? state, string? model, int? limit, int? offset, CancellationToken cancellationToken)
     {
+        JobState? parsedState = null;
+        if (state is not null)
+        {
+            var known = Enum.GetValues<JobState>().Where(s => string.Equals(StateText.ToDb(s), state, StringComparison.OrdinalIgnoreCase)).ToArray();
+            if (known.Length == 0)
+            {
+                return ApiProblems.BadRequest(
+                    $"Query parameter 'state' must be one of {string.Join(", ", Enum.GetValues<JobState>().Select(StateText.ToDb))} (was '{state}').");
+            }
+
+            parsedState = known[0];
+        }
+
+        if (limit is < 1 or > MaxListLimit)
+        {
+            return ApiProblems.BadRequest($"Query parameter 'limit' must be between 1 and {MaxListLimit} (was {limit}).");
+        }
+
+        if (offset is < 0)
+        {
+            return ApiProblems.BadRequest($"Query parameter 'offset' must not be negative (was {offset}).");
+        }
+
         var filter = new JobListFilter
         {
-            State = state is null ? null : StateText.ParseJobState(state),
+            State = parsedState,
             ModelName = model,
-            Limit = Math.Clamp(limit ?? 50, 1, 1000),
-            Offset = Math.Max(0, offset ?? 0),
+            Limit = limit ?? 50,
+            Offset = offset ?? 0,
+            Tenant = user.Tenant(),
         };
         return TypedResults.Ok(await queries.ListAsync(filter, cancellationToken));
     }
 
-    public static async Task<Results<Ok<JobStatus>, NotFound>> GetJob(Guid id, JobQueries queries, CancellationToken cancellationToken) =>
-        await queries.GetStatusAsync(id, cancellationToken) is { } status ? TypedResults.Ok(status) : TypedResults.NotFound();
+    public static async Task<Results<Ok<JobStatus>, ProblemHttpResult>> GetJob(
+        Guid id, ClaimsPrincipal user, JobStore store, JobQueries queries, CancellationToken cancellationToken) =>
+        await IsOwnJobAsync(id, user, store, cancellationToken) && await queries.GetStatusAsync(id, cancellationToken) is { } status
+            ? TypedResults.Ok(status)
+            : JobNotFound(id);
 
-    public static async Task<Results<Ok<JobStatus>, NotFound>> CancelJob(Guid id, JobCommands commands, JobQueries queries, CancellationToken cancellationToken)
+    public static async Task<Results<Ok<JobStatus>, ProblemHttpResult>> CancelJob(
+        Guid id, ClaimsPrincipal user, JobStore store, JobCommands commands, JobQueries queries, CancellationToken cancellationToken)
     {
-        if (await commands.CancelAsync(id, cancellationToken) is null)
+        if (!await IsOwnJobAsync(id, user, store, cancellationToken) || await commands.CancelAsync(id, cancellationToken) is null)
         {
-            return TypedResults.NotFound();
+            return JobNotFound(id);
         }
 
         return TypedResults.Ok((await queries.GetStatusAsync(id, cancellationToken))!);
     }
 
-    public static async Task<Results<Accepted<JobStatus>, NotFound, ProblemHttpResult>> RetryJob(
-        Guid id, JobCommands commands, JobQueries queries, CancellationToken cancellationToken)
+    public static async Task<Results<Accepted<JobStatus>, ProblemHttpResult>> RetryJob(
+        Guid id, ClaimsPrincipal user, JobStore store, JobCommands commands, JobQueries queries, CancellationToken cancellationToken)
     {
+        if (!await IsOwnJobAsync(id, user, store, cancellationToken))
+        {
+            return JobNotFound(id);
+        }
+
         try
         {
             if (await commands.RetryAsync(id, cancellationToken) is null)
             {
-                return TypedResults.NotFound();
+                return JobNotFound(id);
             }
         }
         catch (InvalidOperationException ex)
         {
-            return TypedResults.Problem(ex.Message, statusCode: StatusCodes.Status409Conflict, title: "Job cannot be retried");
+            return ApiProblems.Conflict(ex.Message, "Job cannot be retried");
         }
 
         return TypedResults.Accepted($"/api/jobs/{id}", (await queries.GetStatusAsync(id, cancellationToken))!);
     }
+
+    /// <summary>Another tenant's job is answered exactly like a job that does not exist.</summary>
+    private static async Task<bool> IsOwnJobAsync(Guid id, ClaimsPrincipal user, JobStore store, CancellationToken cancellationToken) =>
+        await store.GetJobAsync(id, cancellationToken) is { } job && job.Tenant == user.Tenant();
+
+    private static ProblemHttpResult JobNotFound(Guid id) => ApiProblems.NotFound($"There is no job {id}.");
 }

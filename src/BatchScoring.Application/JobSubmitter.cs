@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+using System.Text.Json;
 using BatchScoring.Contracts;
 using BatchScoring.Data;
 using BatchScoring.Scoring.Data;
@@ -15,6 +17,31 @@ public sealed record SubmitResult(JobEntity Job, bool Created);
 /// <summary>A submission that cannot run; the message names the field, column, file or model at fault.</summary>
 public sealed class JobValidationException(string message, Exception? inner = null) : Exception(message, inner);
 
+/// <summary>An idempotency key was reused with a different request: the client must pick a new key or resend the same body.</summary>
+public sealed class IdempotencyConflictException(string message) : Exception(message);
+
+/// <summary>A registered model version whose stored file cannot be used (missing, changed since registration, unloadable).</summary>
+public sealed class ModelUnavailableException(string modelName, int version, string cause, Exception inner)
+    : Exception($"Model '{modelName}' v{version} cannot be used: {cause}. Register the model file again (a new version) or restore the stored file.", inner)
+{
+    public string ModelName { get; } = modelName;
+
+    public int Version { get; } = version;
+
+    public static ModelUnavailableException From(ModelVersionEntity version, ModelLoadException ex)
+    {
+        ArgumentNullException.ThrowIfNull(version);
+        ArgumentNullException.ThrowIfNull(ex);
+
+        // The cause without the storage path: callers are API clients, not operators (the log keeps the full message).
+        var cause = !File.Exists(version.StoragePath) ? "its stored file is missing"
+            : ex.Message.Contains("SHA-256", StringComparison.Ordinal)
+                ? $"its stored file no longer matches the SHA-256 recorded at registration ({version.Sha256}); the file was changed or corrupted"
+                : "its stored file is not a loadable ONNX model";
+        return new ModelUnavailableException(version.ModelName, version.Version, cause, ex);
+    }
+}
+
 /// <summary>
 /// Validates a job before any work (model, input, key and feature columns, output table), plans its chunks,
 /// records job and chunks in PostgreSQL, then sends one claim-check message per chunk to the workers.
@@ -27,12 +54,19 @@ public sealed class JobSubmitter(
     IOptions<BatchScoringOptions> options,
     ILogger<JobSubmitter> logger)
 {
-    public async Task<SubmitResult> SubmitAsync(SubmitScoringJob request, CancellationToken cancellationToken)
+    /// <summary>Submits for the default tenant (jobs that arrive as messages).</summary>
+    public Task<SubmitResult> SubmitAsync(SubmitScoringJob request, CancellationToken cancellationToken) =>
+        SubmitAsync(request, Tenants.Default, cancellationToken);
+
+    /// <summary>Submits for <paramref name="tenant"/>: the model must be the tenant's, the idempotency key is the tenant's.</summary>
+    public async Task<SubmitResult> SubmitAsync(SubmitScoringJob request, string tenant, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (request.IdempotencyKey is { } key && await store.GetJobByIdempotencyKeyAsync(key, cancellationToken) is { } existing)
+        ArgumentNullException.ThrowIfNull(tenant);
+        var fingerprint = Fingerprint(request);
+        if (request.IdempotencyKey is { } key && await store.GetJobByIdempotencyKeyAsync(key, tenant, cancellationToken) is { } existing)
         {
-            return new SubmitResult(existing, false);
+            return Existing(existing, fingerprint);
         }
 
         var settings = options.Value;
@@ -45,8 +79,9 @@ public sealed class JobSubmitter(
         var input = Confine(roots, request.Input, nameof(request.Input));
         var outputParquet = request.OutputParquet is null ? null : Confine(roots, request.OutputParquet, nameof(request.OutputParquet));
 
-        var version = await store.ResolveModelAsync(request.Model, request.ModelVersion, cancellationToken)
-            ?? throw new JobValidationException(ModelRegistry.NotFound(request.Model, request.ModelVersion));
+        var version = await store.ResolveModelAsync(request.Model, request.ModelVersion, cancellationToken) is { } resolved && resolved.Tenant == tenant
+            ? resolved
+            : throw new JobValidationException(ModelRegistry.NotFound(request.Model, request.ModelVersion));
 
         var chunkRows = request.ChunkRows ?? settings.DefaultChunkRows;
         DatasetPlan plan;
@@ -78,7 +113,18 @@ public sealed class JobSubmitter(
         ThrowIfAny(problems);
 
         IReadOnlyList<(string Name, ColumnKind Kind)> outputs;
-        using (var lease = models.Acquire(version))
+        ModelLease lease;
+        try
+        {
+            lease = models.Acquire(version);
+        }
+        catch (ModelLoadException ex)
+        {
+            logger.LogError("Model {Model} v{Version} cannot be loaded: {Reason}", version.ModelName, version.Version, ex.Message);
+            throw ModelUnavailableException.From(version, ex);
+        }
+
+        using (lease)
         {
             try
             {
@@ -115,7 +161,9 @@ public sealed class JobSubmitter(
         var job = new JobEntity
         {
             Id = Guid.CreateVersion7(),
+            Tenant = tenant,
             IdempotencyKey = request.IdempotencyKey,
+            RequestSha256 = fingerprint,
             State = JobState.Queued,
             ModelName = version.ModelName,
             ModelVersion = version.Version,
@@ -156,7 +204,7 @@ public sealed class JobSubmitter(
         var (saved, created) = await store.CreateJobAsync(job, chunks, cancellationToken) is var r ? (r.Job, r.Created) : default;
         if (!created)
         {
-            return new SubmitResult(saved, false);
+            return Existing(saved, fingerprint);
         }
 
         logger.LogInformation(
@@ -219,6 +267,18 @@ public sealed class JobSubmitter(
         RequireNames(request.Features, nameof(request.Features), problems, nullable: true);
         ThrowIfAny(problems);
     }
+
+    private static SubmitResult Existing(JobEntity job, string fingerprint) =>
+        job.RequestSha256 is null || job.RequestSha256 == fingerprint
+            ? new SubmitResult(job, false)
+            : throw new IdempotencyConflictException(
+                $"Idempotency key '{job.IdempotencyKey}' was already used for job {job.Id} with a different request. Resend the same request to get that job, or use a new key for a new job.");
+
+    /// <summary>SHA-256 of the request as JSON, without its idempotency key (the header and the body field are the same key).</summary>
+    private static string Fingerprint(SubmitScoringJob request) =>
+        Convert.ToHexStringLower(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(request with { IdempotencyKey = null }, FingerprintJson)));
+
+    private static readonly JsonSerializerOptions FingerprintJson = new(JsonSerializerDefaults.Web);
 
     private static void Require(string? value, string field, List<string> problems)
     {

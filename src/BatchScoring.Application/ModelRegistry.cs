@@ -22,7 +22,11 @@ public sealed partial class ModelRegistry(JobStore store, IOptions<BatchScoringO
         ? $"Model '{name}' is not registered."
         : $"Model '{name}' has no version or alias '{versionOrAlias}'.";
 
-    public async Task<ModelVersionEntity> RegisterAsync(string name, Stream content, CancellationToken cancellationToken)
+    public Task<ModelVersionEntity> RegisterAsync(string name, Stream content, CancellationToken cancellationToken) =>
+        RegisterAsync(name, content, Tenants.Default, cancellationToken);
+
+    /// <summary>Stores the file and registers it as the next version of <paramref name="name"/>, a name owned by <paramref name="tenant"/>.</summary>
+    public async Task<ModelVersionEntity> RegisterAsync(string name, Stream content, string tenant, CancellationToken cancellationToken)
     {
         if (!IsValidName(name))
         {
@@ -71,7 +75,9 @@ public sealed partial class ModelRegistry(JobStore store, IOptions<BatchScoringO
             }
             catch (ModelLoadException ex)
             {
-                throw new ModelRegistrationException($"The file uploaded for model '{name}' is not a loadable ONNX model: {ex.Message}", ex);
+                // The temporary path is the model store's: not for the client.
+                var reason = ex.Message.Replace($"Model file '{tempPath}'", "The file", StringComparison.Ordinal).Replace(tempPath, "the file", StringComparison.Ordinal);
+                throw new ModelRegistrationException($"The file uploaded for model '{name}' is not a loadable ONNX model: {reason}", ex);
             }
 
             var finalPath = Path.Combine(storeDir, $"{sha256}.onnx");
@@ -85,7 +91,7 @@ public sealed partial class ModelRegistry(JobStore store, IOptions<BatchScoringO
             }
 
             var version = await store.AddNextModelVersionAsync(
-                new ModelVersionEntity { ModelName = name, Sha256 = sha256, StoragePath = finalPath, Signature = JsonSerializer.Serialize(signature) },
+                new ModelVersionEntity { ModelName = name, Tenant = tenant, Sha256 = sha256, StoragePath = finalPath, Signature = JsonSerializer.Serialize(signature) },
                 cancellationToken);
             logger.LogInformation("Registered model {Model} v{Version} ({Sha256})", name, version.Version, sha256);
             return version;

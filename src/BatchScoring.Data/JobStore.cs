@@ -25,7 +25,7 @@ public enum RetryMode
 }
 
 /// <summary>Filter for <see cref="JobStore.ListJobsAsync"/> (newest first).</summary>
-public sealed record JobListFilter(JobState? State = null, string? ModelName = null, int Limit = 50, int Offset = 0);
+public sealed record JobListFilter(JobState? State = null, string? ModelName = null, int Limit = 50, int Offset = 0, string? Tenant = null);
 
 /// <summary>
 /// Jobs, chunks and the model registry. Reads go through EF Core (<see cref="ScoringDbContext"/>);
@@ -60,7 +60,7 @@ public sealed class JobStore
     /// <summary>
     /// Inserts the job and its chunks in one transaction. <c>chunks_total</c> is set to the chunk count,
     /// <c>total_rows</c> to the sum of chunk rows when the job does not set it, and every chunk to pending.
-    /// When a job with the same idempotency key exists, nothing is written and that job is returned
+    /// When a job of the same tenant with the same idempotency key exists, nothing is written and that job is returned
     /// with <see cref="JobCreateResult.Created"/> false.
     /// </summary>
     public async Task<JobCreateResult> CreateJobAsync(JobEntity job, IReadOnlyList<ChunkEntity> chunks, CancellationToken ct)
@@ -81,9 +81,10 @@ public sealed class JobStore
                 INSERT INTO scoring.jobs (
                     id, idempotency_key, state, model_name, model_version, model_sha256, input_uri, input_format,
                     key_column, passthrough_columns, feature_columns, output_table, output_parquet, batch_size,
-                    chunk_size, allow_non_finite, error_threshold_rows, error_threshold_percent, total_rows, chunks_total)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
-                ON CONFLICT (idempotency_key) DO NOTHING
+                    chunk_size, allow_non_finite, error_threshold_rows, error_threshold_percent, total_rows, chunks_total,
+                    tenant, request_sha256)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+                ON CONFLICT (tenant, idempotency_key) DO NOTHING
                 """,
                 connection,
                 tx);
@@ -108,6 +109,8 @@ public sealed class JobStore
             p.Add(Param(job.ErrorThresholdPercent, NpgsqlDbType.Double));
             p.Add(Param(totalRows, NpgsqlDbType.Bigint));
             p.Add(Param(chunks.Count, NpgsqlDbType.Integer));
+            p.Add(Param(job.Tenant, NpgsqlDbType.Text));
+            p.Add(Param(job.RequestSha256, NpgsqlDbType.Text));
 
             // Zero rows: the idempotency key exists (a concurrent insert of the same key waits for the
             // other transaction and then lands here too).
@@ -116,7 +119,7 @@ public sealed class JobStore
                 await tx.RollbackAsync(ct);
                 await using var db = CreateContext();
                 var existing = await db.Jobs.AsNoTracking()
-                    .SingleAsync(j => j.IdempotencyKey == job.IdempotencyKey, ct);
+                    .SingleAsync(j => j.Tenant == job.Tenant && j.IdempotencyKey == job.IdempotencyKey, ct);
                 return new JobCreateResult(existing, false);
             }
 
@@ -164,14 +167,18 @@ public sealed class JobStore
         return await db.Jobs.AsNoTracking().SingleOrDefaultAsync(j => j.Id == id, ct);
     }
 
-    public async Task<JobEntity?> GetJobByIdempotencyKeyAsync(string idempotencyKey, CancellationToken ct)
+    public Task<JobEntity?> GetJobByIdempotencyKeyAsync(string idempotencyKey, CancellationToken ct) =>
+        GetJobByIdempotencyKeyAsync(idempotencyKey, Tenants.Default, ct);
+
+    public async Task<JobEntity?> GetJobByIdempotencyKeyAsync(string idempotencyKey, string tenant, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(idempotencyKey);
+        ArgumentNullException.ThrowIfNull(tenant);
         await using var db = CreateContext();
-        return await db.Jobs.AsNoTracking().SingleOrDefaultAsync(j => j.IdempotencyKey == idempotencyKey, ct);
+        return await db.Jobs.AsNoTracking().SingleOrDefaultAsync(j => j.Tenant == tenant && j.IdempotencyKey == idempotencyKey, ct);
     }
 
-    /// <summary>Jobs matching the filter, newest first. Limit is clamped to 1..1000.</summary>
+    /// <summary>Jobs matching the filter (a null tenant: every tenant's), newest first. Limit is clamped to 1..1000.</summary>
     public async Task<IReadOnlyList<JobEntity>> ListJobsAsync(JobListFilter filter, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(filter);
@@ -185,6 +192,11 @@ public sealed class JobStore
         if (filter.ModelName is { } modelName)
         {
             query = query.Where(j => j.ModelName == modelName);
+        }
+
+        if (filter.Tenant is { } tenant)
+        {
+            query = query.Where(j => j.Tenant == tenant);
         }
 
         return await query
@@ -578,7 +590,8 @@ public sealed class JobStore
 
     /// <summary>
     /// Registers <paramref name="model"/> as the next version of its model (highest + 1, starting at 1),
-    /// serialised per model name; <see cref="ModelVersionEntity.Version"/> is set on return.
+    /// serialised per model name; <see cref="ModelVersionEntity.Version"/> is set on return. Throws
+    /// <see cref="ModelNameTakenException"/> when the name's versions belong to another tenant.
     /// </summary>
     public async Task<ModelVersionEntity> AddNextModelVersionAsync(ModelVersionEntity model, CancellationToken ct)
     {
@@ -599,17 +612,23 @@ public sealed class JobStore
 
         await using var insert = new NpgsqlCommand(
             """
-            INSERT INTO scoring.model_versions (model_name, version, sha256, storage_path, signature)
-            SELECT $1, COALESCE(max(version), 0) + 1, $3, $4, $5
+            INSERT INTO scoring.model_versions (model_name, version, sha256, storage_path, signature, tenant)
+            SELECT $1, COALESCE(max(version), 0) + 1, $3, $4, $5, $6
             FROM scoring.model_versions WHERE model_name = $1
+            HAVING bool_and(tenant = $6) IS NOT FALSE
             RETURNING version, created_at
             """,
             connection,
             tx);
         AddModelParameters(insert, model);
+        insert.Parameters.Add(Param(model.Tenant, NpgsqlDbType.Text));
         await using (var reader = await insert.ExecuteReaderAsync(ct))
         {
-            await reader.ReadAsync(ct);
+            if (!await reader.ReadAsync(ct))
+            {
+                throw new ModelNameTakenException(model.ModelName);
+            }
+
             model.Version = reader.GetInt32(0);
             model.CreatedAt = reader.GetFieldValue<DateTimeOffset>(1);
         }
@@ -721,11 +740,19 @@ public sealed class JobStore
             .ExecuteDeleteAsync(ct) > 0;
     }
 
-    public async Task<IReadOnlyList<string>> ListModelNamesAsync(CancellationToken ct)
+    public Task<IReadOnlyList<string>> ListModelNamesAsync(CancellationToken ct) => ListModelNamesAsync(null, ct);
+
+    /// <summary>Registered model names of a tenant (null: of every tenant), in order.</summary>
+    public async Task<IReadOnlyList<string>> ListModelNamesAsync(string? tenant, CancellationToken ct)
     {
         await using var db = CreateContext();
-        return await db.ModelVersions.AsNoTracking().Select(m => m.ModelName).Distinct().OrderBy(n => n)
-            .ToListAsync(ct);
+        var versions = db.ModelVersions.AsNoTracking();
+        if (tenant is not null)
+        {
+            versions = versions.Where(m => m.Tenant == tenant);
+        }
+
+        return await versions.Select(m => m.ModelName).Distinct().OrderBy(n => n).ToListAsync(ct);
     }
 
     public async Task<IReadOnlyList<ModelVersionEntity>> ListModelVersionsAsync(string modelName, CancellationToken ct)

@@ -5,7 +5,13 @@ public sealed class JobEntity
 {
     public Guid Id { get; set; }
 
-    /// <summary>Client-chosen key that makes resubmission safe; unique when set.</summary>
+    /// <summary>Tenant of the API key that submitted the job (<see cref="Tenants.Default"/> for messages and older rows).</summary>
+    public string Tenant { get; set; } = Tenants.Default;
+
+    /// <summary>SHA-256 of the submitted request (without its idempotency key): a reused key must come with the same request.</summary>
+    public string? RequestSha256 { get; set; }
+
+    /// <summary>Client-chosen key that makes resubmission safe; unique per tenant when set.</summary>
     public string? IdempotencyKey { get; set; }
 
     public JobState State { get; set; } = JobState.Queued;

@@ -7,6 +7,9 @@ public sealed class ModelVersionEntity
 
     public int Version { get; set; }
 
+    /// <summary>Tenant that owns the model name (every version of a name has the same tenant).</summary>
+    public string Tenant { get; set; } = Tenants.Default;
+
     /// <summary>Hex SHA-256 of the ONNX file (content address).</summary>
     public string Sha256 { get; set; } = "";
 

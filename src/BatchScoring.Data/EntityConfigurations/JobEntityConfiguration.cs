@@ -10,8 +10,10 @@ internal sealed class JobEntityConfiguration : IEntityTypeConfiguration<JobEntit
         builder.ToTable("jobs");
         builder.HasKey(j => j.Id);
         builder.Property(j => j.Id).HasColumnName("id").ValueGeneratedNever();
+        builder.Property(j => j.Tenant).HasColumnName("tenant");
+        builder.Property(j => j.RequestSha256).HasColumnName("request_sha256");
         builder.Property(j => j.IdempotencyKey).HasColumnName("idempotency_key");
-        builder.HasIndex(j => j.IdempotencyKey).IsUnique();
+        builder.HasIndex(j => new { j.Tenant, j.IdempotencyKey }).IsUnique();
         builder.Property(j => j.State).HasColumnName("state")
             .HasConversion(s => StateText.ToDb(s), s => StateText.ParseJobState(s));
         builder.Property(j => j.ModelName).HasColumnName("model_name");

@@ -11,6 +11,7 @@ internal sealed class ModelVersionEntityConfiguration : IEntityTypeConfiguration
         builder.HasKey(m => new { m.ModelName, m.Version });
         builder.Property(m => m.ModelName).HasColumnName("model_name");
         builder.Property(m => m.Version).HasColumnName("version").ValueGeneratedNever();
+        builder.Property(m => m.Tenant).HasColumnName("tenant");
         builder.Property(m => m.Sha256).HasColumnName("sha256");
         builder.Property(m => m.StoragePath).HasColumnName("storage_path");
         builder.Property(m => m.Signature).HasColumnName("signature").HasColumnType("jsonb");

@@ -6,7 +6,7 @@ using Microsoft.Extensions.Options;
 namespace BatchScoring.Worker.Consumers;
 
 /// <summary>
-/// Submits jobs that arrive as messages. An invalid request faults at once (no retry): the <c>Fault&lt;SubmitScoringJob&gt;</c>
+/// Submits jobs that arrive as messages (tenant "default"). An invalid request, or a reused idempotency key with another request, faults at once (no retry): the <c>Fault&lt;SubmitScoringJob&gt;</c>
 /// and the copy in <c>submit-scoring-job_error</c> carry the validation message.
 /// </summary>
 public sealed class SubmitScoringJobConsumer(JobSubmitter submitter) : IConsumer<SubmitScoringJob>
@@ -33,6 +33,7 @@ public sealed class SubmitScoringJobConsumerDefinition : ConsumerDefinition<Subm
         endpointConfigurator.UseMessageRetry(r =>
         {
             r.Ignore<JobValidationException>();
+            r.Ignore<IdempotencyConflictException>();
             r.Intervals(500, 2_000);
         });
 }

@@ -151,7 +151,7 @@ public sealed class JobEndToEndTests(ServerFixture servers)
         await AssertRejected(good with { KeyColumn = "cust" }, "Key column 'cust'");
         await AssertRejected(good with { Features = ["f_000", "f_001", "bogus"] }, "bogus");
         await AssertRejected(good with { OutputTable = "results; drop table x" }, "OutputTable");
-        await AssertRejected(good with { OutputTable = null }, "OutputTable");
+        await AssertRejected(good with { OutputTable = null }, "$.outputTable", "outputParquet");
 
         // A version may be sent as a JSON number as well as a string.
         using (var numeric = await host.Client.PostAsync("/api/jobs", new StringContent(
