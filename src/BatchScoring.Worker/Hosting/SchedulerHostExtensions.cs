@@ -27,8 +27,8 @@ public static class SchedulerHostExtensions
     /// Fail-over: an instance that stops checking in is taken for dead after interval + threshold (2 + 4 s by
     /// default, Quartz's own default is 7.5 + 7.5 s). A fire it was running is then recovered on another instance
     /// (the audit job requests recovery), but Quartz first waits a grace period of 2 × interval + threshold for a
-    /// <c>[DisallowConcurrentExecution]</c> job that may still be running, so take-over comes 8–10 s after the crash
-    /// (about 30 s with Quartz's defaults). A shorter interval costs one small UPDATE per instance per interval; a
+    /// <c>[DisallowConcurrentExecution]</c> job that may still be running, so take-over comes 11–14 s after the crash
+    /// (measured; about 30 s with Quartz's defaults). A shorter interval costs one small UPDATE per instance per interval; a
     /// threshold shorter than the longest database stall would fail over live instances.
     /// </remarks>
     public static IHostApplicationBuilder AddScheduler(this IHostApplicationBuilder builder)
