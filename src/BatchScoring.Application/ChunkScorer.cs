@@ -197,14 +197,11 @@ public sealed class ChunkScorer(
                     failures.Add(new FailedRow(job.Job.Id, null, chunk.ChunkIndex, source.FirstRowNumber + row, KeyText(rows, job.Job.KeyColumn, row), column, reason));
                 }
 
+                // Every batch, in order: the chunk's sample is a uniform random choice over all its scored rows.
+                driftSamples.RecordChunkBatch(job.Job.ModelName, job.Job.ModelVersion, (chunk.JobId, chunk.ChunkIndex), start, rows.RowCount, slice, job.Mapping, result);
                 if (result.ScoredRows.Length == 0)
                 {
                     continue;
-                }
-
-                if (scored == 0)
-                {
-                    driftSamples.Record(job.Job.ModelName, job.Job.ModelVersion, DriftSampleRecorder.JobSource, slice, job.Mapping, result);
                 }
 
                 var output = BuildOutputRows(job, slice, result);

@@ -7,12 +7,12 @@ namespace BatchScoring.Data;
 /// <summary>A stored reference profile: the dataset it came from and its column profiles as JSON.</summary>
 public sealed record StoredProfile(string ModelName, int ModelVersion, string Source, long RowCount, string ColumnsJson, DateTimeOffset CreatedAt);
 
-/// <summary>A stored drift report; its per-column results as JSON.</summary>
+/// <summary>A stored drift report; its per-column results as JSON. <paramref name="FireId"/>: the scheduled fire (null: manual).</summary>
 public sealed record StoredDriftReport(
     Guid Id, string ModelName, int ModelVersion, string Trigger, DateTimeOffset WindowStart, DateTimeOffset WindowEnd, long RowCount,
-    bool Drifted, bool EventsPublished, bool RetrainingRequested, string ColumnsJson, DateTimeOffset CreatedAt);
+    bool Drifted, bool EventsPublished, bool RetrainingRequested, string ColumnsJson, DateTimeOffset CreatedAt, string Verdict, string? FireId);
 
-/// <summary>SQL of the drift tables (<c>schemas/sql/002_drift.sql</c>): profiles, samples, reports.</summary>
+/// <summary>SQL of the drift tables (<c>schemas/sql/002_drift.sql</c>, <c>008_drift_verdicts_and_fires.sql</c>): profiles, samples, reports.</summary>
 public sealed class DriftStore(NpgsqlDataSource dataSource)
 {
     public async Task SaveProfileAsync(string model, int version, string source, long rowCount, string columnsJson, CancellationToken ct)
@@ -101,11 +101,18 @@ public sealed class DriftStore(NpgsqlDataSource dataSource)
         return (reader.IsDBNull(0) ? null : reader.GetFieldValue<DateTimeOffset>(0), reader.IsDBNull(1) ? null : reader.GetFieldValue<DateTimeOffset>(1));
     }
 
-    /// <summary>How many of the latest reports of a model version, newest first, drifted without a break (at most <paramref name="limit"/>).</summary>
+    /// <summary>
+    /// How many of the latest judged reports of a model version, newest first, drifted without a break (at most
+    /// <paramref name="limit"/>). "Insufficient data" reports judged nothing: they neither extend nor break a streak.
+    /// </summary>
     public async Task<int> DriftedStreakAsync(string model, int version, int limit, CancellationToken ct)
     {
         await using var select = dataSource.CreateCommand(
-            "SELECT drifted FROM scoring.drift_reports WHERE model_name = $1 AND model_version = $2 ORDER BY created_at DESC, id DESC LIMIT $3");
+            """
+            SELECT drifted FROM scoring.drift_reports
+            WHERE model_name = $1 AND model_version = $2 AND verdict <> 'insufficient_data'
+            ORDER BY created_at DESC, id DESC LIMIT $3
+            """);
         select.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model });
         select.Parameters.Add(new NpgsqlParameter<int> { TypedValue = version });
         select.Parameters.Add(new NpgsqlParameter<int> { TypedValue = limit });
@@ -119,13 +126,15 @@ public sealed class DriftStore(NpgsqlDataSource dataSource)
         return streak;
     }
 
-    public async Task InsertReportAsync(StoredDriftReport report, CancellationToken ct)
+    /// <summary>Stores a report; false when its fire already stored one for the model version (a recovered fire).</summary>
+    public async Task<bool> InsertReportAsync(StoredDriftReport report, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(report);
         await using var insert = dataSource.CreateCommand(
             """
-            INSERT INTO scoring.drift_reports (id, model_name, model_version, trigger, window_start, window_end, row_count, drifted, events_published, retraining_requested, columns, created_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+            INSERT INTO scoring.drift_reports (id, model_name, model_version, trigger, window_start, window_end, row_count, drifted, events_published, retraining_requested, columns, created_at, verdict, fire_id)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+            ON CONFLICT (fire_id, model_name, model_version) WHERE fire_id IS NOT NULL DO NOTHING
             """);
         insert.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = report.Id });
         insert.Parameters.Add(new NpgsqlParameter<string> { TypedValue = report.ModelName });
@@ -139,8 +148,30 @@ public sealed class DriftStore(NpgsqlDataSource dataSource)
         insert.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = report.RetrainingRequested });
         insert.Parameters.Add(new NpgsqlParameter<string> { TypedValue = report.ColumnsJson, NpgsqlDbType = NpgsqlDbType.Jsonb });
         insert.Parameters.Add(new NpgsqlParameter<DateTimeOffset> { TypedValue = report.CreatedAt });
-        await insert.ExecuteNonQueryAsync(ct);
+        insert.Parameters.Add(new NpgsqlParameter<string> { TypedValue = report.Verdict });
+        insert.Parameters.Add(new NpgsqlParameter { Value = (object?)report.FireId ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        return await insert.ExecuteNonQueryAsync(ct) == 1;
     }
+
+    /// <summary>The report a scheduled fire already stored for a model version, if any.</summary>
+    public async Task<StoredDriftReport?> GetFireReportAsync(string fireId, string model, int version, CancellationToken ct)
+    {
+        await using var select = dataSource.CreateCommand(
+            $"SELECT {ReportColumns} FROM scoring.drift_reports WHERE fire_id = $1 AND model_name = $2 AND model_version = $3");
+        select.Parameters.Add(new NpgsqlParameter<string> { TypedValue = fireId });
+        select.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model });
+        select.Parameters.Add(new NpgsqlParameter<int> { TypedValue = version });
+        await using var reader = await select.ExecuteReaderAsync(ct);
+        return await reader.ReadAsync(ct) ? ReadReport(reader) : null;
+    }
+
+    private const string ReportColumns =
+        "id, model_name, model_version, trigger, window_start, window_end, row_count, drifted, events_published, retraining_requested, columns::text, created_at, verdict, fire_id";
+
+    private static StoredDriftReport ReadReport(NpgsqlDataReader reader) => new(
+        reader.GetGuid(0), reader.GetString(1), reader.GetInt32(2), reader.GetString(3), reader.GetFieldValue<DateTimeOffset>(4),
+        reader.GetFieldValue<DateTimeOffset>(5), reader.GetInt64(6), reader.GetBoolean(7), reader.GetBoolean(8), reader.GetBoolean(9), reader.GetString(10),
+        reader.GetFieldValue<DateTimeOffset>(11), reader.GetString(12), reader.IsDBNull(13) ? null : reader.GetString(13));
 
     public async Task MarkEventsPublishedAsync(Guid reportId, bool driftDetected, bool retrainingRequested, CancellationToken ct)
     {
@@ -156,8 +187,8 @@ public sealed class DriftStore(NpgsqlDataSource dataSource)
     public async Task<IReadOnlyList<StoredDriftReport>> ListReportsAsync(string model, int? version, int limit, CancellationToken ct)
     {
         await using var select = dataSource.CreateCommand(
-            """
-            SELECT id, model_name, model_version, trigger, window_start, window_end, row_count, drifted, events_published, retraining_requested, columns::text, created_at
+            $"""
+            SELECT {ReportColumns}
             FROM scoring.drift_reports
             WHERE model_name = $1 AND ($2::integer IS NULL OR model_version = $2)
             ORDER BY created_at DESC LIMIT $3
@@ -169,10 +200,7 @@ public sealed class DriftStore(NpgsqlDataSource dataSource)
         await using var reader = await select.ExecuteReaderAsync(ct);
         while (await reader.ReadAsync(ct))
         {
-            reports.Add(new StoredDriftReport(
-                reader.GetGuid(0), reader.GetString(1), reader.GetInt32(2), reader.GetString(3), reader.GetFieldValue<DateTimeOffset>(4),
-                reader.GetFieldValue<DateTimeOffset>(5), reader.GetInt64(6), reader.GetBoolean(7), reader.GetBoolean(8), reader.GetBoolean(9), reader.GetString(10),
-                reader.GetFieldValue<DateTimeOffset>(11)));
+            reports.Add(ReadReport(reader));
         }
 
         return reports;

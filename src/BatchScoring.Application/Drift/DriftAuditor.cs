@@ -10,7 +10,10 @@ using Microsoft.Extensions.Options;
 
 namespace BatchScoring.Application.Drift;
 
-/// <summary>One audit: each profiled column compared with the samples of the window, and what was published.</summary>
+/// <summary>
+/// One audit: each profiled column compared with the samples of the window, the verdict (<see cref="DriftVerdicts"/>)
+/// and what was published. <paramref name="FireId"/>: the scheduled fire that ran it (null for manual audits).
+/// </summary>
 public sealed record DriftReport(
     Guid Id,
     string Model,
@@ -23,7 +26,25 @@ public sealed record DriftReport(
     bool EventsPublished,
     bool RetrainingRequested,
     IReadOnlyList<ColumnDrift> Columns,
-    DateTimeOffset CreatedAt);
+    DateTimeOffset CreatedAt,
+    string Verdict,
+    string? FireId = null);
+
+/// <summary>What an audit concluded.</summary>
+public static class DriftVerdicts
+{
+    /// <summary>At least one column drifted.</summary>
+    public const string Drift = "drift";
+
+    /// <summary>Columns were judged and none drifted.</summary>
+    public const string NoDrift = "no_drift";
+
+    /// <summary>
+    /// Fewer than <see cref="DriftOptions.MinimumRows"/> sampled rows (or no column with that many values): nothing was
+    /// judged, no event is published, and the report neither extends nor breaks a streak of drifted audits.
+    /// </summary>
+    public const string InsufficientData = "insufficient_data";
+}
 
 /// <summary>
 /// Compares a model version's recent samples (<c>scoring.drift_samples</c>, the last <see cref="DriftOptions.WindowHours"/>)
@@ -63,7 +84,10 @@ public sealed class DriftAuditor(
     /// <param name="trigger"><see cref="ScheduleTrigger"/> or <see cref="ManualTrigger"/>.</param>
     /// <param name="windowHours">Hours of samples to compare (default <see cref="DriftOptions.WindowHours"/>).</param>
     /// <param name="cancellationToken">Cancels the audit.</param>
-    public async Task<DriftReport> AuditAsync(string model, string? versionOrAlias, string trigger, CancellationToken cancellationToken, int? windowHours = null)
+    /// <param name="fireId">The scheduled fire running this audit: a fire stores one report per model version, so a
+    /// fire recovered after a crash returns the report stored before it instead of auditing again.</param>
+    public async Task<DriftReport> AuditAsync(
+        string model, string? versionOrAlias, string trigger, CancellationToken cancellationToken, int? windowHours = null, string? fireId = null)
     {
         if (windowHours is < 1 or > 24 * 366)
         {
@@ -76,6 +100,12 @@ public sealed class DriftAuditor(
             ?? throw new DriftProfileException(
                 $"Model '{version.ModelName}' v{version.Version} has no reference profile: build one with "
                 + $"`batchscore models profile --name {version.ModelName} --version {version.Version} --input <reference data>` (POST /api/models/{version.ModelName}/profile).");
+
+        if (fireId is not null && await drift.GetFireReportAsync(fireId, version.ModelName, version.Version, cancellationToken) is { } earlier)
+        {
+            logger.LogInformation("Model {Model} v{Version}: fire {Fire} already stored drift report {Report}", version.ModelName, version.Version, fireId, earlier.Id);
+            return FromStored(earlier);
+        }
 
         var settings = options.Value;
         var end = DateTimeOffset.UtcNow;
@@ -97,12 +127,23 @@ public sealed class DriftAuditor(
         };
         var results = columns.Select(c => accumulators[c.Name].Compare(thresholds)).ToList();
         var drifted = results.Any(r => r.Drifted);
-        var versionLabel = version.Version.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        DriftedColumns.WithLabels(version.ModelName, versionLabel).Set(results.Count(r => r.Drifted));
-        MaxPsi.WithLabels(version.ModelName, versionLabel).Set(results.Count == 0 ? 0 : results.Max(r => r.Psi));
-        Audits.WithLabels(trigger, drifted ? "drift" : "no_drift").Inc();
-        var report = new DriftReport(Guid.CreateVersion7(), version.ModelName, version.Version, trigger, start, end, rows, drifted, false, false, results, end);
-        await drift.InsertReportAsync(ToStored(report), cancellationToken);
+        var judged = rows >= settings.MinimumRows && columns.Any(c => c.Proportions.Length > 0 && accumulators[c.Name].Rows >= settings.MinimumRows);
+        var verdict = drifted ? DriftVerdicts.Drift : judged ? DriftVerdicts.NoDrift : DriftVerdicts.InsufficientData;
+        if (verdict != DriftVerdicts.InsufficientData)
+        {
+            // The gauges describe the latest judged audit: a quiet hour with few samples does not reset an alert.
+            var versionLabel = version.Version.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            DriftedColumns.WithLabels(version.ModelName, versionLabel).Set(results.Count(r => r.Drifted));
+            MaxPsi.WithLabels(version.ModelName, versionLabel).Set(results.Count == 0 ? 0 : results.Max(r => r.Psi));
+        }
+
+        Audits.WithLabels(trigger, verdict).Inc();
+        var report = new DriftReport(Guid.CreateVersion7(), version.ModelName, version.Version, trigger, start, end, rows, drifted, false, false, results, end, verdict, fireId);
+        if (!await drift.InsertReportAsync(ToStored(report), cancellationToken))
+        {
+            // Another run of the same fire stored its report between the check above and this insert.
+            return FromStored((await drift.GetFireReportAsync(fireId!, version.ModelName, version.Version, cancellationToken))!);
+        }
 
         if (drifted)
         {
@@ -125,12 +166,21 @@ public sealed class DriftAuditor(
 
         logger.LogInformation(
             "Model {Model} v{Version}: drift audit {Report} over {Rows} sampled rows: {Outcome}",
-            report.Model, report.Version, report.Id, rows, drifted ? "drifted (" + string.Join("; ", results.Where(r => r.Drifted).Select(r => $"{r.Name}: {r.Reason}")) + ")" : "no drift");
+            report.Model, report.Version, report.Id, rows,
+            verdict switch
+            {
+                DriftVerdicts.Drift => "drifted (" + string.Join("; ", results.Where(r => r.Drifted).Select(r => $"{r.Name}: {r.Reason}")) + ")",
+                DriftVerdicts.NoDrift => "no drift",
+                _ => $"insufficient data (fewer than {settings.MinimumRows} sampled rows to judge)",
+            });
         return report;
     }
 
-    /// <summary>The scheduled run: drops samples past their retention, then audits every profiled version with samples in the window.</summary>
-    public async Task<IReadOnlyList<DriftReport>> AuditAllAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// The scheduled run: drops samples past their retention, then audits every profiled version with samples in the
+    /// window, one report per version per <paramref name="fireId"/> (a recovered fire audits only what is left).
+    /// </summary>
+    public async Task<IReadOnlyList<DriftReport>> AuditAllAsync(string fireId, CancellationToken cancellationToken)
     {
         var settings = options.Value;
         var deleted = await drift.DeleteSamplesBeforeAsync(DateTimeOffset.UtcNow.AddDays(-settings.RetentionDays), cancellationToken);
@@ -144,7 +194,7 @@ public sealed class DriftAuditor(
         {
             try
             {
-                reports.Add(await AuditAsync(model, version.ToString(System.Globalization.CultureInfo.InvariantCulture), ScheduleTrigger, cancellationToken));
+                reports.Add(await AuditAsync(model, version.ToString(System.Globalization.CultureInfo.InvariantCulture), ScheduleTrigger, cancellationToken, fireId: fireId));
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -226,9 +276,11 @@ public sealed class DriftAuditor(
 
     private static StoredDriftReport ToStored(DriftReport report) => new(
         report.Id, report.Model, report.Version, report.Trigger, report.WindowStart, report.WindowEnd, report.Rows, report.Drifted,
-        report.EventsPublished, report.RetrainingRequested, JsonSerializer.Serialize(report.Columns, ReferenceProfiler.Json), report.CreatedAt);
+        report.EventsPublished, report.RetrainingRequested, JsonSerializer.Serialize(report.Columns, ReferenceProfiler.Json), report.CreatedAt,
+        report.Verdict, report.FireId);
 
     private static DriftReport FromStored(StoredDriftReport stored) => new(
         stored.Id, stored.ModelName, stored.ModelVersion, stored.Trigger, stored.WindowStart, stored.WindowEnd, stored.RowCount, stored.Drifted,
-        stored.EventsPublished, stored.RetrainingRequested, JsonSerializer.Deserialize<List<ColumnDrift>>(stored.ColumnsJson, ReferenceProfiler.Json) ?? [], stored.CreatedAt);
+        stored.EventsPublished, stored.RetrainingRequested, JsonSerializer.Deserialize<List<ColumnDrift>>(stored.ColumnsJson, ReferenceProfiler.Json) ?? [], stored.CreatedAt,
+        stored.Verdict, stored.FireId);
 }

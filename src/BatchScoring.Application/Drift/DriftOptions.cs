@@ -12,8 +12,14 @@ public sealed class DriftOptions
 {
     public const string SectionName = "BatchScoring:Drift";
 
-    /// <summary>Rows kept per sample (inputs and predictions): one sample per scored chunk, or per interval in request mode. 0 = no samples.</summary>
+    /// <summary>
+    /// Rows kept per sample (inputs and predictions): a uniform random sample of each scored chunk's rows, or of one
+    /// batch per interval in request mode. 0 = no samples.
+    /// </summary>
     public int SampleRows { get; set; } = 256;
+
+    /// <summary>Seed of the samples' random choice, for reproducible tests and benchmarks; unset = a new seed per process.</summary>
+    public int? SampleSeed { get; set; }
 
     /// <summary>Request mode takes at most one sample per model version this often (batches come every few milliseconds).</summary>
     public int RequestSampleIntervalSeconds { get; set; } = 5;

@@ -1,8 +1,8 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Text.Json;
 using System.Threading.Channels;
 using BatchScoring.Scoring.Data;
+using BatchScoring.Scoring.Drift;
 using BatchScoring.Scoring.Onnx;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -15,14 +15,18 @@ namespace BatchScoring.Application.Drift;
 
 /// <summary>
 /// Keeps a few scored rows (model inputs and predictions) in <c>scoring.drift_samples</c> for drift audits: one
-/// sample per scored chunk, and in request mode at most one per model version per interval. Scoring only copies the
-/// chosen rows and queues them; a background loop writes them. A full queue drops the sample (counted): samples are
-/// statistics, and scoring must not wait for them.
+/// sample per scored chunk, a uniform random sample (<see cref="RowReservoir"/>) of all the chunk's scored rows
+/// whatever their order, and in request mode at most one per model version per interval, a random subset of one
+/// batch. Scoring only copies the chosen rows and queues them; a background loop writes them. A full queue drops the
+/// sample (counted): samples are statistics, and scoring must not wait for them.
 /// </summary>
 public sealed class DriftSampleRecorder(NpgsqlDataSource dataSource, IOptions<DriftOptions> options, ILogger<DriftSampleRecorder> logger) : BackgroundService
 {
     public const string JobSource = "job";
     public const string RequestSource = "request";
+
+    /// <summary>A chunk whose last batch never came (its scoring failed) is forgotten after this long.</summary>
+    private static readonly TimeSpan AbandonedChunkAge = TimeSpan.FromMinutes(10);
 
     private static readonly Counter Dropped = Metrics.CreateCounter(
         "batchscoring_drift_samples_dropped_total", "Drift samples dropped because the writer was behind or the database refused them.");
@@ -31,6 +35,8 @@ public sealed class DriftSampleRecorder(NpgsqlDataSource dataSource, IOptions<Dr
         new BoundedChannelOptions(64) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite });
 
     private readonly ConcurrentDictionary<(string Model, int Version), long> _nextRequestSample = new();
+    private readonly ConcurrentDictionary<(Guid Job, int Chunk), ChunkSample> _chunks = new();
+    private readonly Random _seeds = options.Value.SampleSeed is { } seed ? new Random(seed) : new Random();
 
     /// <summary>Request mode: whether this batch should give a sample (at most one per model version per interval).</summary>
     public bool RequestSampleDue(string model, int version)
@@ -53,45 +59,66 @@ public sealed class DriftSampleRecorder(NpgsqlDataSource dataSource, IOptions<Dr
     }
 
     /// <summary>
-    /// Copies up to <see cref="DriftOptions.SampleRows"/> scored rows, spread over the batch: the model's feature
-    /// columns of <paramref name="input"/> and its output columns (numbers and strings).
+    /// Request mode: copies a uniform random choice of up to <see cref="DriftOptions.SampleRows"/> scored rows of one
+    /// batch: the model's feature columns of <paramref name="input"/> and its output columns (numbers and strings).
     /// </summary>
     public void Record(string model, int version, string source, ColumnBatch input, InputMapping mapping, ScoreResult result)
     {
-        var take = Math.Min(options.Value.SampleRows, result.ScoredRows.Length);
-        if (take == 0)
+        if (options.Value.SampleRows == 0 || result.ScoredRows.Length == 0)
         {
             return;
         }
 
-        var positions = new int[take];
-        var inputRows = new int[take];
-        for (var i = 0; i < take; i++)
+        var sample = new ChunkSample(model, version, source, options.Value.SampleRows, NextRandom());
+        sample.Add(input, mapping, result);
+        Enqueue(sample);
+    }
+
+    /// <summary>
+    /// Job mode, called for every batch of a chunk in order (also batches where no row could be scored): the rows of
+    /// the batch [<paramref name="batchStart"/>, + input rows) of a chunk of <paramref name="chunkRows"/> rows enter
+    /// the chunk's reservoir, and the sample is queued after its last batch. A batch at 0 starts the chunk afresh
+    /// (a redelivered chunk is sampled once, from its new run).
+    /// </summary>
+    public void RecordChunkBatch(
+        string model, int version, (Guid Job, int Chunk) chunk, int batchStart, int chunkRows, ColumnBatch input, InputMapping mapping, ScoreResult result)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        if (options.Value.SampleRows == 0)
         {
-            positions[i] = (int)((long)i * result.ScoredRows.Length / take);
-            inputRows[i] = result.ScoredRows[positions[i]];
+            return;
         }
 
-        var columns = new List<BatchColumn>();
-        foreach (var name in mapping.Bindings.Select(b => b.Column).Distinct(StringComparer.Ordinal))
+        var sample = batchStart == 0
+            ? _chunks[chunk] = new ChunkSample(model, version, JobSource, options.Value.SampleRows, NextRandom())
+            : _chunks.GetValueOrDefault(chunk);
+        if (sample is null)
         {
-            if (input.Find(name) is { } column && Sampled(column))
-            {
-                columns.Add(column.Take(inputRows));
-            }
+            return;
         }
 
-        // An output named like a feature would give the sample two columns of one name: the feature wins (as in profiles).
-        var featureNames = columns.Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
-        columns.AddRange(result.Outputs.Columns.Where(c => Sampled(c) && !featureNames.Contains(c.Name)).Select(c => c.Take(positions)).ToList());
-        if (!_pending.Writer.TryWrite(new DriftSample(model, version, source, new ColumnBatch(columns))))
+        sample.Add(input, mapping, result);
+        if (batchStart + input.RowCount >= chunkRows && _chunks.TryRemove(new KeyValuePair<(Guid, int), ChunkSample>(chunk, sample)))
+        {
+            Enqueue(sample);
+        }
+    }
+
+    private Random NextRandom()
+    {
+        lock (_seeds)
+        {
+            return new Random(_seeds.Next());
+        }
+    }
+
+    private void Enqueue(ChunkSample sample)
+    {
+        if (sample.Rows > 0 && !_pending.Writer.TryWrite(new DriftSample(sample.Model, sample.Version, sample.Source, sample.Rows, sample.ToJson())))
         {
             Dropped.Inc();
         }
     }
-
-    /// <summary>Numbers and strings; lists and timestamps are not profiled.</summary>
-    private static bool Sampled(BatchColumn column) => column.IsNumeric || column.Kind == ColumnKind.String;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -99,6 +126,7 @@ public sealed class DriftSampleRecorder(NpgsqlDataSource dataSource, IOptions<Dr
         {
             await foreach (var sample in _pending.Reader.ReadAllAsync(stoppingToken))
             {
+                ForgetAbandonedChunks();
                 try
                 {
                     await WriteAsync(sample, stoppingToken);
@@ -116,6 +144,18 @@ public sealed class DriftSampleRecorder(NpgsqlDataSource dataSource, IOptions<Dr
         }
     }
 
+    private void ForgetAbandonedChunks()
+    {
+        var before = Stopwatch.GetTimestamp() - (long)(AbandonedChunkAge.TotalSeconds * Stopwatch.Frequency);
+        foreach (var (key, sample) in _chunks)
+        {
+            if (sample.LastAddedAt < before)
+            {
+                _chunks.TryRemove(new KeyValuePair<(Guid, int), ChunkSample>(key, sample));
+            }
+        }
+    }
+
     private async Task WriteAsync(DriftSample sample, CancellationToken cancellationToken)
     {
         await using var insert = dataSource.CreateCommand(
@@ -123,45 +163,10 @@ public sealed class DriftSampleRecorder(NpgsqlDataSource dataSource, IOptions<Dr
         insert.Parameters.Add(new NpgsqlParameter<string> { TypedValue = sample.Model });
         insert.Parameters.Add(new NpgsqlParameter<int> { TypedValue = sample.Version });
         insert.Parameters.Add(new NpgsqlParameter<string> { TypedValue = sample.Source });
-        insert.Parameters.Add(new NpgsqlParameter<int> { TypedValue = sample.Rows.RowCount });
-        insert.Parameters.Add(new NpgsqlParameter<byte[]> { TypedValue = ToJson(sample.Rows), NpgsqlDbType = NpgsqlDbType.Jsonb });
+        insert.Parameters.Add(new NpgsqlParameter<int> { TypedValue = sample.RowCount });
+        insert.Parameters.Add(new NpgsqlParameter<byte[]> { TypedValue = sample.Json, NpgsqlDbType = NpgsqlDbType.Jsonb });
         await insert.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    /// <summary>Column-major JSON: <c>{"column": [value, ...]}</c>, nulls and non-finite numbers as null.</summary>
-    public static byte[] ToJson(ColumnBatch rows)
-    {
-        using var buffer = new MemoryStream();
-        using (var writer = new Utf8JsonWriter(buffer))
-        {
-            writer.WriteStartObject();
-            foreach (var column in rows.Columns)
-            {
-                writer.WriteStartArray(column.Name);
-                ColumnValues.Feed(
-                    column,
-                    rows: null,
-                    number: value =>
-                    {
-                        if (double.IsFinite(value))
-                        {
-                            writer.WriteNumberValue(value);
-                        }
-                        else
-                        {
-                            writer.WriteNullValue();
-                        }
-                    },
-                    text: writer.WriteStringValue,
-                    missing: writer.WriteNullValue);
-                writer.WriteEndArray();
-            }
-
-            writer.WriteEndObject();
-        }
-
-        return buffer.ToArray();
-    }
-
-    private sealed record DriftSample(string Model, int Version, string Source, ColumnBatch Rows);
+    private sealed record DriftSample(string Model, int Version, string Source, int RowCount, byte[] Json);
 }

@@ -191,7 +191,9 @@ public static class DemoCommand
         }, cancellationToken);
         var columns = accumulators.Select(a => a.Compare(DriftThresholds.Default)).ToList();
         var now = DateTimeOffset.UtcNow;
-        return new DriftReport(Guid.CreateVersion7(), ModelName, 1, DriftAuditor.ManualTrigger, now, now, rows, columns.Any(c => c.Drifted), false, false, columns, now);
+        var drifted = columns.Any(c => c.Drifted);
+        var verdict = drifted ? DriftVerdicts.Drift : columns.Any(c => c.Rows >= DriftThresholds.Default.MinimumSampleRows) ? DriftVerdicts.NoDrift : DriftVerdicts.InsufficientData;
+        return new DriftReport(Guid.CreateVersion7(), ModelName, 1, DriftAuditor.ManualTrigger, now, now, rows, drifted, false, false, columns, now, verdict);
     }
 
     private static async Task ForEachValueAsync(string path, IReadOnlyList<string> names, Action<int, double> add, CancellationToken cancellationToken)

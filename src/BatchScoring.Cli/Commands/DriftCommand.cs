@@ -12,6 +12,9 @@ public static class DriftCommand
     /// <summary>Exit code of <c>drift audit</c> when drift was found (0: audited, no drift; 1: error).</summary>
     public const int DriftFound = 3;
 
+    /// <summary>Exit code of <c>drift audit</c> when too few rows were sampled to judge (verdict "insufficient data").</summary>
+    public const int InsufficientData = 4;
+
     public static Command CreateProfile()
     {
         var name = new Option<string>("--name") { Description = "Model name.", Required = true };
@@ -50,7 +53,9 @@ public static class DriftCommand
         var version = new Option<string?>("--version") { Description = "Version number or alias (default: latest)." };
         var json = new Option<bool>("--json") { Description = "Machine-readable output." };
         var window = new Option<int?>("--window-hours") { Description = "Hours of recent samples to compare (default: the service's BatchScoring:Drift:WindowHours)." };
-        var audit = new Command("audit", $"Compare recent scored inputs and predictions with the reference profile now (exit code {DriftFound} when drift was found).")
+        var audit = new Command(
+            "audit",
+            $"Compare recent scored inputs and predictions with the reference profile now (exit code 0: no drift, {DriftFound}: drift found, {InsufficientData}: too few sampled rows to judge).")
         {
             name, version, window, json,
         };
@@ -69,7 +74,12 @@ public static class DriftCommand
                 Print(report!);
             }
 
-            return report!.Drifted ? DriftFound : 0;
+            return report!.Verdict switch
+            {
+                DriftVerdicts.Drift => DriftFound,
+                DriftVerdicts.InsufficientData => InsufficientData,
+                _ => 0,
+            };
         });
 
         var reportsName = new Option<string>("--name") { Description = "Model name.", Required = true };
@@ -95,7 +105,12 @@ public static class DriftCommand
                 var drifted = r.Columns.Where(c => c.Drifted).Select(c => c.Name).ToList();
                 Console.WriteLine(
                     $"{r.CreatedAt:u}  {r.Model} v{r.Version}  {r.Trigger,-8} {r.Rows,9:N0} rows  "
-                    + (r.Drifted ? $"DRIFT ({string.Join(", ", drifted)}){Events(r)}" : "no drift")
+                    + r.Verdict switch
+                    {
+                        DriftVerdicts.Drift => $"DRIFT ({string.Join(", ", drifted)}){Events(r)}",
+                        DriftVerdicts.InsufficientData => "insufficient data (too few sampled rows to judge; no events)",
+                        _ => "no drift",
+                    }
                     + $"  {r.Id}");
             }
 
@@ -120,7 +135,12 @@ public static class DriftCommand
         var events = scope is null ? Events(report) : "";
         AnsiConsole.MarkupLine(
             $"[bold]{Markup.Escape(report.Model)} v{report.Version}[/]: {Markup.Escape(scope ?? $"{report.Rows:N0} sampled rows from {report.WindowStart:u} to {report.WindowEnd:u}")} — "
-            + (report.Drifted ? $"[red]drift[/]{events}" : "[green]no drift[/]"));
+            + report.Verdict switch
+            {
+                DriftVerdicts.Drift => $"[red]drift[/]{events}",
+                DriftVerdicts.InsufficientData => "[yellow]insufficient data[/]: too few sampled rows to judge (BatchScoring:Drift:MinimumRows); no events",
+                _ => "[green]no drift[/]",
+            });
         var table = new Table().Border(TableBorder.Rounded);
         foreach (var column in new[] { "column", "kind", "rows", "PSI", "KS D (p)", "chi² (p)", "drift" })
         {

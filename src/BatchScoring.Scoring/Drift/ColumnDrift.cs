@@ -2,10 +2,13 @@ namespace BatchScoring.Scoring.Drift;
 
 /// <summary>
 /// When a column counts as drifted. A column with fewer than <see cref="MinimumSampleRows"/> non-missing current
-/// values is not judged. Otherwise it has drifted when PSI ≥ <see cref="Psi"/>, or when its test's p-value is below
-/// <see cref="PValue"/> and the effect is material: KS D ≥ <see cref="KsStatistic"/> for numeric columns,
-/// PSI ≥ <see cref="Psi"/> / 2 for categorical ones. Large windows make tiny differences "significant", so a
-/// p-value alone never flags drift.
+/// values is not judged. Otherwise it has drifted when the shift is both material and significant: PSI ≥
+/// <see cref="Psi"/> with a chi-square p-value (over the same bins) below <see cref="PValue"/>; or, for numeric
+/// columns, KS D ≥ <see cref="KsStatistic"/> with a KS p-value below <see cref="PValue"/>; or, for categorical ones,
+/// PSI ≥ <see cref="Psi"/> / 2 with a chi-square p-value below <see cref="PValue"/>. Large windows make tiny
+/// differences "significant", so a p-value alone never flags drift; small windows make PSI noisy (about
+/// (bins − 1) / rows when nothing changed), so PSI alone does not either, and the false-alarm rate stays at most
+/// <see cref="PValue"/> per column at any window size.
 /// </summary>
 public sealed record DriftThresholds
 {
@@ -26,7 +29,8 @@ public sealed record DriftThresholds
 
 /// <summary>
 /// Drift verdict for one column. <paramref name="Rows"/> counts the non-missing current values; the KS fields are set
-/// for numeric columns and the chi-square ones for categorical columns (null when there was nothing to test).
+/// for numeric columns (null when there was nothing to test); the chi-square ones compare the counts over the PSI bins
+/// (categories, or the reference deciles of a numeric column).
 /// <paramref name="Reason"/> names the rule that fired with its numbers, or why the column was not judged;
 /// it is null for a column judged stable.
 /// </summary>

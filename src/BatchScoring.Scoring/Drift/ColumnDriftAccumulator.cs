@@ -112,15 +112,14 @@ public sealed class ColumnDriftAccumulator
 
         var actual = ColumnProfileBuilder.Shares(_counts, Rows);
         var psi = DriftStatistics.PopulationStabilityIndex(_profile.Proportions, actual);
-        double? ksStatistic = null, ksPValue = null, chiSquare = null, chiSquarePValue = null;
+        double? ksStatistic = null, ksPValue = null;
         if (_sample is not null)
         {
             (ksStatistic, ksPValue) = DriftStatistics.KolmogorovSmirnov(_profile.Quantiles, _profile.Count, _sample.Values);
         }
-        else
-        {
-            (chiSquare, _, chiSquarePValue) = DriftStatistics.ChiSquare(_counts, _profile.Proportions);
-        }
+
+        // Over the same bins as PSI (categories, or the reference deciles): the significance test of the PSI rule.
+        var (chiSquare, _, chiSquarePValue) = DriftStatistics.ChiSquare(_counts, _profile.Proportions);
 
         if (Rows < thresholds.MinimumSampleRows)
         {
@@ -128,15 +127,15 @@ public sealed class ColumnDriftAccumulator
         }
 
         string? verdict = null;
-        if (psi >= thresholds.Psi)
+        if (psi >= thresholds.Psi && chiSquarePValue < thresholds.PValue)
         {
-            verdict = Text($"PSI {psi:0.###} ≥ {thresholds.Psi}");
+            verdict = Text($"PSI {psi:0.###} ≥ {thresholds.Psi} with chi-square p {chiSquarePValue:G3} < {thresholds.PValue:G3}");
         }
         else if (ksPValue < thresholds.PValue && ksStatistic >= thresholds.KsStatistic)
         {
             verdict = Text($"KS D {ksStatistic:0.###} ≥ {thresholds.KsStatistic} with p {ksPValue:G3} < {thresholds.PValue:G3}");
         }
-        else if (chiSquarePValue < thresholds.PValue && psi >= thresholds.Psi / 2)
+        else if (_sample is null && chiSquarePValue < thresholds.PValue && psi >= thresholds.Psi / 2)
         {
             verdict = Text($"chi-square p {chiSquarePValue:G3} < {thresholds.PValue:G3} with PSI {psi:0.###} ≥ {thresholds.Psi / 2}");
         }

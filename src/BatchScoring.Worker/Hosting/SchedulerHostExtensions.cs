@@ -4,24 +4,41 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Npgsql;
 using Quartz;
 
 namespace BatchScoring.Worker.Hosting;
 
 public static class SchedulerHostExtensions
 {
+    /// <summary>Seconds between a scheduler's check-ins in the cluster table (<c>qrtz_scheduler_state</c>).</summary>
+    public const string CheckinIntervalKey = "BatchScoring:Scheduler:CheckinIntervalSeconds";
+
+    /// <summary>How late a check-in may be, in seconds, before the other schedulers take the instance for dead.</summary>
+    public const string CheckinMisfireThresholdKey = "BatchScoring:Scheduler:CheckinMisfireThresholdSeconds";
+
     /// <summary>
     /// The scheduler role: Quartz with its persistent, clustered job store in PostgreSQL (tables <c>qrtz_*</c>, created
     /// at start when missing), so any number of scheduler instances fire each run once. Cron triggers run
     /// <see cref="DriftAuditJob"/> (<see cref="DriftOptions.Schedule"/>) and <see cref="DispatchRecoveryJob"/>
     /// (<see cref="BatchScoringOptions.DispatchRecoverySchedule"/>).
     /// </summary>
+    /// <remarks>
+    /// Fail-over: an instance that stops checking in is taken for dead after interval + threshold (2 + 4 s by
+    /// default, Quartz's own default is 7.5 + 7.5 s). A fire it was running is then recovered on another instance
+    /// (the audit job requests recovery), but Quartz first waits a grace period of 2 × interval + threshold for a
+    /// <c>[DisallowConcurrentExecution]</c> job that may still be running, so take-over comes 11–14 s after the crash
+    /// (measured; about 30 s with Quartz's defaults). A shorter interval costs one small UPDATE per instance per interval; a
+    /// threshold shorter than the longest database stall would fail over live instances.
+    /// </remarks>
     public static IHostApplicationBuilder AddScheduler(this IHostApplicationBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
         var postgres = builder.Configuration.GetRequiredConnectionString(ConnectionNames.Postgres);
         var schedule = Cron(builder.Configuration, DriftOptions.SectionName + ":Schedule", new DriftOptions().Schedule, MinimumAuditInterval);
         var recoverySchedule = Cron(builder.Configuration, BatchScoringOptions.SectionName + ":DispatchRecoverySchedule", new BatchScoringOptions().DispatchRecoverySchedule);
+        var checkinInterval = Seconds(builder.Configuration, CheckinIntervalKey, 2);
+        var checkinMisfireThreshold = Seconds(builder.Configuration, CheckinMisfireThresholdKey, 4);
 
         builder.Services.AddQuartz(q =>
         {
@@ -34,10 +51,15 @@ public static class SchedulerHostExtensions
             {
                 store.UsePostgres(postgres);
                 store.UseSystemTextJsonSerializer();
-                store.UseClustering();
+                store.UseClustering(cluster =>
+                {
+                    cluster.CheckinInterval = checkinInterval;
+                    cluster.CheckinMisfireThreshold = checkinMisfireThreshold;
+                });
                 store.ProvisionSchema();
             });
-            q.AddJob<DriftAuditJob>(job => job.WithIdentity(DriftAuditJob.Key).StoreDurably());
+            // Recovery: a fire interrupted by a crashed instance runs again on another one (DriftAuditJob makes that idempotent).
+            q.AddJob<DriftAuditJob>(job => job.WithIdentity(DriftAuditJob.Key).StoreDurably().RequestRecovery());
             q.AddTrigger(trigger => trigger
                 .ForJob(DriftAuditJob.Key)
                 .WithIdentity("drift-audit-schedule", "batchscoring")
@@ -50,6 +72,19 @@ public static class SchedulerHostExtensions
         });
         builder.Services.AddQuartzHostedService(o => o.WaitForJobsToComplete = true);
         return builder;
+    }
+
+    private static TimeSpan Seconds(IConfiguration configuration, string key, double fallback)
+    {
+        var value = configuration[key];
+        if (string.IsNullOrEmpty(value))
+        {
+            return TimeSpan.FromSeconds(fallback);
+        }
+
+        return double.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var seconds) && seconds is >= 0.5 and <= 600
+            ? TimeSpan.FromSeconds(seconds)
+            : throw new InvalidOperationException($"{key} must be a number of seconds between 0.5 and 600 (was '{value}').");
     }
 
     /// <summary>
@@ -105,18 +140,46 @@ public sealed class DispatchRecoveryJob(DispatchRecovery recovery) : IJob
         await recovery.ReconcileAsync(cancellationToken);
 }
 
-/// <summary>Audits every profiled model version with recent samples; never two at once across the cluster.</summary>
+/// <summary>
+/// Audits every profiled model version with recent samples; never two at once across the cluster. Each fire has an id
+/// (trigger and the fire's time as Quartz stored it) that a recovered run of the same fire sees too, and the auditor
+/// stores one report per model version per fire: a fire recovered after a crash audits only the versions left.
+/// </summary>
 [DisallowConcurrentExecution]
-public sealed class DriftAuditJob(DriftAuditor auditor, ILogger<DriftAuditJob> logger) : IJob
+public sealed class DriftAuditJob(DriftAuditor auditor, NpgsqlDataSource dataSource, ILogger<DriftAuditJob> logger) : IJob
 {
     public static readonly JobKey Key = new("drift-audit", "batchscoring");
 
     public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
-        var reports = await auditor.AuditAllAsync(cancellationToken);
+        var fire = await FireIdAsync(context, dataSource, cancellationToken);
         logger.LogInformation(
-            "Scheduled drift audit: {Count} model versions audited, {Drifted} drifted; next at {Next:O}",
-            reports.Count, reports.Count(r => r.Drifted), context.NextFireTimeUtc);
+            "Scheduled drift audit {Fire} started{Recovered}", fire, context.Recovering ? " (recovered: the scheduler that ran it stopped mid-run)" : "");
+        var reports = await auditor.AuditAllAsync(fire, cancellationToken);
+        logger.LogInformation(
+            "Scheduled drift audit {Fire}: {Count} model versions audited, {Drifted} drifted; next at {Next:O}",
+            fire, reports.Count, reports.Count(r => r.Drifted), context.NextFireTimeUtc);
     }
+
+    /// <summary>
+    /// <c>trigger@fired-time</c>. A recovery trigger starts at the interrupted fire's stored fired time (Quartz's
+    /// cluster recovery), and a first run reads that time from its own <c>qrtz_fired_triggers</c> row, so both
+    /// name the fire alike, to the tick.
+    /// </summary>
+    internal static async Task<string> FireIdAsync(IJobExecutionContext context, NpgsqlDataSource dataSource, CancellationToken cancellationToken)
+    {
+        if (context.Recovering && context.RecoveringTriggerKey is { } original)
+        {
+            return Id(original.Name, context.Trigger.StartTimeUtc.UtcTicks);
+        }
+
+        await using var select = dataSource.CreateCommand("SELECT fired_time FROM qrtz_fired_triggers WHERE entry_id = $1");
+        select.Parameters.Add(new NpgsqlParameter<string> { TypedValue = context.FireInstanceId });
+        var firedTicks = await select.ExecuteScalarAsync(cancellationToken) is long ticks ? ticks : context.FireTimeUtc.UtcTicks;
+        return Id(context.Trigger.Key.Name, firedTicks);
+    }
+
+    private static string Id(string trigger, long firedTicks) =>
+        $"{trigger}@{new DateTimeOffset(firedTicks, TimeSpan.Zero).ToString("O", System.Globalization.CultureInfo.InvariantCulture)}";
 }

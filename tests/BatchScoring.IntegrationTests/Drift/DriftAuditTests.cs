@@ -58,17 +58,24 @@ public sealed class DriftAuditTests(ServerFixture servers)
             Assert.Equal(Type7Percentile(sorted, d / 10.0), profile.Features[0].Edges[d - 1], 1e-5);
         }
 
-        // No samples yet: every column is too small to judge, nothing drifted.
+        // No samples yet: "insufficient data", its own verdict, stored, without events; the CLI exits 4.
         var empty = await AuditAsync(host);
-        Assert.False(empty.Drifted);
+        Assert.Equal(DriftVerdicts.InsufficientData, empty.Verdict);
+        Assert.False(empty.Drifted || empty.EventsPublished || empty.RetrainingRequested);
         Assert.Equal(0, empty.Rows);
         Assert.All(empty.Columns, c => Assert.Contains("too few rows", c.Reason, StringComparison.Ordinal));
+        var (emptyExit, emptyOutput, emptyErrors) = await CliProcess.RunAsync(Ct, "drift", "audit", "--name", "churn", "--api", host.Client.BaseAddress!.ToString());
+        Assert.True(emptyExit == 4, emptyOutput + emptyErrors);
+        Assert.Contains("insufficient data", emptyOutput, StringComparison.Ordinal);
+        var (_, listed, _) = await CliProcess.RunAsync(Ct, "drift", "reports", "--name", "churn", "--api", host.Client.BaseAddress!.ToString());
+        Assert.Contains("insufficient data", listed, StringComparison.Ordinal);
 
         // Same distribution, other draws: scored by a job, sampled per chunk, audited — no drift.
         await RunJobAsync(host, WriteCsv(host, "same.csv", 4_000, seed: 2, shift: 0).Path, expectedSamples: 4);
         var same = await AuditAsync(host);
         Assert.Equal(4 * 256, same.Rows);
         Assert.False(same.Drifted, string.Join("; ", same.Columns.Select(c => $"{c.Name} {c.Reason}")));
+        Assert.Equal(DriftVerdicts.NoDrift, same.Verdict);
         Assert.All(same.Columns, c => Assert.True(c.Psi < 0.1, $"{c.Name}: PSI {c.Psi}"));
 
         // f_000 shifted by 2 sd in a larger job (2/3 of the window): drift on f_000, not on untouched features.
@@ -112,9 +119,11 @@ public sealed class DriftAuditTests(ServerFixture servers)
         Assert.Equal(again.Columns.Count(c => c.Drifted), double.Parse(drifted.Split(' ')[1], CultureInfo.InvariantCulture));
 
         var reports = (await host.Client.GetFromJsonAsync<List<DriftReport>>("/api/models/churn/drift", ServiceTestHost.Json, Ct))!;
-        Assert.Equal(5, reports.Count);
+        Assert.Equal(6, reports.Count);
         Assert.Equal([again.Id], reports.Take(1).Select(r => r.Id));
-        Assert.Equal([shifted.Id, same.Id, empty.Id], reports.Skip(2).Select(r => r.Id));
+        Assert.Equal([shifted.Id, same.Id], reports.Skip(2).Take(2).Select(r => r.Id));
+        Assert.Equal([DriftVerdicts.InsufficientData, DriftVerdicts.InsufficientData], reports.Skip(4).Select(r => r.Verdict)); // the API's and the CLI's
+        Assert.Equal(DriftVerdicts.Drift, shifted.Verdict);
         Assert.True(reports[1].Drifted && !reports[1].EventsPublished); // the CLI's audit, within the cooldown
         Assert.Null(webhook.TryNext());
         Assert.All(reports, r => Assert.Equal(DriftAuditor.ManualTrigger, r.Trigger));
@@ -144,6 +153,23 @@ public sealed class DriftAuditTests(ServerFixture servers)
         Assert.Equal("urn:message:BatchScoring.Contracts:DriftDetected", TypeOf(Assert.Single(await events.ReceiveAsync(1, TimeSpan.FromSeconds(20), Ct))));
         await events.ExpectNothingAsync(TimeSpan.FromSeconds(1), Ct);
 
+        // A quiet window in between (the samples moved out of it): insufficient data, which neither counts as a
+        // drifted audit nor breaks the streak — twice, which would otherwise have reached the retrain threshold.
+        await using (var db = NpgsqlDataSource.Create(host.PostgresConnectionString))
+        {
+            await using var away = db.CreateCommand("UPDATE scoring.drift_samples SET sampled_at = sampled_at - interval '30 days'");
+            await away.ExecuteNonQueryAsync(Ct);
+            for (var quiet = 0; quiet < 2; quiet++)
+            {
+                var insufficient = await AuditAsync(host, "churn");
+                Assert.Equal(DriftVerdicts.InsufficientData, insufficient.Verdict);
+                Assert.False(insufficient.Drifted || insufficient.EventsPublished || insufficient.RetrainingRequested);
+            }
+
+            await using var back = db.CreateCommand("UPDATE scoring.drift_samples SET sampled_at = sampled_at + interval '30 days'");
+            await back.ExecuteNonQueryAsync(Ct);
+        }
+
         var second = await AuditAsync(host, "churn");
         Assert.True(second.Drifted && !second.EventsPublished && second.RetrainingRequested);
         var retrain = Assert.Single(await events.ReceiveAsync(1, TimeSpan.FromSeconds(20), Ct));
@@ -162,6 +188,50 @@ public sealed class DriftAuditTests(ServerFixture servers)
     }
 
     [Fact]
+    public async Task Scoring_the_reference_file_in_its_periodic_row_order_is_not_drift()
+    {
+        // Rows exported round-robin over 32 stores; f_000 depends on the store (the row's position mod 32). The file
+        // is profiled, then scored as it is in 8,192-row batches: a sample of evenly spaced rows of each batch would
+        // see one store only (PSI ≈ 3.5 on f_000, RetrainingRequested); a random sample of each chunk sees them all.
+        await using var host = await ServiceTestHost.StartAsync(servers, "drift-periodic", ServiceRoles.All, Ct);
+        await host.RegisterModelAsync("churn", SampleModels.Mlp([Features, 4, 1], seed: 5, featureNames: Names()).Bytes, Ct);
+        var random = new Random(31);
+        var csv = new StringBuilder("id," + string.Join(',', Names()) + "\n");
+        const int rows = 65_536;
+        for (var r = 0; r < rows; r++)
+        {
+            csv.Append(CultureInfo.InvariantCulture, $"{r}");
+            for (var f = 0; f < Features; f++)
+            {
+                var normal = Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
+                csv.Append(',').Append(Math.Round(normal + (f == 0 ? (r % 32) * 0.25 : 0), 5).ToString("R", CultureInfo.InvariantCulture));
+            }
+
+            csv.Append('\n');
+        }
+
+        var file = Path.Combine(host.WorkDir, "stores.csv");
+        await File.WriteAllTextAsync(file, csv.ToString(), Ct);
+        using (var response = await host.Client.PostAsJsonAsync("/api/models/churn/profile", new { input = file, keyColumn = "id" }, Ct))
+        {
+            Assert.True(response.StatusCode == HttpStatusCode.Created, await response.Content.ReadAsStringAsync(Ct));
+        }
+
+        var (submit, job, body) = await host.SubmitAsync(
+            new SubmitScoringJob { Model = "churn", Input = file, KeyColumn = "id", OutputTable = "scoring.results_stores", ChunkRows = 16_384, BatchRows = 8_192 }, Ct);
+        Assert.True(submit.StatusCode == HttpStatusCode.Accepted, body);
+        Assert.Equal("succeeded", (await host.WaitForEndAsync(job!.Id, TimeSpan.FromMinutes(2), Ct)).State);
+        await WaitForSamplesAsync(host, 4);
+
+        var report = await AuditAsync(host);
+        Assert.Equal(4 * 256, report.Rows);
+        var f0 = Assert.Single(report.Columns, c => c.Name == "f_000");
+        Assert.True(report.Verdict == DriftVerdicts.NoDrift, string.Join("; ", report.Columns.Where(c => c.Drifted).Select(c => $"{c.Name}: {c.Reason}")));
+        Assert.True(f0.Psi < 0.1 && f0.KsStatistic < 0.1, $"f_000: PSI {f0.Psi}, KS D {f0.KsStatistic}");
+        Assert.False(report.EventsPublished || report.RetrainingRequested);
+    }
+
+    [Fact]
     public async Task A_small_shift_is_caught_by_the_ks_rule_at_a_bonferroni_corrected_level()
     {
         await using var host = await ServiceTestHost.StartAsync(servers, "drift-ks", ServiceRoles.All, Ct);
@@ -171,8 +241,9 @@ public sealed class DriftAuditTests(ServerFixture servers)
             Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         }
 
-        // f_000 moved by 0.4 sd: PSI stays under 0.2, the distributions differ by a KS distance above 0.1.
-        await RunJobAsync(host, WriteCsv(host, "nudged.csv", 4_000, seed: 3, shift: 0.4).Path, expectedSamples: 4);
+        // f_000 moved by 0.35 sd: PSI ≈ 0.12 stays under 0.2, the KS distance ≈ 0.14 is above 0.1 (the samples are
+        // random: 2,048 rows keep both about 3 standard errors from their thresholds).
+        await RunJobAsync(host, WriteCsv(host, "nudged.csv", 8_000, seed: 3, shift: 0.35).Path, expectedSamples: 8);
         var report = await AuditAsync(host);
         var f0 = Assert.Single(report.Columns, c => c.Name == "f_000");
         Assert.True(f0.Psi < 0.2, $"PSI {f0.Psi}");
@@ -228,6 +299,7 @@ public sealed class DriftAuditTests(ServerFixture servers)
         var scheduled = Assert.Single(reports.Where(r => r.Trigger == DriftAuditor.ScheduleTrigger && r.Rows > 0).Take(1));
         Assert.True(scheduled.Drifted);
         Assert.Equal(2 * 256, scheduled.Rows);
+        Assert.StartsWith("drift-audit-schedule@", scheduled.FireId, StringComparison.Ordinal);
 
         // Quartz keeps its job and trigger in PostgreSQL (clustered store), created at start-up.
         await using var db = NpgsqlDataSource.Create(host.PostgresConnectionString);
@@ -380,6 +452,11 @@ public sealed class DriftAuditTests(ServerFixture servers)
         Assert.True(response.StatusCode == HttpStatusCode.Accepted, body);
         Assert.Equal("succeeded", (await host.WaitForEndAsync(submitted!.Id, TimeSpan.FromMinutes(1), Ct)).State);
 
+        await WaitForSamplesAsync(host, expectedSamples);
+    }
+
+    private static async Task WaitForSamplesAsync(ServiceTestHost host, int expectedSamples)
+    {
         await using var db = NpgsqlDataSource.Create(host.PostgresConnectionString);
         for (var wait = 0; ; wait++)
         {
