@@ -179,18 +179,11 @@ public sealed class InputValidationTests(ServerFixture servers) : IDisposable
         await using var scope = host.Services.CreateAsyncScope();
         var scorer = scope.ServiceProvider.GetRequiredService<ChunkScorer>();
         var forged = new ScoreChunk(status!.Id, 0, outsideCopy, 0, 0, 100, 0);
-        string reason;
-        try
-        {
-            var outcome = await scorer.ScoreAsync(forged, Ct);
-            Assert.Equal(ChunkOutcome.InputUnreadable, outcome);
-            var chunks = await scope.ServiceProvider.GetRequiredService<JobStore>().GetChunksAsync(status.Id, Ct);
-            reason = chunks.Single(c => c.ChunkIndex == 0).Error!;
-        }
-        catch (DatasetException ex)
-        {
-            reason = ex.Message;
-        }
+        // The job's plan is built inside the chunk's error handling, so the escape fails the chunk (and its job) for good.
+        var outcome = await scorer.ScoreAsync(forged, Ct);
+        Assert.Equal(ChunkOutcome.Failed, outcome);
+        var chunks = await scope.ServiceProvider.GetRequiredService<JobStore>().GetChunksAsync(status.Id, Ct);
+        var reason = chunks.Single(c => c.ChunkIndex == 0).Error!;
 
         Assert.Contains(outsideCopy, reason, StringComparison.Ordinal);
         Assert.Contains(StorageRoots.SettingName, reason, StringComparison.Ordinal);
