@@ -236,7 +236,8 @@ public sealed class DriftAuditor(
             catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
             {
                 // The events are published; the webhook is a convenience on top.
-                logger.LogWarning("Drift webhook {Url} failed for report {Report}: {Error}", url, report.Id, ex.Message);
+                // Only the endpoint's origin: a webhook URL often carries a token in its path or query.
+                logger.LogWarning("Drift webhook at {Origin} failed for report {Report}: {Error}", $"{url.Scheme}://{url.Host}:{url.Port}", report.Id, ex.Message);
             }
         }
     }

@@ -71,12 +71,6 @@ public static class CsvDataset
         }
 
         var columns = await InferColumnsAsync(path, cancellationToken);
-        if (rows == 0)
-        {
-            // A header-only file is a valid, empty input. With no values to infer from, its columns read as numbers,
-            // so that model features map and the job succeeds with empty outputs.
-            columns = columns.Select(c => c with { Kind = ColumnKind.Float64 }).ToArray();
-        }
 
         var chunks = new List<ChunkSpec>(offsets.Count);
         for (var c = 0; c < offsets.Count; c++)
@@ -95,7 +89,8 @@ public static class CsvDataset
         var parser = new CsvRecordParser(reader, path);
         var header = ReadHeader(parser, path);
         var stats = header.Select(_ => new KindCounts()).ToArray();
-        for (var row = 0; row < InferenceRows && parser.Next() is { } record; row++)
+        var rows = 0;
+        for (; rows < InferenceRows && parser.Next() is { } record; rows++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             for (var c = 0; c < header.Count && c < record.Count; c++)
@@ -106,7 +101,9 @@ public static class CsvDataset
 
         await Task.CompletedTask;
         // A column without a name (e.g. after a trailing comma) cannot be asked for by name: it is left out.
-        return header.Select((name, c) => new SourceColumn(name, stats[c].Kind, true)).Where(c => c.Name.Length > 0).ToArray();
+        // A header-only file is a valid, empty input. With no values to infer from, its columns read as numbers (at
+        // submit and on the worker alike), so that model features map and the job succeeds with empty outputs.
+        return header.Select((name, c) => new SourceColumn(name, rows == 0 ? ColumnKind.Float64 : stats[c].Kind, true)).Where(c => c.Name.Length > 0).ToArray();
     }
 
     /// <summary>

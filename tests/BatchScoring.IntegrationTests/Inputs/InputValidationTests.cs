@@ -147,7 +147,7 @@ public sealed class InputValidationTests(ServerFixture servers) : IDisposable
     }
 
     [Fact]
-    public async Task A_tampered_stored_model_is_a_ModelIntegrityException_through_the_submitter()
+    public async Task A_tampered_stored_model_is_refused_at_submit_naming_the_hash_not_the_path()
     {
         await using var host = await StartConfinedAsync("tamper", ServiceRoles.Api);
         var registered = await host.RegisterModelAsync("m", SampleModels.Mlp([Features, 1], seed: 2).Bytes, Ct);
@@ -158,9 +158,13 @@ public sealed class InputValidationTests(ServerFixture servers) : IDisposable
 
         await using var scope = host.Services.CreateAsyncScope();
         var submitter = scope.ServiceProvider.GetRequiredService<JobSubmitter>();
-        var error = await Assert.ThrowsAsync<ModelIntegrityException>(() => submitter.SubmitAsync(
+        var unavailable = await Assert.ThrowsAsync<ModelUnavailableException>(() => submitter.SubmitAsync(
             new SubmitScoringJob { Model = "m", Input = input, KeyColumn = "customer_id", OutputTable = "t" }, Ct));
 
+        // What reaches the caller names the model and the recorded hash, not the store's path; the log keeps the path.
+        Assert.Contains(registered.Sha256, unavailable.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(stored, unavailable.Message, StringComparison.Ordinal);
+        var error = Assert.IsType<ModelIntegrityException>(unavailable.InnerException);
         Assert.Contains(stored, error.Message, StringComparison.Ordinal);
         Assert.Contains(registered.Sha256, error.Message, StringComparison.Ordinal);
     }
@@ -212,7 +216,7 @@ public sealed class InputValidationTests(ServerFixture servers) : IDisposable
 
             var final = await host.WaitForEndAsync(status!.Id, TimeSpan.FromMinutes(1), Ct);
 
-            Assert.Equal("succeeded", final.State);
+            Assert.True(final.State == "succeeded", $"{name}: {final.State}: {final.Error}");
             Assert.Equal(0, final.TotalRows);
             Assert.True(File.Exists(Path.Combine(output, JobFinisher.ManifestFileName)), $"no _SUCCESS in {output}");
             await using var db = NpgsqlDataSource.Create(host.PostgresConnectionString);
