@@ -19,6 +19,11 @@ public sealed class JobFinisher(JobStore store, IPublishEndpoint publisher, ILog
 
     public async Task TryFinishAsync(Guid jobId, CancellationToken cancellationToken)
     {
+        // _SUCCESS goes down before the job is marked succeeded: whoever sees the state (or the event) finds the
+        // manifest, and a worker dying in between leaves a job still running that the next finisher completes.
+        var manifest = await store.GetJobAsync(jobId, cancellationToken) is { } finishing && WillSucceed(finishing)
+            ? await WriteManifestAsync(finishing, cancellationToken)
+            : null;
         var state = await store.TryFinishJobAsync(jobId, cancellationToken);
         if (state is null)
         {
@@ -29,7 +34,7 @@ public sealed class JobFinisher(JobStore store, IPublishEndpoint publisher, ILog
             ?? throw new InvalidOperationException($"Job {jobId} vanished while finishing.");
         if (state == JobState.Succeeded)
         {
-            if (job.OutputParquet is not null)
+            if (job.OutputParquet is not null && manifest is null)
             {
                 await WriteManifestAsync(job, cancellationToken);
             }
@@ -42,8 +47,29 @@ public sealed class JobFinisher(JobStore store, IPublishEndpoint publisher, ILog
         }
         else if (state == JobState.Failed)
         {
+            if (manifest is not null)
+            {
+                File.Delete(manifest);
+            }
+
             await PublishFailedAsync(job, cancellationToken);
         }
+    }
+
+    /// <summary>
+    /// Whether the finishing transition (<see cref="JobStore.TryFinishJobAsync"/>) will mark this job succeeded: every
+    /// chunk done, none failed, failed rows within the threshold. Mirrors that statement's rule.
+    /// </summary>
+    private static bool WillSucceed(JobEntity job)
+    {
+        if (job.OutputParquet is null || job.State != JobState.Running || job.ChunksFailed > 0 || job.ChunksDone < job.ChunksTotal)
+        {
+            return false;
+        }
+
+        var rows = Math.Max(job.TotalRows > 0 ? job.TotalRows : job.ScoredRows + job.FailedRows, 1);
+        return !(job.ErrorThresholdRows is { } maxRows && job.FailedRows > maxRows)
+            && !(job.ErrorThresholdPercent is { } maxPercent && job.FailedRows > 0 && job.FailedRows * 100.0 / rows > maxPercent);
     }
 
     /// <summary>
@@ -74,7 +100,7 @@ public sealed class JobFinisher(JobStore store, IPublishEndpoint publisher, ILog
             cancellationToken);
     }
 
-    private async Task WriteManifestAsync(JobEntity job, CancellationToken cancellationToken)
+    private async Task<string> WriteManifestAsync(JobEntity job, CancellationToken cancellationToken)
     {
         var chunks = await store.GetChunksAsync(job.Id, cancellationToken);
         var parts = chunks.Where(c => c.State == ChunkState.Succeeded).OrderBy(c => c.ChunkIndex).ToArray();
@@ -91,7 +117,7 @@ public sealed class JobFinisher(JobStore store, IPublishEndpoint publisher, ILog
             scoredRows = job.ScoredRows,
             failedRows = job.FailedRows,
             keyColumn = job.KeyColumn,
-            completedAt = job.FinishedAt,
+            completedAt = job.FinishedAt ?? DateTimeOffset.UtcNow,
             schema = schema.Select(c => new { name = c.Name, type = c.Kind.ToString() }).ToArray(),
             parts = parts.Select(c => new { file = ChunkScorer.PartFileName(c.ChunkIndex), rows = c.ScoredRows }).ToArray(),
         };
@@ -99,5 +125,6 @@ public sealed class JobFinisher(JobStore store, IPublishEndpoint publisher, ILog
         var temp = path + ".tmp";
         await File.WriteAllTextAsync(temp, JsonSerializer.Serialize(manifest, ManifestJson), cancellationToken);
         File.Move(temp, path, overwrite: true);
+        return path;
     }
 }
