@@ -1,7 +1,7 @@
 using System.Globalization;
 using Spectre.Console;
 
-namespace BatchScoring.Cli.Bench;
+namespace BatchScoring.Benchmarks;
 
 /// <summary>Prints a <see cref="BenchReport"/> as a table, one column per workload.</summary>
 internal static class BenchReportPrinter
@@ -9,7 +9,7 @@ internal static class BenchReportPrinter
     public static void Print(BenchReport report)
     {
         var env = report.Environment;
-        AnsiConsole.MarkupLine($"[bold]batchscore bench[/] — {env.ProcessorCount} cores, {Markup.Escape(env.Os)}, {Markup.Escape(env.Runtime)}");
+        AnsiConsole.MarkupLine($"[bold]batchscore-bench[/] — {env.ProcessorCount} cores, {Markup.Escape(env.Os)}, {Markup.Escape(env.Runtime)}");
         AnsiConsole.MarkupLine(
             $"batch {env.BatchRows:N0} rows, chunk {env.ChunkRows:N0} rows, worker chunk concurrency {env.ChunkConcurrency}, "
             + $"intra-op threads {(env.IntraOpThreads == 0 ? "default (one per core)" : env.IntraOpThreads.ToString(CultureInfo.InvariantCulture))}");
