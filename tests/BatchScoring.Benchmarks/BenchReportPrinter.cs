@@ -55,7 +55,7 @@ internal static class BenchReportPrinter
 
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLine("Ceilings are single-caller, nothing else running; e2e is wall clock from POST /api/jobs to succeeded (100 ms polls), after a warm-up job.");
-        AnsiConsole.MarkupLine($"Reproduce: [bold]{Markup.Escape(report.Command)}[/]  (ConnectionStrings__Postgres, ConnectionStrings__RabbitMq from the environment; dotnet run -c Release --project src/BatchScoring.Cli -- bench ...)");
+        AnsiConsole.MarkupLine($"Reproduce: [bold]{Markup.Escape(report.Command)}[/]  (ConnectionStrings__Postgres, ConnectionStrings__RabbitMq from the environment)");
 
         void AddJob(string title, Func<WorkloadResult, EndToEndResult?> pick, bool parquet = false)
         {
