@@ -12,7 +12,6 @@ var root = new RootCommand("batchscore: asynchronous batch scoring of ONNX model
     ModelsCommand.Create(),
     JobsCommand.Create(),
     DriftCommand.Create(),
-    BenchCommand.Create(),
 };
 root.Options.Add(ApiClient.ApiOption);
 root.Options.Add(ApiClient.KeyOption);

@@ -10,8 +10,8 @@ using Npgsql;
 namespace BatchScoring.Application.Requests;
 
 /// <summary>
-/// A request that cannot be scored as sent (schema violation, unknown model, features that do not fit the model).
-/// The consumer answers it with outcome <c>rejected</c>, then throws this so that MassTransit moves the message to
+/// A model version that request mode cannot score (its inputs cannot be fed from named features). The service
+/// answers the request with outcome <c>rejected</c>; the queue listener then moves the message to
 /// <c>score-requests_error</c> (no retry) with the reason in its fault headers.
 /// </summary>
 public sealed class ScoreRequestRejectedException(string message, Exception? inner = null) : Exception(message, inner);

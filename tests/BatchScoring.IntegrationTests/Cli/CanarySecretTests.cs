@@ -261,7 +261,7 @@ public sealed class CanarySecretTests(ServerFixture servers) : IDisposable
         Command[] top =
         [
             DemoCommand.Create(), ScoreCommand.Create(), GenerateCommand.Create(), ServeCommand.Create(), MigrateCommand.Create(),
-            ModelsCommand.Create(), JobsCommand.Create(), DriftCommand.Create(), BenchCommand.Create(),
+            ModelsCommand.Create(), JobsCommand.Create(), DriftCommand.Create(),
         ];
         var paths = new List<string[]> { Array.Empty<string>() };
         void Walk(Command command, string[] prefix)

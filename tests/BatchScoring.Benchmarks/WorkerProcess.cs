@@ -2,8 +2,9 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using BatchScoring.Cli.Hosting;
 
-namespace BatchScoring.Cli.Bench;
+namespace BatchScoring.Benchmarks;
 
 /// <summary>
 /// A `batchscore serve --roles worker` child process with its own loopback HTTP port (/metrics, /health/ready),
@@ -43,20 +44,12 @@ internal sealed class WorkerProcess : IAsyncDisposable
     public static WorkerProcess Start(IReadOnlyDictionary<string, string?> environment, string logPath)
     {
         var port = FreePort();
-        var dll = typeof(WorkerProcess).Assembly.Location;
-        var host = Environment.ProcessPath ?? "dotnet";
-        var hostName = Path.GetFileNameWithoutExtension(host);
-        ProcessStartInfo start;
-        if (string.Equals(hostName, "batchscore", StringComparison.Ordinal))
-        {
-            start = new ProcessStartInfo(host);
-        }
-        else
-        {
-            start = new ProcessStartInfo(string.Equals(hostName, "dotnet", StringComparison.Ordinal) ? host : "dotnet");
-            start.ArgumentList.Add(dll);
-        }
-
+        // batchscore.dll is copied next to the benchmark by its project reference; run it with the same dotnet host.
+        var host = Environment.ProcessPath is { } path && string.Equals(Path.GetFileNameWithoutExtension(path), "dotnet", StringComparison.Ordinal)
+            ? path
+            : "dotnet";
+        var start = new ProcessStartInfo(host);
+        start.ArgumentList.Add(typeof(ServiceHost).Assembly.Location);
         foreach (var argument in new[] { "serve", "--roles", "worker", "--urls", $"http://127.0.0.1:{port}" })
         {
             start.ArgumentList.Add(argument);

@@ -1,6 +1,6 @@
 using BatchScoring.Application;
 
-namespace BatchScoring.Cli.Bench;
+namespace BatchScoring.Benchmarks;
 
 /// <summary>A benchmark workload: synthetic data and an MLP features-hidden-hidden-1.</summary>
 public sealed record BenchWorkload(string Name, long Rows, int Features, int Hidden)

@@ -17,7 +17,7 @@ using RabbitMQ.Client;
 using RabbitMQ.Client.Events;
 using Spectre.Console;
 
-namespace BatchScoring.Cli.Bench;
+namespace BatchScoring.Benchmarks;
 
 /// <summary>One request-mode run: how many requests of how many rows, with which batching, and what it achieved.</summary>
 public sealed record RequestRunResult(

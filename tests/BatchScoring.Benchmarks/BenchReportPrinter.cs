@@ -1,7 +1,7 @@
 using System.Globalization;
 using Spectre.Console;
 
-namespace BatchScoring.Cli.Bench;
+namespace BatchScoring.Benchmarks;
 
 /// <summary>Prints a <see cref="BenchReport"/> as a table, one column per workload.</summary>
 internal static class BenchReportPrinter
@@ -9,7 +9,7 @@ internal static class BenchReportPrinter
     public static void Print(BenchReport report)
     {
         var env = report.Environment;
-        AnsiConsole.MarkupLine($"[bold]batchscore bench[/] — {env.ProcessorCount} cores, {Markup.Escape(env.Os)}, {Markup.Escape(env.Runtime)}");
+        AnsiConsole.MarkupLine($"[bold]batchscore-bench[/] — {env.ProcessorCount} cores, {Markup.Escape(env.Os)}, {Markup.Escape(env.Runtime)}");
         AnsiConsole.MarkupLine(
             $"batch {env.BatchRows:N0} rows, chunk {env.ChunkRows:N0} rows, worker chunk concurrency {env.ChunkConcurrency}, "
             + $"intra-op threads {(env.IntraOpThreads == 0 ? "default (one per core)" : env.IntraOpThreads.ToString(CultureInfo.InvariantCulture))}");
@@ -55,7 +55,7 @@ internal static class BenchReportPrinter
 
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLine("Ceilings are single-caller, nothing else running; e2e is wall clock from POST /api/jobs to succeeded (100 ms polls), after a warm-up job.");
-        AnsiConsole.MarkupLine($"Reproduce: [bold]{Markup.Escape(report.Command)}[/]  (ConnectionStrings__Postgres, ConnectionStrings__RabbitMq from the environment; dotnet run -c Release --project src/BatchScoring.Cli -- bench ...)");
+        AnsiConsole.MarkupLine($"Reproduce: [bold]{Markup.Escape(report.Command)}[/]  (ConnectionStrings__Postgres, ConnectionStrings__RabbitMq from the environment)");
 
         void AddJob(string title, Func<WorkloadResult, EndToEndResult?> pick, bool parquet = false)
         {

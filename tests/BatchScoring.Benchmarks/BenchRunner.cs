@@ -18,7 +18,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using RabbitMQ.Client;
 
-namespace BatchScoring.Cli.Bench;
+namespace BatchScoring.Benchmarks;
 
 /// <summary>Runs the benchmark: per workload the ceilings, then one end-to-end job through the real service.</summary>
 internal sealed class BenchRunner(BenchSettings settings)

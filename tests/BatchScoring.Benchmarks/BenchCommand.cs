@@ -3,20 +3,19 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using BatchScoring.Application;
-using BatchScoring.Cli.Bench;
 using BatchScoring.Worker.Hosting;
 using Microsoft.Extensions.Configuration;
 
-namespace BatchScoring.Cli.Commands;
+namespace BatchScoring.Benchmarks;
 
 /// <summary>
-/// `batchscore bench`: generates the benchmark models and datasets, measures the ceilings (raw ONNX Runtime, raw
+/// The benchmark's command line: generates the benchmark models and datasets, measures the ceilings (raw ONNX Runtime, raw
 /// binary COPY, Parquet read and write) and one end-to-end job per workload through RabbitMQ, a separate worker
 /// process and PostgreSQL, and prints the ratios, the formed batch size and the worker's peak RSS.
 /// </summary>
 public static class BenchCommand
 {
-    public static Command Create()
+    public static RootCommand Create()
     {
         var workload = new Option<string>("--workload") { Description = "light, heavy or all.", DefaultValueFactory = _ => "all" };
         workload.AcceptOnlyFromAmong("light", "heavy", "all");
@@ -37,9 +36,8 @@ public static class BenchCommand
             Description = "Request mode: how many times the single-row max-rate runs are repeated (with and without batching); the speedup is taken between medians.",
             DefaultValueFactory = _ => 3,
         };
-        var command = new Command(
-            "bench",
-            "Measure ONNX Runtime, COPY and Parquet ceilings and end-to-end job throughput (needs ConnectionStrings__Postgres and ConnectionStrings__RabbitMq).")
+        var command = new RootCommand(
+            "batchscore-bench: measure ONNX Runtime, COPY and Parquet ceilings, end-to-end job throughput and request mode (needs ConnectionStrings__Postgres and ConnectionStrings__RabbitMq).")
         {
             workload, rows, batchRows, chunkRows, workDir, json, parquet, requests, requestsOnly, requestRepeats,
         };
@@ -132,7 +130,7 @@ public static class BenchCommand
 
     private static string ReproduceCommand(string workload, long? rows, int batchRows, int chunkRows, string? workDir, bool json, bool parquet)
     {
-        var parts = new List<string> { "batchscore", "bench", "--workload", workload };
+        var parts = new List<string> { "dotnet", "run", "-c", "Release", "--project", "tests/BatchScoring.Benchmarks", "--", "--workload", workload };
         if (rows is { } n)
         {
             parts.AddRange(["--rows", n.ToString(CultureInfo.InvariantCulture)]);
