@@ -507,14 +507,24 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
             LIMIT 100
             """);
         command.Parameters.Add(new NpgsqlParameter<DateTimeOffset> { TypedValue = before });
-        var ids = new List<Guid>();
-        await using var reader = await command.ExecuteReaderAsync(ct);
-        while (await reader.ReadAsync(ct))
-        {
-            ids.Add(reader.GetGuid(0));
-        }
+        return await ReadIdsAsync(command, ct);
+    }
 
-        return ids;
+    /// <summary>
+    /// Running jobs whose chunks have all ended but that nobody finished, and that have not changed since
+    /// <paramref name="before"/>: the worker that ended the last chunk stopped before it finished the job.
+    /// </summary>
+    public async Task<IReadOnlyList<Guid>> ListUnfinishedJobsAsync(DateTimeOffset before, CancellationToken ct)
+    {
+        await using var command = _dataSource.CreateCommand(
+            """
+            SELECT id FROM scoring.jobs
+            WHERE state = 'running' AND chunks_done + chunks_failed >= chunks_total AND updated_at < $1
+            ORDER BY updated_at
+            LIMIT 100
+            """);
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset> { TypedValue = before });
+        return await ReadIdsAsync(command, ct);
     }
 
     /// <summary>Chunks still pending, by chunk index.</summary>
@@ -568,6 +578,18 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
         }
 
         return reasons;
+    }
+
+    private static async Task<IReadOnlyList<Guid>> ReadIdsAsync(NpgsqlCommand command, CancellationToken ct)
+    {
+        var ids = new List<Guid>();
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            ids.Add(reader.GetGuid(0));
+        }
+
+        return ids;
     }
 
     private static string Truncate(string text, int length) => text.Length <= length ? text : text[..length] + "…";
