@@ -1,7 +1,6 @@
 using System.Security.Claims;
 using BatchScoring.Application;
 using BatchScoring.Application.Drift;
-using BatchScoring.Data;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -34,9 +33,9 @@ public static class DriftApi
 
     // Profile and audit failures (no samples, no profile, unreadable data) are thrown and become 400 problems in ApiExceptionHandler.
     public static async Task<Results<Created<ModelProfile>, ProblemHttpResult>> BuildProfile(
-        string name, ProfileRequest body, ClaimsPrincipal user, JobStore store, ReferenceProfiler profiler, CancellationToken cancellationToken)
+        string name, ProfileRequest body, ClaimsPrincipal user, ModelRegistry registry, ReferenceProfiler profiler, CancellationToken cancellationToken)
     {
-        if (await OwnVersionAsync(name, body.Version, user, store, cancellationToken) is { } missing)
+        if (await OwnVersionAsync(name, body.Version, user, registry, cancellationToken) is { } missing)
         {
             return missing;
         }
@@ -46,10 +45,10 @@ public static class DriftApi
     }
 
     public static async Task<Results<Ok<ModelProfile>, ProblemHttpResult>> GetProfile(
-        string name, string? version, ClaimsPrincipal user, JobStore store, ReferenceProfiler profiler, CancellationToken cancellationToken)
+        string name, string? version, ClaimsPrincipal user, ModelRegistry registry, ReferenceProfiler profiler, CancellationToken cancellationToken)
     {
-        var resolved = await store.ResolveModelAsync(name, version, cancellationToken);
-        if (resolved is null || resolved.Tenant != user.Tenant())
+        var resolved = await registry.ResolveAsync(name, version, user.Tenant(), cancellationToken);
+        if (resolved is null)
         {
             return ApiProblems.NotFound(ModelRegistry.NotFound(name, version));
         }
@@ -60,9 +59,9 @@ public static class DriftApi
     }
 
     public static async Task<Results<Ok<DriftReport>, ProblemHttpResult>> Audit(
-        string name, AuditRequest? body, ClaimsPrincipal user, JobStore store, DriftAuditor auditor, CancellationToken cancellationToken)
+        string name, AuditRequest? body, ClaimsPrincipal user, ModelRegistry registry, DriftAuditor auditor, CancellationToken cancellationToken)
     {
-        if (await OwnVersionAsync(name, body?.Version, user, store, cancellationToken) is { } missing)
+        if (await OwnVersionAsync(name, body?.Version, user, registry, cancellationToken) is { } missing)
         {
             return missing;
         }
@@ -71,14 +70,14 @@ public static class DriftApi
     }
 
     public static async Task<Results<Ok<IReadOnlyList<DriftReport>>, ProblemHttpResult>> ListReports(
-        string name, int? version, int? limit, ClaimsPrincipal user, JobStore store, DriftAuditor auditor, CancellationToken cancellationToken)
+        string name, int? version, int? limit, ClaimsPrincipal user, ModelRegistry registry, DriftAuditor auditor, CancellationToken cancellationToken)
     {
         if (limit is < 1 or > 500)
         {
             return ApiProblems.BadRequest($"Query parameter 'limit' must be between 1 and 500 (was {limit}).");
         }
 
-        if (await ModelsApi.OwnVersionsAsync(name, user, store, cancellationToken) is null)
+        if (!await registry.OwnsAsync(name, user.Tenant(), cancellationToken))
         {
             return ModelsApi.ModelNotFound(name);
         }
@@ -87,8 +86,6 @@ public static class DriftApi
     }
 
     /// <summary>A 404 problem when the model (or the given version or alias) is not the caller's; null when it is.</summary>
-    private static async Task<ProblemHttpResult?> OwnVersionAsync(string name, string? version, ClaimsPrincipal user, JobStore store, CancellationToken cancellationToken) =>
-        await store.ResolveModelAsync(name, version, cancellationToken) is { } resolved && resolved.Tenant == user.Tenant()
-            ? null
-            : ApiProblems.NotFound(ModelRegistry.NotFound(name, version));
+    private static async Task<ProblemHttpResult?> OwnVersionAsync(string name, string? version, ClaimsPrincipal user, ModelRegistry registry, CancellationToken cancellationToken) =>
+        await registry.ResolveAsync(name, version, user.Tenant(), cancellationToken) is null ? ApiProblems.NotFound(ModelRegistry.NotFound(name, version)) : null;
 }

@@ -1,7 +1,6 @@
 using System.Security.Claims;
 using BatchScoring.Application;
 using BatchScoring.Contracts;
-using BatchScoring.Data;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -51,17 +50,9 @@ public static class JobsApi
     public static async Task<Results<Ok<IReadOnlyList<JobStatus>>, ProblemHttpResult>> ListJobs(
         JobQueries queries, ClaimsPrincipal user, string? state, string? model, int? limit, int? offset, CancellationToken cancellationToken)
     {
-        JobState? parsedState = null;
-        if (state is not null)
+        if (state is not null && !JobQueries.StateNames.Contains(state, StringComparer.OrdinalIgnoreCase))
         {
-            var known = Enum.GetValues<JobState>().Where(s => string.Equals(StateText.ToDb(s), state, StringComparison.OrdinalIgnoreCase)).ToArray();
-            if (known.Length == 0)
-            {
-                return ApiProblems.BadRequest(
-                    $"Query parameter 'state' must be one of {string.Join(", ", Enum.GetValues<JobState>().Select(StateText.ToDb))} (was '{state}').");
-            }
-
-            parsedState = known[0];
+            return ApiProblems.BadRequest($"Query parameter 'state' must be one of {string.Join(", ", JobQueries.StateNames)} (was '{state}').");
         }
 
         if (limit is < 1 or > MaxListLimit)
@@ -74,45 +65,25 @@ public static class JobsApi
             return ApiProblems.BadRequest($"Query parameter 'offset' must not be negative (was {offset}).");
         }
 
-        var filter = new JobListFilter
-        {
-            State = parsedState,
-            ModelName = model,
-            Limit = limit ?? 50,
-            Offset = offset ?? 0,
-            Tenant = user.Tenant(),
-        };
-        return TypedResults.Ok(await queries.ListAsync(filter, cancellationToken));
+        return TypedResults.Ok(await queries.ListAsync(state, model, limit ?? 50, offset ?? 0, user.Tenant(), cancellationToken));
     }
 
     public static async Task<Results<Ok<JobStatus>, ProblemHttpResult>> GetJob(
-        Guid id, ClaimsPrincipal user, JobStore store, JobQueries queries, CancellationToken cancellationToken) =>
-        await IsOwnJobAsync(id, user, store, cancellationToken) && await queries.GetStatusAsync(id, cancellationToken) is { } status
-            ? TypedResults.Ok(status)
-            : JobNotFound(id);
+        Guid id, ClaimsPrincipal user, JobQueries queries, CancellationToken cancellationToken) =>
+        await queries.GetStatusAsync(id, user.Tenant(), cancellationToken) is { } status ? TypedResults.Ok(status) : JobNotFound(id);
 
     public static async Task<Results<Ok<JobStatus>, ProblemHttpResult>> CancelJob(
-        Guid id, ClaimsPrincipal user, JobStore store, JobCommands commands, JobQueries queries, CancellationToken cancellationToken)
-    {
-        if (!await IsOwnJobAsync(id, user, store, cancellationToken) || await commands.CancelAsync(id, cancellationToken) is null)
-        {
-            return JobNotFound(id);
-        }
-
-        return TypedResults.Ok((await queries.GetStatusAsync(id, cancellationToken))!);
-    }
+        Guid id, ClaimsPrincipal user, JobCommands commands, JobQueries queries, CancellationToken cancellationToken) =>
+        await commands.CancelAsync(id, user.Tenant(), cancellationToken) is null
+            ? JobNotFound(id)
+            : TypedResults.Ok((await queries.GetStatusAsync(id, user.Tenant(), cancellationToken))!);
 
     public static async Task<Results<Accepted<JobStatus>, ProblemHttpResult>> RetryJob(
-        Guid id, ClaimsPrincipal user, JobStore store, JobCommands commands, JobQueries queries, CancellationToken cancellationToken)
+        Guid id, ClaimsPrincipal user, JobCommands commands, JobQueries queries, CancellationToken cancellationToken)
     {
-        if (!await IsOwnJobAsync(id, user, store, cancellationToken))
-        {
-            return JobNotFound(id);
-        }
-
         try
         {
-            if (await commands.RetryAsync(id, cancellationToken) is null)
+            if (await commands.RetryAsync(id, user.Tenant(), cancellationToken) is null)
             {
                 return JobNotFound(id);
             }
@@ -122,12 +93,8 @@ public static class JobsApi
             return ApiProblems.Conflict(ex.Message, "Job cannot be retried");
         }
 
-        return TypedResults.Accepted($"/api/jobs/{id}", (await queries.GetStatusAsync(id, cancellationToken))!);
+        return TypedResults.Accepted($"/api/jobs/{id}", (await queries.GetStatusAsync(id, user.Tenant(), cancellationToken))!);
     }
-
-    /// <summary>Another tenant's job is answered exactly like a job that does not exist.</summary>
-    private static async Task<bool> IsOwnJobAsync(Guid id, ClaimsPrincipal user, JobStore store, CancellationToken cancellationToken) =>
-        await store.GetJobAsync(id, cancellationToken) is { } job && job.Tenant == user.Tenant();
 
     private static ProblemHttpResult JobNotFound(Guid id) => ApiProblems.NotFound($"There is no job {id}.");
 }

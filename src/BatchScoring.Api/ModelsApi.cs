@@ -1,7 +1,6 @@
 using System.Security.Claims;
 using BatchScoring.Application;
 using BatchScoring.Contracts;
-using BatchScoring.Data;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -34,28 +33,18 @@ public static class ModelsApi
 
     public sealed record SetAliasRequest(int Version);
 
-    public static async Task<Ok<IReadOnlyList<ModelVersionInfo>>> ListModels(ClaimsPrincipal user, JobStore store, CancellationToken cancellationToken)
-    {
-        var all = new List<ModelVersionInfo>();
-        foreach (var name in await store.ListModelNamesAsync(user.Tenant(), cancellationToken))
-        {
-            all.AddRange(await ToInfoAsync(store, await store.ListModelVersionsAsync(name, cancellationToken), cancellationToken));
-        }
-
-        return TypedResults.Ok<IReadOnlyList<ModelVersionInfo>>(all);
-    }
+    public static async Task<Ok<IReadOnlyList<ModelVersionInfo>>> ListModels(ClaimsPrincipal user, ModelRegistry registry, CancellationToken cancellationToken) =>
+        TypedResults.Ok(await registry.ListAsync(user.Tenant(), cancellationToken));
 
     public static async Task<Results<Ok<IReadOnlyList<ModelVersionInfo>>, ProblemHttpResult>> ListVersions(
-        string name, ClaimsPrincipal user, JobStore store, CancellationToken cancellationToken) =>
-        await OwnVersionsAsync(name, user, store, cancellationToken) is { } versions
-            ? TypedResults.Ok(await ToInfoAsync(store, versions, cancellationToken))
-            : ModelNotFound(name);
+        string name, ClaimsPrincipal user, ModelRegistry registry, CancellationToken cancellationToken) =>
+        await registry.ListVersionsAsync(name, user.Tenant(), cancellationToken) is { } versions ? TypedResults.Ok(versions) : ModelNotFound(name);
 
     public static async Task<Results<Created<ModelVersionInfo>, ProblemHttpResult>> RegisterVersion(
         string name, HttpRequest request, ClaimsPrincipal user, ModelRegistry registry, CancellationToken cancellationToken)
     {
         // Invalid files and names taken by another tenant are thrown and become problems in ApiExceptionHandler.
-        ModelVersionEntity version;
+        ModelVersionInfo info;
         if (request.HasFormContentType)
         {
             var form = await request.ReadFormAsync(cancellationToken);
@@ -66,101 +55,62 @@ public static class ModelsApi
             }
 
             await using var stream = file.OpenReadStream();
-            version = await registry.RegisterAsync(name, stream, user.Tenant(), cancellationToken);
+            info = ModelRegistry.ToInfo(await registry.RegisterAsync(name, stream, user.Tenant(), cancellationToken));
         }
         else
         {
-            version = await registry.RegisterAsync(name, request.Body, user.Tenant(), cancellationToken);
+            info = ModelRegistry.ToInfo(await registry.RegisterAsync(name, request.Body, user.Tenant(), cancellationToken));
         }
 
-        var info = new ModelVersionInfo(version.ModelName, version.Version, version.Sha256, [], version.CreatedAt, version.Signature);
-        return TypedResults.Created($"/api/models/{name}/versions/{version.Version}", info);
+        return TypedResults.Created($"/api/models/{name}/versions/{info.Version}", info);
     }
 
     public static async Task<Results<Ok<ModelVersionInfo>, ProblemHttpResult>> SetAlias(
-        string name, string alias, SetAliasRequest body, ClaimsPrincipal user, JobStore store, CancellationToken cancellationToken)
+        string name, string alias, SetAliasRequest body, ClaimsPrincipal user, ModelRegistry registry, CancellationToken cancellationToken)
     {
-        if (await OwnVersionsAsync(name, user, store, cancellationToken) is not { } versions)
-        {
-            return ModelNotFound(name);
-        }
-
-        if (versions.FirstOrDefault(v => v.Version == body.Version) is not { } version)
-        {
-            return ApiProblems.NotFound($"Model '{name}' has no version {body.Version}.");
-        }
-
         try
         {
-            await store.SetAliasAsync(name, alias, body.Version, cancellationToken);
+            return TypedResults.Ok(await registry.SetAliasAsync(name, alias, body.Version, user.Tenant(), cancellationToken));
+        }
+        catch (ModelNotFoundException ex)
+        {
+            return ApiProblems.NotFound(ex.Message);
         }
         catch (ArgumentException ex)
         {
             return ApiProblems.BadRequest(ex.Message, "Invalid alias");
         }
-
-        return TypedResults.Ok((await ToInfoAsync(store, [version], cancellationToken))[0]);
     }
 
-    public static async Task<Results<Ok<IReadOnlyList<AliasChange>>, ProblemHttpResult>> AliasHistory(
-        string name, string alias, int? limit, ClaimsPrincipal user, JobStore store, CancellationToken cancellationToken)
+    public static async Task<Results<Ok<IReadOnlyList<ModelAliasChange>>, ProblemHttpResult>> AliasHistory(
+        string name, string alias, int? limit, ClaimsPrincipal user, ModelRegistry registry, CancellationToken cancellationToken)
     {
         if (limit is < 1 or > JobsApi.MaxListLimit)
         {
             return ApiProblems.BadRequest($"Query parameter 'limit' must be between 1 and {JobsApi.MaxListLimit} (was {limit}).");
         }
 
-        return await OwnVersionsAsync(name, user, store, cancellationToken) is null
-            ? ModelNotFound(name)
-            : TypedResults.Ok(await store.ListAliasHistoryAsync(name, alias, limit ?? 50, cancellationToken));
+        return await registry.AliasHistoryAsync(name, alias, limit ?? 50, user.Tenant(), cancellationToken) is { } changes
+            ? TypedResults.Ok(changes)
+            : ModelNotFound(name);
     }
 
     public static async Task<Results<Ok<ModelVersionInfo>, ProblemHttpResult>> RollbackAlias(
-        string name, string alias, ClaimsPrincipal user, JobStore store, CancellationToken cancellationToken)
+        string name, string alias, ClaimsPrincipal user, ModelRegistry registry, CancellationToken cancellationToken)
     {
-        if (await OwnVersionsAsync(name, user, store, cancellationToken) is null)
+        try
         {
-            return ModelNotFound(name);
+            return TypedResults.Ok(await registry.RollbackAliasAsync(name, alias, user.Tenant(), cancellationToken));
         }
-
-        var last = await store.ListAliasHistoryAsync(name, alias, 1, cancellationToken);
-        if (last.Count == 0)
+        catch (ModelNotFoundException ex)
         {
-            return ApiProblems.NotFound($"Model '{name}' has no alias '{alias}'.");
+            return ApiProblems.NotFound(ex.Message);
         }
-
-        if (last[0].PreviousVersion is not { } previous)
+        catch (AliasRollbackRefusedException ex)
         {
-            return ApiProblems.Conflict(
-                $"Alias '{alias}' of model '{name}' has pointed at v{last[0].Version} since it was created; there is no earlier version to go back to.",
-                "Nothing to roll back");
+            return ApiProblems.Conflict(ex.Message, "Nothing to roll back");
         }
-
-        await store.SetAliasAsync(name, alias, previous, cancellationToken);
-        var version = await store.GetModelVersionAsync(name, previous, cancellationToken);
-        return TypedResults.Ok((await ToInfoAsync(store, [version!], cancellationToken))[0]);
-    }
-
-    /// <summary>The versions of a model the caller's tenant owns; null when there is none (another tenant's model looks absent).</summary>
-    internal static async Task<IReadOnlyList<ModelVersionEntity>?> OwnVersionsAsync(string name, ClaimsPrincipal user, JobStore store, CancellationToken cancellationToken)
-    {
-        var versions = await store.ListModelVersionsAsync(name, cancellationToken);
-        return versions.Count > 0 && versions.All(v => v.Tenant == user.Tenant()) ? versions : null;
     }
 
     internal static ProblemHttpResult ModelNotFound(string name) => ApiProblems.NotFound(ModelRegistry.NotFound(name, null));
-
-    private static async Task<IReadOnlyList<ModelVersionInfo>> ToInfoAsync(JobStore store, IReadOnlyList<ModelVersionEntity> versions, CancellationToken cancellationToken)
-    {
-        var aliases = new List<ModelAliasEntity>();
-        foreach (var name in versions.Select(v => v.ModelName).Distinct())
-        {
-            aliases.AddRange(await store.ListAliasesAsync(name, cancellationToken));
-        }
-
-        return versions.Select(v => new ModelVersionInfo(
-            v.ModelName, v.Version, v.Sha256,
-            aliases.Where(a => a.ModelName == v.ModelName && a.Version == v.Version).Select(a => a.Alias).ToArray(),
-            v.CreatedAt, v.Signature)).ToArray();
-    }
 }

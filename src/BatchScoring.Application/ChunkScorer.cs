@@ -34,6 +34,7 @@ public enum ChunkOutcome
 public sealed class ChunkScorer(
     NpgsqlDataSource dataSource,
     JobStore store,
+    ModelStore modelStore,
     ModelCache models,
     JobPlanCache plans,
     JobFinisher finisher,
@@ -340,7 +341,7 @@ public sealed class ChunkScorer(
         var cancellationToken = CancellationToken.None; // shared by every chunk of the job on this worker
         var job = await store.GetJobAsync(jobId, cancellationToken)
             ?? throw new JobPlanException($"Job {jobId} does not exist.");
-        var version = await store.GetModelVersionAsync(job.ModelName, job.ModelVersion, cancellationToken)
+        var version = await modelStore.GetModelVersionAsync(job.ModelName, job.ModelVersion, cancellationToken)
             ?? throw new JobPlanException($"Model '{job.ModelName}' v{job.ModelVersion} is no longer registered.");
         var format = Enum.Parse<DatasetFormat>(job.InputFormat, ignoreCase: true);
         var columns = await Dataset.ReadColumnsAsync(format, samplePath, storageRoots, cancellationToken);

@@ -7,7 +7,7 @@ using Npgsql;
 namespace BatchScoring.Application;
 
 /// <summary>What one reconciler pass did.</summary>
-public sealed record ReconcileResult(int JobsDispatched, int ChunksResent, int ChunksFailed);
+public sealed record ReconcileResult(int JobsDispatched, int ChunksResent, int ChunksFailed, int JobsFinished);
 
 /// <summary>
 /// The chunk reconciler (scheduler role, every <see cref="BatchScoringOptions.DispatchRecoverySchedule"/>). The chunks
@@ -19,7 +19,9 @@ public sealed record ReconcileResult(int JobsDispatched, int ChunksResent, int C
 /// backoff elapsed;</item>
 /// <item>chunks whose message is gone without a trace (purged, lost, dead-lettered while PostgreSQL was down) are
 /// re-sent once their job has been quiet for <see cref="ChunkRetryOptions.LostAfterSeconds"/>;</item>
-/// <item>a chunk sent <see cref="ChunkRetryOptions.MaxSends"/> times fails, and its job with it.</item>
+/// <item>a chunk sent <see cref="ChunkRetryOptions.MaxSends"/> times fails, and its job with it;</item>
+/// <item>running jobs whose chunks have all ended but that nobody finished (the worker stopped between the last chunk's
+/// commit and the finisher) are finished by <see cref="JobFinisher"/> once quiet for <see cref="ChunkRetryOptions.LostAfterSeconds"/>.</item>
 /// </list>
 /// Re-sending is safe: a chunk commits once and workers skip duplicates.
 /// </summary>
@@ -52,7 +54,7 @@ public sealed class DispatchRecovery(
         return recovered;
     }
 
-    /// <summary>One pass: undispatched jobs, then chunks due for a re-send (see the class summary).</summary>
+    /// <summary>One pass: undispatched jobs, chunks due for a re-send, then jobs left unfinished (see the class summary).</summary>
     public async Task<ReconcileResult> ReconcileAsync(CancellationToken cancellationToken)
     {
         var settings = options.Value;
@@ -100,7 +102,15 @@ public sealed class DispatchRecovery(
             }
         }
 
+        var finished = 0;
+        foreach (var id in await store.ListUnfinishedJobsAsync(DateTimeOffset.UtcNow - TimeSpan.FromSeconds(retry.LostAfterSeconds), cancellationToken))
+        {
+            logger.LogWarning("Job {JobId}: every chunk ended but the job was not finished (worker stopped?); finishing it", id);
+            await finisher.TryFinishAsync(id, cancellationToken);
+            finished++;
+        }
+
         ScoringMetrics.ChunkFailures.WithLabels("resent").Inc(resent);
-        return new ReconcileResult(dispatched, resent, failed);
+        return new ReconcileResult(dispatched, resent, failed, finished);
     }
 }

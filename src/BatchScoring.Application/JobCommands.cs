@@ -9,10 +9,15 @@ public sealed class JobRetryRefusedException(string message) : InvalidOperationE
 /// <summary>Cancel stops scheduling a job's remaining chunks; retry re-runs what did not succeed (docs/job-failures.md).</summary>
 public sealed class JobCommands(JobStore store, ChunkDispatcher dispatcher, ILogger<JobCommands> logger)
 {
-    public async Task<JobEntity?> CancelAsync(Guid id, CancellationToken cancellationToken)
+    /// <summary>Cancels the tenant's job if it is still active; returns it, or null when the tenant has no such job.</summary>
+    public async Task<JobEntity?> CancelAsync(Guid id, string tenant, CancellationToken cancellationToken)
     {
-        var cancelled = await store.CancelJobAsync(id, cancellationToken);
-        if (cancelled)
+        if (await OwnJobAsync(id, tenant, cancellationToken) is null)
+        {
+            return null;
+        }
+
+        if (await store.CancelJobAsync(id, cancellationToken))
         {
             logger.LogInformation("Job {JobId} cancelled", id);
         }
@@ -24,12 +29,12 @@ public sealed class JobCommands(JobStore store, ChunkDispatcher dispatcher, ILog
     /// Re-runs a job that did not succeed. Failed or cancelled: its failed and pending chunks (succeeded chunks are kept,
     /// so no row is written twice); a job that failed on its error threshold is re-run from scratch (its results are
     /// deleted first), as its failed rows would otherwise fail it again. Queued or running (stuck): its pending chunks are
-    /// sent again, with fresh retry limits. Returns null when the job does not exist; throws
+    /// sent again, with fresh retry limits. Returns null when the tenant has no such job; throws
     /// <see cref="JobRetryRefusedException"/> for a job that succeeded.
     /// </summary>
-    public async Task<JobEntity?> RetryAsync(Guid id, CancellationToken cancellationToken)
+    public async Task<JobEntity?> RetryAsync(Guid id, string tenant, CancellationToken cancellationToken)
     {
-        var job = await store.GetJobAsync(id, cancellationToken);
+        var job = await OwnJobAsync(id, tenant, cancellationToken);
         if (job is null)
         {
             return null;
@@ -57,4 +62,8 @@ public sealed class JobCommands(JobStore store, ChunkDispatcher dispatcher, ILog
         await dispatcher.DispatchAsync(job, pending, cancellationToken);
         return await store.GetJobAsync(id, cancellationToken);
     }
+
+    /// <summary>Another tenant's job is answered exactly like a job that does not exist.</summary>
+    private async Task<JobEntity?> OwnJobAsync(Guid id, string tenant, CancellationToken cancellationToken) =>
+        await store.GetJobAsync(id, cancellationToken) is { } job && job.Tenant == tenant ? job : null;
 }

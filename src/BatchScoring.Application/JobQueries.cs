@@ -1,20 +1,44 @@
 using BatchScoring.Contracts;
 using BatchScoring.Data;
-using Npgsql;
 
 namespace BatchScoring.Application;
 
-/// <summary>Read side of the status API: job status with rate and ETA, and a summary of failure reasons.</summary>
-public sealed class JobQueries(JobStore store, NpgsqlDataSource dataSource)
+/// <summary>
+/// Read side of the status API: job status with rate and ETA, and a summary of failure reasons. Every read takes the
+/// caller's tenant: another tenant's job is answered exactly like a job that does not exist.
+/// </summary>
+public sealed class JobQueries(JobStore store)
 {
-    public async Task<JobStatus?> GetStatusAsync(Guid id, CancellationToken cancellationToken)
+    /// <summary>The job states as the API spells them (<c>queued</c>, <c>running</c>, …).</summary>
+    public static IReadOnlyList<string> StateNames { get; } = Enum.GetValues<JobState>().Select(StateText.ToDb).ToArray();
+
+    /// <summary>The tenant's job; null when there is none.</summary>
+    public async Task<JobStatus?> GetStatusAsync(Guid id, string tenant, CancellationToken cancellationToken)
     {
         var job = await store.GetJobAsync(id, cancellationToken);
-        return job is null ? null : ToStatus(job, await FailureSummaryAsync(id, cancellationToken));
+        if (job is null || job.Tenant != tenant)
+        {
+            return null;
+        }
+
+        var failures = await store.CountFailureReasonsAsync(id, 5, cancellationToken);
+        return ToStatus(job, failures.Select(f => new FailureReasonCount(f.Reason, f.Rows)).ToArray());
     }
 
-    public async Task<IReadOnlyList<JobStatus>> ListAsync(JobListFilter filter, CancellationToken cancellationToken)
+    /// <summary>
+    /// The tenant's jobs, newest first, in a state (one of <see cref="StateNames"/>, any case; null: every state) and of
+    /// a model (null: every model).
+    /// </summary>
+    public async Task<IReadOnlyList<JobStatus>> ListAsync(string? state, string? model, int limit, int offset, string tenant, CancellationToken cancellationToken)
     {
+        var filter = new JobListFilter
+        {
+            State = state is null ? null : StateText.ParseJobState(state.ToLowerInvariant()),
+            ModelName = model,
+            Limit = limit,
+            Offset = offset,
+            Tenant = tenant,
+        };
         var jobs = await store.ListJobsAsync(filter, cancellationToken);
         return jobs.Select(j => ToStatus(j, [])).ToArray();
     }
@@ -61,26 +85,5 @@ public sealed class JobQueries(JobStore store, NpgsqlDataSource dataSource)
             StartedAt = job.StartedAt,
             FinishedAt = job.FinishedAt,
         };
-    }
-
-    private async Task<IReadOnlyList<FailureReasonCount>> FailureSummaryAsync(Guid id, CancellationToken cancellationToken)
-    {
-        // Reasons quote the offending value; group by the text before the first quote so "NaN in f_000" rows aggregate.
-        const string Sql =
-            """
-            SELECT coalesce(column_name, '*') || ': ' || split_part(reason, '''', 1) AS kind, count(*)
-            FROM scoring.failed_rows WHERE job_id = $1
-            GROUP BY 1 ORDER BY 2 DESC LIMIT 5
-            """;
-        await using var command = dataSource.CreateCommand(Sql);
-        command.Parameters.AddWithValue(id);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        var result = new List<FailureReasonCount>();
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            result.Add(new FailureReasonCount(reader.GetString(0).TrimEnd(), reader.GetInt64(1)));
-        }
-
-        return result;
     }
 }

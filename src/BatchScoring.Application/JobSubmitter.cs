@@ -48,6 +48,7 @@ public sealed class ModelUnavailableException(string modelName, int version, str
 /// </summary>
 public sealed class JobSubmitter(
     JobStore store,
+    ModelRegistry registry,
     NpgsqlDataSource dataSource,
     ModelCache models,
     ChunkDispatcher dispatcher,
@@ -79,9 +80,8 @@ public sealed class JobSubmitter(
         var input = Confine(roots, request.Input, nameof(request.Input));
         var outputParquet = request.OutputParquet is null ? null : Confine(roots, request.OutputParquet, nameof(request.OutputParquet));
 
-        var version = await store.ResolveModelAsync(request.Model, request.ModelVersion, cancellationToken) is { } resolved && resolved.Tenant == tenant
-            ? resolved
-            : throw new JobValidationException(ModelRegistry.NotFound(request.Model, request.ModelVersion));
+        var version = await registry.ResolveAsync(request.Model, request.ModelVersion, tenant, cancellationToken)
+            ?? throw new JobValidationException(ModelRegistry.NotFound(request.Model, request.ModelVersion));
 
         var chunkRows = request.ChunkRows ?? settings.DefaultChunkRows;
         DatasetPlan plan;

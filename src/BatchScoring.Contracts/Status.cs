@@ -41,3 +41,6 @@ public sealed record FailureReasonCount(string Reason, long Count);
 
 /// <summary>A registered model version, as <c>/api/models</c> reports it.</summary>
 public sealed record ModelVersionInfo(string Name, int Version, string Sha256, IReadOnlyList<string> Aliases, DateTimeOffset CreatedAt, string Signature);
+
+/// <summary>One move of a model alias, as <c>/api/models/{name}/aliases/{alias}/history</c> reports it; <paramref name="PreviousVersion"/> null: the alias was created.</summary>
+public sealed record ModelAliasChange(string Model, string Alias, int Version, int? PreviousVersion, DateTimeOffset ChangedAt);

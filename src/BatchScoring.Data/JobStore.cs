@@ -1,4 +1,3 @@
-using System.Globalization;
 using Microsoft.EntityFrameworkCore;
 using Npgsql;
 using NpgsqlTypes;
@@ -7,9 +6,6 @@ namespace BatchScoring.Data;
 
 /// <summary>Result of <see cref="JobStore.CreateJobAsync"/>: the job, and whether this call created it.</summary>
 public sealed record JobCreateResult(JobEntity Job, bool Created);
-
-/// <summary>One move of a model alias: to <paramref name="Version"/>, from <paramref name="PreviousVersion"/> (null: created).</summary>
-public sealed record AliasChange(string Model, string Alias, int Version, int? PreviousVersion, DateTimeOffset ChangedAt);
 
 /// <summary>What <see cref="JobStore.PrepareRetryAsync"/> re-runs.</summary>
 public enum RetryMode
@@ -28,45 +24,33 @@ public enum RetryMode
 public sealed record JobListFilter(JobState? State = null, string? ModelName = null, int Limit = 50, int Offset = 0, string? Tenant = null);
 
 /// <summary>
-/// Jobs, chunks and the model registry. Reads go through EF Core (<see cref="ScoringDbContext"/>);
-/// state transitions are single SQL statements (<c>UPDATE … WHERE state = … RETURNING</c>) so that
-/// concurrent callers cannot both win.
+/// Jobs, their chunks and failed rows (the model registry is <see cref="ModelStore"/>, drift <see cref="DriftStore"/>).
+/// Reads go through EF Core (<see cref="ScoringDbContext"/>); state transitions are single SQL statements
+/// (<c>UPDATE … WHERE state = … RETURNING</c>) so that concurrent callers cannot both win.
 /// </summary>
-public sealed class JobStore
+public sealed class JobStore(NpgsqlDataSource dataSource)
 {
-    private readonly NpgsqlDataSource _dataSource;
-    private readonly DbContextOptions<ScoringDbContext> _options;
+    private readonly NpgsqlDataSource _dataSource = dataSource;
+    private readonly DbContextOptions<ScoringDbContext> _options = ScoringDbContext.CreateOptions(dataSource);
 
-    public JobStore(NpgsqlDataSource dataSource)
-        : this(dataSource, ScoringDbContext.CreateOptions(dataSource))
-    {
-    }
-
-    public JobStore(NpgsqlDataSource dataSource, DbContextOptions<ScoringDbContext> options)
-    {
-        ArgumentNullException.ThrowIfNull(dataSource);
-        ArgumentNullException.ThrowIfNull(options);
-        _dataSource = dataSource;
-        _options = options;
-    }
-
-    public NpgsqlDataSource DataSource => _dataSource;
-
-    /// <summary>A new context (caller disposes).</summary>
-    public ScoringDbContext CreateContext() => new(_options);
-
-    // ---------------------------------------------------------------- jobs
+    private ScoringDbContext CreateContext() => new(_options);
 
     /// <summary>
     /// Inserts the job and its chunks in one transaction. <c>chunks_total</c> is set to the chunk count,
     /// <c>total_rows</c> to the sum of chunk rows when the job does not set it, and every chunk to pending.
     /// When a job of the same tenant with the same idempotency key exists, nothing is written and that job is returned
-    /// with <see cref="JobCreateResult.Created"/> false.
+    /// with <see cref="JobCreateResult.Created"/> false. A job has at least one chunk (an empty input is one chunk of no
+    /// rows), so that every job ends through a chunk's commit and the job finisher.
     /// </summary>
     public async Task<JobCreateResult> CreateJobAsync(JobEntity job, IReadOnlyList<ChunkEntity> chunks, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(job);
         ArgumentNullException.ThrowIfNull(chunks);
+        if (chunks.Count == 0)
+        {
+            throw new ArgumentException("A job needs at least one chunk; plan an empty input as one chunk of no rows.", nameof(chunks));
+        }
+
         if (job.Id == Guid.Empty)
         {
             job.Id = Guid.CreateVersion7();
@@ -89,28 +73,28 @@ public sealed class JobStore
                 connection,
                 tx);
             var p = insert.Parameters;
-            p.Add(Param(job.Id, NpgsqlDbType.Uuid));
-            p.Add(Param(job.IdempotencyKey, NpgsqlDbType.Text));
-            p.Add(Param(StateText.ToDb(job.State), NpgsqlDbType.Text));
-            p.Add(Param(job.ModelName, NpgsqlDbType.Text));
-            p.Add(Param(job.ModelVersion, NpgsqlDbType.Integer));
-            p.Add(Param(job.ModelSha256, NpgsqlDbType.Text));
-            p.Add(Param(job.InputUri, NpgsqlDbType.Text));
-            p.Add(Param(job.InputFormat, NpgsqlDbType.Text));
-            p.Add(Param(job.KeyColumn, NpgsqlDbType.Text));
-            p.Add(Param(job.PassthroughColumns ?? [], NpgsqlDbType.Array | NpgsqlDbType.Text));
-            p.Add(Param(job.FeatureColumns, NpgsqlDbType.Array | NpgsqlDbType.Text));
-            p.Add(Param(job.OutputTable, NpgsqlDbType.Text));
-            p.Add(Param(job.OutputParquet, NpgsqlDbType.Text));
-            p.Add(Param(job.BatchSize, NpgsqlDbType.Integer));
-            p.Add(Param(job.ChunkSize, NpgsqlDbType.Integer));
-            p.Add(Param(job.AllowNonFinite, NpgsqlDbType.Boolean));
-            p.Add(Param(job.ErrorThresholdRows, NpgsqlDbType.Bigint));
-            p.Add(Param(job.ErrorThresholdPercent, NpgsqlDbType.Double));
-            p.Add(Param(totalRows, NpgsqlDbType.Bigint));
-            p.Add(Param(chunks.Count, NpgsqlDbType.Integer));
-            p.Add(Param(job.Tenant, NpgsqlDbType.Text));
-            p.Add(Param(job.RequestSha256, NpgsqlDbType.Text));
+            p.Add(DbParameter.Of(job.Id, NpgsqlDbType.Uuid));
+            p.Add(DbParameter.Of(job.IdempotencyKey, NpgsqlDbType.Text));
+            p.Add(DbParameter.Of(StateText.ToDb(job.State), NpgsqlDbType.Text));
+            p.Add(DbParameter.Of(job.ModelName, NpgsqlDbType.Text));
+            p.Add(DbParameter.Of(job.ModelVersion, NpgsqlDbType.Integer));
+            p.Add(DbParameter.Of(job.ModelSha256, NpgsqlDbType.Text));
+            p.Add(DbParameter.Of(job.InputUri, NpgsqlDbType.Text));
+            p.Add(DbParameter.Of(job.InputFormat, NpgsqlDbType.Text));
+            p.Add(DbParameter.Of(job.KeyColumn, NpgsqlDbType.Text));
+            p.Add(DbParameter.Of(job.PassthroughColumns ?? [], NpgsqlDbType.Array | NpgsqlDbType.Text));
+            p.Add(DbParameter.Of(job.FeatureColumns, NpgsqlDbType.Array | NpgsqlDbType.Text));
+            p.Add(DbParameter.Of(job.OutputTable, NpgsqlDbType.Text));
+            p.Add(DbParameter.Of(job.OutputParquet, NpgsqlDbType.Text));
+            p.Add(DbParameter.Of(job.BatchSize, NpgsqlDbType.Integer));
+            p.Add(DbParameter.Of(job.ChunkSize, NpgsqlDbType.Integer));
+            p.Add(DbParameter.Of(job.AllowNonFinite, NpgsqlDbType.Boolean));
+            p.Add(DbParameter.Of(job.ErrorThresholdRows, NpgsqlDbType.Bigint));
+            p.Add(DbParameter.Of(job.ErrorThresholdPercent, NpgsqlDbType.Double));
+            p.Add(DbParameter.Of(totalRows, NpgsqlDbType.Bigint));
+            p.Add(DbParameter.Of(chunks.Count, NpgsqlDbType.Integer));
+            p.Add(DbParameter.Of(job.Tenant, NpgsqlDbType.Text));
+            p.Add(DbParameter.Of(job.RequestSha256, NpgsqlDbType.Text));
 
             // Zero rows: the idempotency key exists (a concurrent insert of the same key waits for the
             // other transaction and then lands here too).
@@ -123,13 +107,12 @@ public sealed class JobStore
                 return new JobCreateResult(existing, false);
             }
 
-            if (chunks.Count > 0)
+            await using (var importer = await connection.BeginBinaryImportAsync(
+                """
+                COPY scoring.chunks (job_id, chunk_index, source_path, row_group, row_start, row_count, byte_offset) FROM STDIN (FORMAT BINARY)
+                """,
+                ct))
             {
-                await using var importer = await connection.BeginBinaryImportAsync(
-                    """
-                    COPY scoring.chunks (job_id, chunk_index, source_path, row_group, row_start, row_count, byte_offset) FROM STDIN (FORMAT BINARY)
-                    """,
-                    ct);
                 foreach (var chunk in chunks)
                 {
                     await importer.StartRowAsync(ct);
@@ -216,7 +199,7 @@ public sealed class JobStore
             SET state = 'running', started_at = COALESCE(started_at, now()), updated_at = now()
             WHERE id = $1 AND state = 'queued'
             """);
-        command.Parameters.Add(Param(id, NpgsqlDbType.Uuid));
+        command.Parameters.Add(DbParameter.Of(id, NpgsqlDbType.Uuid));
         return await command.ExecuteNonQueryAsync(ct) == 1;
     }
 
@@ -258,7 +241,7 @@ public sealed class JobStore
             WHERE j.id = x.id AND j.state = 'running' AND j.chunks_done + j.chunks_failed >= j.chunks_total
             RETURNING j.state
             """);
-        command.Parameters.Add(Param(id, NpgsqlDbType.Uuid));
+        command.Parameters.Add(DbParameter.Of(id, NpgsqlDbType.Uuid));
         var state = await command.ExecuteScalarAsync(ct);
         return state is string text ? StateText.ParseJobState(text) : null;
     }
@@ -272,7 +255,7 @@ public sealed class JobStore
             SET state = 'cancelled', error = 'cancelled', finished_at = now(), updated_at = now()
             WHERE id = $1 AND state IN ('queued', 'running')
             """);
-        command.Parameters.Add(Param(id, NpgsqlDbType.Uuid));
+        command.Parameters.Add(DbParameter.Of(id, NpgsqlDbType.Uuid));
         return await command.ExecuteNonQueryAsync(ct) == 1;
     }
 
@@ -302,7 +285,7 @@ public sealed class JobStore
             connection,
             tx))
         {
-            select.Parameters.Add(Param(id, NpgsqlDbType.Uuid));
+            select.Parameters.Add(DbParameter.Of(id, NpgsqlDbType.Uuid));
             await using var reader = await select.ExecuteReaderAsync(ct);
             var allowed = mode == RetryMode.Resume ? new[] { "queued", "running" } : ["failed", "cancelled"];
             if (!await reader.ReadAsync(ct) || !allowed.Contains(reader.GetString(0)))
@@ -388,7 +371,7 @@ public sealed class JobStore
                 """));
             foreach (var command in batch.BatchCommands)
             {
-                command.Parameters.Add(Param(id, NpgsqlDbType.Uuid));
+                command.Parameters.Add(DbParameter.Of(id, NpgsqlDbType.Uuid));
             }
 
             await batch.ExecuteNonQueryAsync(ct);
@@ -425,9 +408,9 @@ public sealed class JobStore
                 finished_at = now(), updated_at = now()
             FROM job WHERE j.id = job.id
             """);
-        command.Parameters.Add(Param(id, NpgsqlDbType.Uuid));
-        command.Parameters.Add(Param(reason, NpgsqlDbType.Text));
-        command.Parameters.Add(Param($"Not scored: the job failed ({Truncate(reason, 500)})", NpgsqlDbType.Text));
+        command.Parameters.Add(DbParameter.Of(id, NpgsqlDbType.Uuid));
+        command.Parameters.Add(DbParameter.Of(reason, NpgsqlDbType.Text));
+        command.Parameters.Add(DbParameter.Of($"Not scored: the job failed ({Truncate(reason, 500)})", NpgsqlDbType.Text));
         return await command.ExecuteNonQueryAsync(ct) == 1;
     }
 
@@ -440,8 +423,8 @@ public sealed class JobStore
             UPDATE scoring.chunks SET sends = sends + 1, sent_at = now(), next_attempt_at = NULL
             WHERE job_id = $1 AND chunk_index = ANY($2) AND state = 'pending'
             """);
-        command.Parameters.Add(Param(id, NpgsqlDbType.Uuid));
-        command.Parameters.Add(Param(chunkIndexes.ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Integer));
+        command.Parameters.Add(DbParameter.Of(id, NpgsqlDbType.Uuid));
+        command.Parameters.Add(DbParameter.Of(chunkIndexes.ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Integer));
         await command.ExecuteNonQueryAsync(ct);
     }
 
@@ -478,7 +461,7 @@ public sealed class JobStore
                       c.sends, c.attempts, c.failures, c.last_error
             """);
         command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = lostAfter });
-        command.Parameters.Add(Param(limit, NpgsqlDbType.Integer));
+        command.Parameters.Add(DbParameter.Of(limit, NpgsqlDbType.Integer));
         var chunks = new List<ChunkEntity>();
         await using var reader = await command.ExecuteReaderAsync(ct);
         while (await reader.ReadAsync(ct))
@@ -506,7 +489,7 @@ public sealed class JobStore
     public async Task MarkDispatchedAsync(Guid id, CancellationToken ct)
     {
         await using var command = _dataSource.CreateCommand("UPDATE scoring.jobs SET dispatched_at = now() WHERE id = $1");
-        command.Parameters.Add(Param(id, NpgsqlDbType.Uuid));
+        command.Parameters.Add(DbParameter.Of(id, NpgsqlDbType.Uuid));
         await command.ExecuteNonQueryAsync(ct);
     }
 
@@ -524,14 +507,24 @@ public sealed class JobStore
             LIMIT 100
             """);
         command.Parameters.Add(new NpgsqlParameter<DateTimeOffset> { TypedValue = before });
-        var ids = new List<Guid>();
-        await using var reader = await command.ExecuteReaderAsync(ct);
-        while (await reader.ReadAsync(ct))
-        {
-            ids.Add(reader.GetGuid(0));
-        }
+        return await ReadIdsAsync(command, ct);
+    }
 
-        return ids;
+    /// <summary>
+    /// Running jobs whose chunks have all ended but that nobody finished, and that have not changed since
+    /// <paramref name="before"/>: the worker that ended the last chunk stopped before it finished the job.
+    /// </summary>
+    public async Task<IReadOnlyList<Guid>> ListUnfinishedJobsAsync(DateTimeOffset before, CancellationToken ct)
+    {
+        await using var command = _dataSource.CreateCommand(
+            """
+            SELECT id FROM scoring.jobs
+            WHERE state = 'running' AND chunks_done + chunks_failed >= chunks_total AND updated_at < $1
+            ORDER BY updated_at
+            LIMIT 100
+            """);
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset> { TypedValue = before });
+        return await ReadIdsAsync(command, ct);
     }
 
     /// <summary>Chunks still pending, by chunk index.</summary>
@@ -565,235 +558,39 @@ public sealed class JobStore
             .ToListAsync(ct);
     }
 
-    // ---------------------------------------------------------------- models
-
-    /// <summary>Inserts a model version, or updates sha256/storage_path/signature of an existing one.</summary>
-    public async Task<ModelVersionEntity> UpsertModelVersionAsync(ModelVersionEntity model, CancellationToken ct)
+    /// <summary>The most frequent reasons of a job's failed rows, with their counts, most frequent first.</summary>
+    public async Task<IReadOnlyList<(string Reason, long Rows)>> CountFailureReasonsAsync(Guid jobId, int limit, CancellationToken ct)
     {
-        ArgumentNullException.ThrowIfNull(model);
-        ArgumentException.ThrowIfNullOrEmpty(model.ModelName);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(model.Version);
+        // Reasons quote the offending value; group by the text before the first quote so "NaN in f_000" rows aggregate.
         await using var command = _dataSource.CreateCommand(
             """
-            INSERT INTO scoring.model_versions (model_name, version, sha256, storage_path, signature)
-            VALUES ($1, $2, $3, $4, $5)
-            ON CONFLICT (model_name, version) DO UPDATE
-            SET sha256 = EXCLUDED.sha256, storage_path = EXCLUDED.storage_path, signature = EXCLUDED.signature
-            RETURNING created_at
+            SELECT coalesce(column_name, '*') || ': ' || split_part(reason, '''', 1) AS kind, count(*)
+            FROM scoring.failed_rows WHERE job_id = $1
+            GROUP BY 1 ORDER BY 2 DESC LIMIT $2
             """);
-        AddModelParameters(command, model);
-        await using var reader = await command.ExecuteReaderAsync(ct);
-        await reader.ReadAsync(ct);
-        model.CreatedAt = reader.GetFieldValue<DateTimeOffset>(0);
-        return model;
-    }
-
-    /// <summary>
-    /// Registers <paramref name="model"/> as the next version of its model (highest + 1, starting at 1),
-    /// serialised per model name; <see cref="ModelVersionEntity.Version"/> is set on return. Throws
-    /// <see cref="ModelNameTakenException"/> when the name's versions belong to another tenant.
-    /// </summary>
-    public async Task<ModelVersionEntity> AddNextModelVersionAsync(ModelVersionEntity model, CancellationToken ct)
-    {
-        ArgumentNullException.ThrowIfNull(model);
-        ArgumentException.ThrowIfNullOrEmpty(model.ModelName);
-        await using var connection = await _dataSource.OpenConnectionAsync(ct);
-        await using var tx = await connection.BeginTransactionAsync(ct);
-        await using (var lockCommand = new NpgsqlCommand(
-            """
-            SELECT pg_advisory_xact_lock(hashtext('batchscoring.model_version'), hashtext($1))
-            """,
-            connection,
-            tx))
-        {
-            lockCommand.Parameters.Add(Param(model.ModelName, NpgsqlDbType.Text));
-            await lockCommand.ExecuteNonQueryAsync(ct);
-        }
-
-        await using var insert = new NpgsqlCommand(
-            """
-            INSERT INTO scoring.model_versions (model_name, version, sha256, storage_path, signature, tenant)
-            SELECT $1, COALESCE(max(version), 0) + 1, $3, $4, $5, $6
-            FROM scoring.model_versions WHERE model_name = $1
-            HAVING bool_and(tenant = $6) IS NOT FALSE
-            RETURNING version, created_at
-            """,
-            connection,
-            tx);
-        AddModelParameters(insert, model);
-        insert.Parameters.Add(Param(model.Tenant, NpgsqlDbType.Text));
-        await using (var reader = await insert.ExecuteReaderAsync(ct))
-        {
-            if (!await reader.ReadAsync(ct))
-            {
-                throw new ModelNameTakenException(model.ModelName);
-            }
-
-            model.Version = reader.GetInt32(0);
-            model.CreatedAt = reader.GetFieldValue<DateTimeOffset>(1);
-        }
-
-        await tx.CommitAsync(ct);
-        return model;
-    }
-
-    public async Task<ModelVersionEntity?> GetModelVersionAsync(string modelName, int version, CancellationToken ct)
-    {
-        ArgumentNullException.ThrowIfNull(modelName);
-        await using var db = CreateContext();
-        return await db.ModelVersions.AsNoTracking()
-            .SingleOrDefaultAsync(m => m.ModelName == modelName && m.Version == version, ct);
-    }
-
-    /// <summary>
-    /// Resolves a version reference: null, empty or <c>latest</c> → the highest version; an integer →
-    /// that version; anything else → the alias of that name. Null when nothing matches.
-    /// </summary>
-    public async Task<ModelVersionEntity?> ResolveModelAsync(string modelName, string? versionOrAlias, CancellationToken ct)
-    {
-        ArgumentNullException.ThrowIfNull(modelName);
-        await using var db = CreateContext();
-        var versions = db.ModelVersions.AsNoTracking().Where(m => m.ModelName == modelName);
-        if (string.IsNullOrWhiteSpace(versionOrAlias) || string.Equals(versionOrAlias.Trim(), "latest", StringComparison.OrdinalIgnoreCase))
-        {
-            return await versions.OrderByDescending(m => m.Version).FirstOrDefaultAsync(ct);
-        }
-
-        var reference = versionOrAlias.Trim();
-        if (int.TryParse(reference, NumberStyles.None, CultureInfo.InvariantCulture, out var version))
-        {
-            return await versions.SingleOrDefaultAsync(m => m.Version == version, ct);
-        }
-
-        return await versions
-            .Where(m => db.ModelAliases.Any(a => a.ModelName == modelName && a.Alias == reference && a.Version == m.Version))
-            .SingleOrDefaultAsync(ct);
-    }
-
-    /// <summary>
-    /// Points <paramref name="alias"/> at <paramref name="version"/> (creating or moving it); returns the
-    /// version it pointed at before, or null. Throws <see cref="KeyNotFoundException"/> when the version
-    /// does not exist and <see cref="ArgumentException"/> for an alias that would be ambiguous
-    /// (<c>latest</c>, a number) or does not start with a letter.
-    /// </summary>
-    /// <summary>Moves of an alias, newest first (<c>scoring.model_alias_history</c>).</summary>
-    public async Task<IReadOnlyList<AliasChange>> ListAliasHistoryAsync(string modelName, string alias, int limit, CancellationToken ct)
-    {
-        await using var command = _dataSource.CreateCommand(
-            """
-            SELECT version, previous_version, changed_at FROM scoring.model_alias_history
-            WHERE model_name = $1 AND alias = $2 ORDER BY id DESC LIMIT $3
-            """);
-        command.Parameters.Add(Param(modelName, NpgsqlDbType.Text));
-        command.Parameters.Add(Param(alias, NpgsqlDbType.Text));
-        command.Parameters.Add(Param(limit, NpgsqlDbType.Integer));
-        var changes = new List<AliasChange>();
+        command.Parameters.Add(DbParameter.Of(jobId, NpgsqlDbType.Uuid));
+        command.Parameters.Add(DbParameter.Of(limit, NpgsqlDbType.Integer));
+        var reasons = new List<(string Reason, long Rows)>();
         await using var reader = await command.ExecuteReaderAsync(ct);
         while (await reader.ReadAsync(ct))
         {
-            changes.Add(new AliasChange(modelName, alias, reader.GetInt32(0), reader.IsDBNull(1) ? null : reader.GetInt32(1), reader.GetFieldValue<DateTimeOffset>(2)));
+            reasons.Add((reader.GetString(0).TrimEnd(), reader.GetInt64(1)));
         }
 
-        return changes;
+        return reasons;
     }
 
-    public async Task<int?> SetAliasAsync(string modelName, string alias, int version, CancellationToken ct)
+    private static async Task<IReadOnlyList<Guid>> ReadIdsAsync(NpgsqlCommand command, CancellationToken ct)
     {
-        ArgumentException.ThrowIfNullOrEmpty(modelName);
-        ValidateAlias(alias);
-        await using var command = _dataSource.CreateCommand(
-            """
-            WITH previous AS (
-                SELECT version FROM scoring.model_aliases WHERE model_name = $1 AND alias = $2 FOR UPDATE
-            ), upserted AS (
-                INSERT INTO scoring.model_aliases (model_name, alias, version) VALUES ($1, $2, $3)
-                ON CONFLICT (model_name, alias) DO UPDATE SET version = EXCLUDED.version, updated_at = now()
-                RETURNING 1
-            ), history AS (
-                INSERT INTO scoring.model_alias_history (model_name, alias, version, previous_version)
-                SELECT $1, $2, $3, (SELECT version FROM previous) FROM upserted
-                RETURNING 1
-            )
-            SELECT (SELECT version FROM previous), (SELECT count(*) FROM upserted), (SELECT count(*) FROM history)
-            """);
-        command.Parameters.Add(Param(modelName, NpgsqlDbType.Text));
-        command.Parameters.Add(Param(alias, NpgsqlDbType.Text));
-        command.Parameters.Add(Param(version, NpgsqlDbType.Integer));
-        try
+        var ids = new List<Guid>();
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
         {
-            await using var reader = await command.ExecuteReaderAsync(ct);
-            await reader.ReadAsync(ct);
-            return reader.IsDBNull(0) ? null : reader.GetInt32(0);
-        }
-        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ForeignKeyViolation)
-        {
-            throw new KeyNotFoundException($"Model '{modelName}' has no version {version}; alias '{alias}' was not changed.", e);
-        }
-    }
-
-    public async Task<bool> DeleteAliasAsync(string modelName, string alias, CancellationToken ct)
-    {
-        ArgumentNullException.ThrowIfNull(modelName);
-        ArgumentNullException.ThrowIfNull(alias);
-        await using var db = CreateContext();
-        return await db.ModelAliases.Where(a => a.ModelName == modelName && a.Alias == alias)
-            .ExecuteDeleteAsync(ct) > 0;
-    }
-
-    public Task<IReadOnlyList<string>> ListModelNamesAsync(CancellationToken ct) => ListModelNamesAsync(null, ct);
-
-    /// <summary>Registered model names of a tenant (null: of every tenant), in order.</summary>
-    public async Task<IReadOnlyList<string>> ListModelNamesAsync(string? tenant, CancellationToken ct)
-    {
-        await using var db = CreateContext();
-        var versions = db.ModelVersions.AsNoTracking();
-        if (tenant is not null)
-        {
-            versions = versions.Where(m => m.Tenant == tenant);
+            ids.Add(reader.GetGuid(0));
         }
 
-        return await versions.Select(m => m.ModelName).Distinct().OrderBy(n => n).ToListAsync(ct);
-    }
-
-    public async Task<IReadOnlyList<ModelVersionEntity>> ListModelVersionsAsync(string modelName, CancellationToken ct)
-    {
-        ArgumentNullException.ThrowIfNull(modelName);
-        await using var db = CreateContext();
-        return await db.ModelVersions.AsNoTracking().Where(m => m.ModelName == modelName).OrderBy(m => m.Version)
-            .ToListAsync(ct);
-    }
-
-    public async Task<IReadOnlyList<ModelAliasEntity>> ListAliasesAsync(string modelName, CancellationToken ct)
-    {
-        ArgumentNullException.ThrowIfNull(modelName);
-        await using var db = CreateContext();
-        return await db.ModelAliases.AsNoTracking().Where(a => a.ModelName == modelName).OrderBy(a => a.Alias)
-            .ToListAsync(ct);
-    }
-
-    private static void ValidateAlias(string alias)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(alias);
-        if (!char.IsAsciiLetter(alias[0]) || alias.Length > 63
-            || !alias.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.')
-            || string.Equals(alias, "latest", StringComparison.OrdinalIgnoreCase))
-        {
-            throw new ArgumentException(
-                $"Invalid alias '{alias}': an alias starts with a letter, has at most 63 letters, digits, '_', '-' or '.', and is not 'latest'.",
-                nameof(alias));
-        }
-    }
-
-    private static void AddModelParameters(NpgsqlCommand command, ModelVersionEntity model)
-    {
-        command.Parameters.Add(Param(model.ModelName, NpgsqlDbType.Text));
-        command.Parameters.Add(Param(model.Version, NpgsqlDbType.Integer));
-        command.Parameters.Add(Param(model.Sha256, NpgsqlDbType.Text));
-        command.Parameters.Add(Param(model.StoragePath, NpgsqlDbType.Text));
-        command.Parameters.Add(Param(string.IsNullOrEmpty(model.Signature) ? "{}" : model.Signature, NpgsqlDbType.Jsonb));
+        return ids;
     }
 
     private static string Truncate(string text, int length) => text.Length <= length ? text : text[..length] + "…";
-
-    private static NpgsqlParameter Param(object? value, NpgsqlDbType type) => new() { Value = value ?? DBNull.Value, NpgsqlDbType = type };
 }

@@ -55,7 +55,7 @@ public static class DriftVerdicts
 /// audits all drifted, again at most once per cooldown.
 /// </summary>
 public sealed class DriftAuditor(
-    JobStore store,
+    ModelStore store,
     DriftStore drift,
     ReferenceProfiler profiles,
     IBus bus,

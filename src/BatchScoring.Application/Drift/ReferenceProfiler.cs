@@ -35,7 +35,7 @@ public sealed class DriftProfileException(string message, Exception? inner = nul
 /// feature the model reads, scores the rows to profile the predictions too, and stores the result in
 /// <c>scoring.model_profiles</c>. Memory is bounded by one chunk plus each column's reservoir.
 /// </summary>
-public sealed class ReferenceProfiler(JobStore store, DriftStore drift, ModelCache models, IOptions<BatchScoringOptions> options, ILogger<ReferenceProfiler> logger)
+public sealed class ReferenceProfiler(ModelStore store, DriftStore drift, ModelCache models, IOptions<BatchScoringOptions> options, ILogger<ReferenceProfiler> logger)
 {
     internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 

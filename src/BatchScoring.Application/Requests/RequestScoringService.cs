@@ -23,7 +23,7 @@ public sealed class ScoreRequestRejectedException(string message, Exception? inn
 /// </summary>
 public sealed class RequestScoringService : IAsyncDisposable
 {
-    private readonly JobStore _store;
+    private readonly ModelStore _store;
     private readonly NpgsqlDataSource _dataSource;
     private readonly ModelCache _models;
     private readonly RequestBatchingOptions _options;
@@ -34,7 +34,7 @@ public sealed class RequestScoringService : IAsyncDisposable
     private readonly ConcurrentDictionary<(string Name, int Version), Lazy<Task<RequestLane>>> _lanes = new();
 
     public RequestScoringService(
-        JobStore store, NpgsqlDataSource dataSource, ModelCache models, DriftSampleRecorder driftSamples, IOptions<RequestBatchingOptions> options, ILogger<RequestScoringService> logger)
+        ModelStore store, NpgsqlDataSource dataSource, ModelCache models, DriftSampleRecorder driftSamples, IOptions<RequestBatchingOptions> options, ILogger<RequestScoringService> logger)
     {
         ArgumentNullException.ThrowIfNull(options);
         _store = store;

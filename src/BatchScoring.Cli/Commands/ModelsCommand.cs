@@ -59,7 +59,7 @@ public static class ModelsCommand
         {
             using var api = ApiClient.From(parse);
             var path = $"api/models/{Uri.EscapeDataString(parse.GetRequiredValue(historyName))}/aliases/{Uri.EscapeDataString(parse.GetRequiredValue(historyAlias))}/history";
-            var changes = await api.GetAsync<List<BatchScoring.Data.AliasChange>>(path, ct);
+            var changes = await api.GetAsync<List<ModelAliasChange>>(path, ct);
             foreach (var c in changes)
             {
                 Console.WriteLine($"{c.ChangedAt:u}  {c.Alias} → v{c.Version}{(c.PreviousVersion is { } p ? $" (was v{p})" : " (created)")}");

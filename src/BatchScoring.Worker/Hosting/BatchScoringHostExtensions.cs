@@ -38,6 +38,7 @@ public static class BatchScoringHostExtensions
         builder.Services.AddSingleton(_ => new NpgsqlDataSourceBuilder(postgres).Build());
         builder.Services.AddSingleton(services => services.GetRequiredService<IOptions<BatchScoringOptions>>().Value.GetStorageRoots());
         builder.Services.AddSingleton<JobStore>();
+        builder.Services.AddSingleton<ModelStore>();
         builder.Services.AddSingleton<ModelCache>();
         builder.Services.AddSingleton<ModelRegistry>();
         builder.Services.AddOptions<DriftOptions>()

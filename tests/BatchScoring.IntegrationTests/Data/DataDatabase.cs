@@ -4,7 +4,7 @@ using Npgsql;
 
 namespace BatchScoring.IntegrationTests.Data;
 
-/// <summary>Class fixture: a fresh database per test class, migrated, with a data source and a job store.</summary>
+/// <summary>Class fixture: a fresh database per test class, migrated, with a data source, a job store and a model store.</summary>
 public sealed class DataDatabase(ServerFixture server) : IAsyncLifetime
 {
     private NpgsqlDataSource? _dataSource;
@@ -15,6 +15,8 @@ public sealed class DataDatabase(ServerFixture server) : IAsyncLifetime
 
     public JobStore Jobs { get; private set; } = null!;
 
+    public ModelStore Models { get; private set; } = null!;
+
     public ServerFixture Server => server;
 
     public async ValueTask InitializeAsync()
@@ -24,6 +26,7 @@ public sealed class DataDatabase(ServerFixture server) : IAsyncLifetime
         _dataSource = NpgsqlDataSource.Create(ConnectionString);
         await DatabaseMigrator.MigrateAsync(_dataSource, ct);
         Jobs = new JobStore(_dataSource);
+        Models = new ModelStore(_dataSource);
     }
 
     public async ValueTask DisposeAsync()
@@ -33,6 +36,9 @@ public sealed class DataDatabase(ServerFixture server) : IAsyncLifetime
             await _dataSource.DisposeAsync();
         }
     }
+
+    /// <summary>A new EF Core context over the database (caller disposes).</summary>
+    public ScoringDbContext CreateContext() => new(ScoringDbContext.CreateOptions(DataSource));
 
     public async Task<T> ScalarAsync<T>(string sql, CancellationToken ct, params object[] parameters)
     {

@@ -30,6 +30,42 @@ public sealed class JobStoreTests(DataDatabase db) : IClassFixture<DataDatabase>
     }
 
     [Fact]
+    public async Task A_job_without_chunks_is_refused_and_nothing_is_written()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var job = TestData.Job();
+
+        // Every job has a chunk (an empty input is one chunk of no rows), so every job ends through the finisher.
+        await Assert.ThrowsAsync<ArgumentException>(() => Store.CreateJobAsync(job, [], ct));
+
+        Assert.Null(await Store.GetJobAsync(job.Id, ct));
+    }
+
+    [Fact]
+    public async Task Failure_reasons_are_counted_by_column_and_reason_without_the_quoted_value()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var job = await CreateRunningAsync(TestData.Job(), chunks: 1, rowsEach: 10, ct);
+        await using (var commit = await ChunkCommit.BeginAsync(db.DataSource, job.Id, 0, "w", ct))
+        {
+            Assert.NotNull(commit);
+            await commit.WriteFailedRowsAsync(
+                [
+                    new FailedRow(job.Id, null, 0, 0, "k0", "f1", "NaN in 'a'"),
+                    new FailedRow(job.Id, null, 0, 1, "k1", "f1", "NaN in 'b'"),
+                    new FailedRow(job.Id, null, 0, 2, "k2", null, "row unreadable"),
+                ],
+                ct);
+            await commit.CompleteAsync(7, 3, ct);
+        }
+
+        var reasons = await Store.CountFailureReasonsAsync(job.Id, 5, ct);
+
+        Assert.Equal([("f1: NaN in", 2L), ("*: row unreadable", 1L)], reasons);
+        Assert.Single(await Store.CountFailureReasonsAsync(job.Id, 1, ct));
+    }
+
+    [Fact]
     public async Task An_existing_idempotency_key_returns_the_existing_job()
     {
         var ct = TestContext.Current.CancellationToken;
@@ -178,54 +214,6 @@ public sealed class JobStoreTests(DataDatabase db) : IClassFixture<DataDatabase>
 
         Assert.Equal([0, 2], pending!.Select(c => c.ChunkIndex));
         Assert.Equal(JobState.Running, (await Store.GetJobAsync(job.Id, ct))!.State);
-    }
-
-    [Fact]
-    public async Task Models_resolve_by_version_alias_and_latest()
-    {
-        var ct = TestContext.Current.CancellationToken;
-        var name = db.Server.UniqueName("model");
-        for (var v = 1; v <= 3; v++)
-        {
-            await Store.UpsertModelVersionAsync(new ModelVersionEntity { ModelName = name, Version = v, Sha256 = $"sha{v}", StoragePath = $"models/{v}.onnx", Signature = """{"inputs":[]}""" }, ct);
-        }
-
-        Assert.Null(await Store.SetAliasAsync(name, "production", 2, ct));
-        Assert.Equal(2, await Store.SetAliasAsync(name, "production", 1, ct));
-        await Store.SetAliasAsync(name, "staging", 3, ct);
-
-        Assert.Equal(3, (await Store.ResolveModelAsync(name, null, ct))!.Version);
-        Assert.Equal(3, (await Store.ResolveModelAsync(name, "latest", ct))!.Version);
-        Assert.Equal(2, (await Store.ResolveModelAsync(name, "2", ct))!.Version);
-        Assert.Equal(1, (await Store.ResolveModelAsync(name, "production", ct))!.Version);
-        Assert.Equal("models/3.onnx", (await Store.ResolveModelAsync(name, "staging", ct))!.StoragePath);
-        Assert.Null(await Store.ResolveModelAsync(name, "9", ct));
-        Assert.Null(await Store.ResolveModelAsync(name, "canary", ct));
-        Assert.Null(await Store.ResolveModelAsync("no_such_model", null, ct));
-        Assert.Equal(["production", "staging"], (await Store.ListAliasesAsync(name, ct)).Select(a => a.Alias));
-
-        await Assert.ThrowsAsync<KeyNotFoundException>(() => Store.SetAliasAsync(name, "production", 42, ct));
-        await Assert.ThrowsAsync<ArgumentException>(() => Store.SetAliasAsync(name, "latest", 1, ct));
-        await Assert.ThrowsAsync<ArgumentException>(() => Store.SetAliasAsync(name, "7", 1, ct));
-        Assert.True(await Store.DeleteAliasAsync(name, "staging", ct));
-
-        var stored = await Store.GetModelVersionAsync(name, 2, ct);
-        Assert.Equal(("sha2", "models/2.onnx"), (stored!.Sha256, stored.StoragePath));
-        Assert.Contains("inputs", stored.Signature, StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public async Task Next_model_versions_are_allocated_without_gaps_under_concurrency()
-    {
-        var ct = TestContext.Current.CancellationToken;
-        var name = db.Server.UniqueName("next");
-
-        var added = await Task.WhenAll(Enumerable.Range(0, 5).Select(i => Task.Run(
-            () => Store.AddNextModelVersionAsync(new ModelVersionEntity { ModelName = name, Sha256 = $"s{i}", StoragePath = $"p{i}" }, ct), ct)));
-
-        Assert.Equal([1, 2, 3, 4, 5], added.Select(m => m.Version).Order());
-        Assert.Equal([1, 2, 3, 4, 5], (await Store.ListModelVersionsAsync(name, ct)).Select(m => m.Version));
-        Assert.Contains(name, await Store.ListModelNamesAsync(ct));
     }
 
     private async Task<JobEntity> CreateRunningAsync(JobEntity job, int chunks, long rowsEach, CancellationToken ct)

@@ -33,7 +33,7 @@ public sealed class ScoringDbContextTests(DataDatabase db) : IClassFixture<DataD
         }
 
         Assert.True(failed.Id > 0);
-        await using var read = db.Jobs.CreateContext();
+        await using var read = db.CreateContext();
         var readJob = await read.Jobs.SingleAsync(j => j.Id == job.Id, ct);
         Assert.Equal(
             (JobState.Running, "out/churn", true, 10L, 1.5, job.IdempotencyKey),
@@ -53,7 +53,7 @@ public sealed class ScoringDbContextTests(DataDatabase db) : IClassFixture<DataD
     [Fact]
     public void The_model_uses_the_scoring_schema_and_snake_case_columns()
     {
-        using var context = db.Jobs.CreateContext();
+        using var context = db.CreateContext();
         foreach (var entity in context.Model.GetEntityTypes())
         {
             Assert.Equal("scoring", entity.GetSchema());

@@ -1,0 +1,95 @@
+using System.Net;
+using BatchScoring.Cli.Hosting;
+using BatchScoring.Contracts;
+using BatchScoring.IntegrationTests.Infrastructure;
+using BatchScoring.Scoring.Data;
+using BatchScoring.Scoring.OnnxWriter;
+using Npgsql;
+
+namespace BatchScoring.IntegrationTests.Jobs;
+
+/// <summary>
+/// One path finishes every job: the job finisher decides the outcome and publishes the event, also when no worker
+/// is left to call it (a retry with nothing to send, a worker that stopped right after the last chunk's commit).
+/// </summary>
+public sealed class JobFinishTests(ServerFixture servers)
+{
+    private static readonly string[] FeatureNames = ["f_000", "f_001", "f_002", "f_003"];
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task A_retry_with_nothing_left_to_send_finishes_the_job_through_the_finisher()
+    {
+        // No worker: the job's chunk is ended by hand, as a worker whose commit landed after the cancel would leave it.
+        await using var host = await ServiceTestHost.StartAsync(servers, "retrynone", ServiceRoles.Api, Ct);
+        await using var events = await JobEventProbe.StartAsync(servers.RabbitMqUri, Ct);
+        var job = await SubmitAsync(host);
+        using (var cancel = await host.Client.PostAsync($"/api/jobs/{job.Id}/cancel", null, Ct))
+        {
+            Assert.Equal(HttpStatusCode.OK, cancel.StatusCode);
+        }
+
+        await EndEveryChunkAsync(host, job.Id);
+
+        using (var retry = await host.Client.PostAsync($"/api/jobs/{job.Id}/retry", null, Ct))
+        {
+            Assert.True(retry.StatusCode == HttpStatusCode.Accepted, await retry.Content.ReadAsStringAsync(Ct));
+        }
+
+        var final = await host.GetStatusAsync(job.Id, Ct);
+        Assert.Equal(("succeeded", 500L), (final.State, final.ScoredRows));
+        var (type, message) = await events.WaitAsync(job.Id, TimeSpan.FromSeconds(10), Ct);
+        Assert.Equal("ScoringJobCompleted", type);
+        Assert.Equal(500, message.GetProperty("scoredRows").GetInt64());
+    }
+
+    [Fact]
+    public async Task A_job_whose_chunks_all_ended_but_that_nobody_finished_is_finished_by_the_reconciler()
+    {
+        await using var host = await ServiceTestHost.StartAsync(servers, "unfinished", ServiceRoles.Api | ServiceRoles.Scheduler, Ct, new Dictionary<string, string>
+        {
+            ["BatchScoring:DispatchRecoverySchedule"] = "0/1 * * * * ?",
+            ["BatchScoring:ChunkRetry:LostAfterSeconds"] = "2",
+        });
+        await using var events = await JobEventProbe.StartAsync(servers.RabbitMqUri, Ct);
+        var job = await SubmitAsync(host);
+
+        // The worker committed the last chunk and stopped before it called the finisher; its redelivered message finds the chunk done.
+        await EndEveryChunkAsync(host, job.Id);
+
+        var final = await host.WaitForEndAsync(job.Id, TimeSpan.FromSeconds(60), Ct);
+        Assert.Equal(("succeeded", 500L), (final.State, final.ScoredRows));
+        var (type, _) = await events.WaitAsync(job.Id, TimeSpan.FromSeconds(10), Ct);
+        Assert.Equal("ScoringJobCompleted", type);
+        Assert.Single(await events.EventsOfAsync(job.Id, Ct));
+    }
+
+    private static async Task<JobStatus> SubmitAsync(ServiceTestHost host)
+    {
+        await host.RegisterModelAsync("m", SampleModels.Mlp([4, 8, 1], seed: 4, featureNames: FeatureNames).Bytes, Ct);
+        var input = Path.Combine(host.WorkDir, "in.parquet");
+        await DatasetGenerator.WriteParquetAsync(input, new GeneratedDatasetOptions { Rows = 500, Features = 4, RowGroupRows = 500 }, Ct);
+        var (response, status, body) = await host.SubmitAsync(
+            new SubmitScoringJob { Model = "m", Input = input, KeyColumn = "customer_id", OutputTable = "finish_results", ChunkRows = 1_000 }, Ct);
+        Assert.True(response.StatusCode == HttpStatusCode.Accepted, body);
+        Assert.Equal(1, status!.ChunksTotal);
+        return status;
+    }
+
+    /// <summary>Records every chunk of the job as scored, the way a worker's commit does, without finishing the job.</summary>
+    private static async Task EndEveryChunkAsync(ServiceTestHost host, Guid jobId)
+    {
+        await using var db = NpgsqlDataSource.Create(host.PostgresConnectionString);
+        await using var batch = db.CreateBatch();
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(
+            "UPDATE scoring.chunks SET state = 'succeeded', scored_rows = row_count, finished_at = now() WHERE job_id = $1"));
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(
+            "UPDATE scoring.jobs SET chunks_done = chunks_total, scored_rows = total_rows, updated_at = now() WHERE id = $1"));
+        foreach (var command in batch.BatchCommands)
+        {
+            command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = jobId });
+        }
+
+        await batch.ExecuteNonQueryAsync(Ct);
+    }
+}
