@@ -1,4 +1,3 @@
-using System.Net.Http.Json;
 using System.Text.Json;
 using BatchScoring.Contracts;
 using BatchScoring.Data;
@@ -59,13 +58,12 @@ public sealed class DriftAuditor(
     DriftStore drift,
     ReferenceProfiler profiles,
     IBus bus,
+    IDriftWebhook webhook,
     IOptions<DriftOptions> options,
     ILogger<DriftAuditor> logger)
 {
     public const string ScheduleTrigger = "schedule";
     public const string ManualTrigger = "manual";
-
-    private static readonly HttpClient Webhook = new() { Timeout = TimeSpan.FromSeconds(10) };
 
     // Per model version, not per column: alert on these; the report names the columns.
     private static readonly Gauge DriftedColumns = Metrics.CreateGauge(
@@ -226,19 +224,9 @@ public sealed class DriftAuditor(
         }
 
         await drift.MarkEventsPublishedAsync(report.Id, detect, retrain, cancellationToken);
-        if (detect && options.Value.WebhookUrl is { } url)
+        if (detect)
         {
-            try
-            {
-                using var response = await Webhook.PostAsJsonAsync(url, detected, ReferenceProfiler.Json, cancellationToken);
-                response.EnsureSuccessStatusCode();
-            }
-            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
-            {
-                // The events are published; the webhook is a convenience on top.
-                // Only the endpoint's origin: a webhook URL often carries a token in its path or query.
-                logger.LogWarning("Drift webhook at {Origin} failed for report {Report}: {Error}", $"{url.Scheme}://{url.Host}:{url.Port}", report.Id, ex.Message);
-            }
+            await webhook.SendAsync(detected, cancellationToken);
         }
     }
 

@@ -4,7 +4,8 @@ namespace BatchScoring.Application.Drift;
 /// Drift audit settings, section "BatchScoring:Drift":
 /// <code>
 /// "Drift": { "SampleRows": 256, "RequestSampleIntervalSeconds": 5, "WindowHours": 24, "CooldownHours": 24,
-///            "RetentionDays": 7, "Schedule": "0 0 * * * ?", "WebhookUrl": null, "RetrainAfterDriftedAudits": 1,
+///            "RetentionDays": 7, "Schedule": "0 0 * * * ?", "WebhookUrl": null, "WebhookSecret": null,
+///            "RetrainAfterDriftedAudits": 1,
 ///            "PsiThreshold": 0.2, "PValueThreshold": 0.01, "KsThreshold": 0.1, "MinimumRows": 100 }
 /// </code>
 /// </summary>
@@ -38,6 +39,13 @@ public sealed class DriftOptions
 
     /// <summary>Optional URL that receives a POST with the DriftDetected JSON when events are published.</summary>
     public Uri? WebhookUrl { get; set; }
+
+    /// <summary>
+    /// Signing secret of the webhook (required with <see cref="WebhookUrl"/>): Standard Webhooks' <c>whsec_</c> followed by
+    /// the base64 of 24 to 64 random bytes. Each POST carries <c>webhook-id</c>, <c>webhook-timestamp</c> and
+    /// <c>webhook-signature</c> (v1, HMAC-SHA256), so the receiver can tell it from anyone else's.
+    /// </summary>
+    public string? WebhookSecret { get; set; }
 
     /// <summary>
     /// RetrainingRequested waits for this many consecutive drifted audits of a model version (hysteresis: one noisy
@@ -93,5 +101,29 @@ public sealed class DriftOptions
         {
             yield return $"BatchScoring:Drift:MaxAuditRows must be at least MinimumRows (was {MaxAuditRows}).";
         }
+
+        // Neither value is echoed: the URL may carry a token and the secret is one.
+        if (WebhookUrl is not null && (!WebhookUrl.IsAbsoluteUri || WebhookUrl.Scheme is not ("http" or "https")))
+        {
+            yield return "BatchScoring:Drift:WebhookUrl must be an absolute http or https URL.";
+        }
+
+        if (WebhookUrl is not null && !IsSigningSecret(WebhookSecret))
+        {
+            yield return "BatchScoring:Drift:WebhookSecret is required with WebhookUrl: \"whsec_\" followed by the base64 of 24 to 64 "
+                + "random bytes (e.g. whsec_$(openssl rand -base64 32)).";
+        }
+    }
+
+    private static bool IsSigningSecret(string? secret)
+    {
+        const string prefix = "whsec_";
+        if (secret is null || !secret.StartsWith(prefix, StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        var key = new byte[64];
+        return Convert.TryFromBase64String(secret[prefix.Length..], key, out var length) && length >= 24;
     }
 }

@@ -2,6 +2,7 @@ using BatchScoring.Api;
 using BatchScoring.Cli.Errors;
 using BatchScoring.Data;
 using BatchScoring.Scoring.Data;
+using BatchScoring.Worker.Drift;
 using BatchScoring.Worker.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
@@ -71,6 +72,7 @@ public static class ServiceHost
             o.Redactor = redactor;
         });
         builder.AddBatchScoringCore();
+        builder.Services.AddDriftWebhook();
         builder.AddBatchScoringBus(worker: settings.Roles.HasFlag(ServiceRoles.Worker));
         if (settings.Roles.HasFlag(ServiceRoles.Scheduler))
         {

@@ -1,3 +1,5 @@
+using MathNet.Numerics;
+
 namespace BatchScoring.Scoring.Drift;
 
 /// <summary>
@@ -6,20 +8,6 @@ namespace BatchScoring.Scoring.Drift;
 /// </summary>
 public static class DriftStatistics
 {
-    // Lanczos approximation, g = 7, nine coefficients (the published set; about 15 significant digits).
-    private static readonly double[] LanczosCoefficients =
-    [
-        0.99999999999980993,
-        676.5203681218851,
-        -1259.1392167224028,
-        771.32342877765313,
-        -176.61502916214059,
-        12.507343278686905,
-        -0.13857109526572012,
-        9.9843695780195716e-6,
-        1.5056327351493116e-7,
-    ];
-
     /// <summary>
     /// Population stability index, Σ (a − e) · ln(a / e) over bins. Both inputs are proportions; each is floored at
     /// <paramref name="floor"/> so an empty bin on either side gives a large but finite contribution.
@@ -96,7 +84,8 @@ public static class DriftStatistics
     }
 
     /// <summary>
-    /// P(X ≥ statistic) for a chi-square distribution: the regularized upper incomplete gamma Q(df/2, statistic/2).
+    /// P(X ≥ statistic) for a chi-square distribution: the regularized upper incomplete gamma Q(df/2, statistic/2),
+    /// computed directly rather than as 1 − CDF so that tiny p-values keep their precision.
     /// </summary>
     public static double ChiSquareUpperTail(double statistic, int degreesOfFreedom)
     {
@@ -106,7 +95,12 @@ public static class DriftStatistics
             throw new ArgumentException("The statistic is NaN.", nameof(statistic));
         }
 
-        return statistic <= 0 ? 1 : Math.Clamp(UpperRegularizedGamma(degreesOfFreedom / 2.0, statistic / 2), 0, 1);
+        return statistic switch
+        {
+            <= 0 => 1,
+            double.PositiveInfinity => 0,
+            _ => Math.Clamp(SpecialFunctions.GammaUpperRegularized(degreesOfFreedom / 2.0, statistic / 2), 0, 1),
+        };
     }
 
     /// <summary>
@@ -176,6 +170,7 @@ public static class DriftStatistics
     /// Asymptotic Kolmogorov distribution tail Q(λ) = 2 Σ_{j≥1} (−1)^{j−1} e^{−2 j² λ²}: the p-value of a KS distance
     /// scaled to λ. Below λ ≈ 1.18 the equivalent form 1 − (√(2π) / λ) Σ_{j≥1} e^{−(2j−1)² π² / (8 λ²)} is used,
     /// because the alternating series converges slowly there (and Q is 1 to double precision below λ ≈ 0.3).
+    /// Math.NET Numerics has no Kolmogorov distribution, so this series is ours.
     /// </summary>
     public static double KolmogorovUpperTail(double lambda)
     {
@@ -257,97 +252,5 @@ public static class DriftStatistics
         double start = quantiles[k], end = quantiles[k + 1];
         var fraction = double.IsFinite(start) && double.IsFinite(end) ? (x - start) / (end - start) : 0;
         return (k + Math.Clamp(fraction, 0, 1)) / top;
-    }
-
-    /// <summary>
-    /// Regularized upper incomplete gamma Q(a, x): a power series for P = 1 − Q when x &lt; a + 1, where it converges
-    /// fast, and a continued fraction for Q (modified Lentz) otherwise.
-    /// </summary>
-    internal static double UpperRegularizedGamma(double a, double x)
-    {
-        if (x <= 0)
-        {
-            return 1;
-        }
-
-        if (double.IsPositiveInfinity(x))
-        {
-            return 0;
-        }
-
-        const double epsilon = 1e-15;
-        const int maxIterations = 10_000;
-        var logPrefactor = (a * Math.Log(x)) - x - LogGamma(a);
-
-        if (x < a + 1)
-        {
-            // P(a, x) = e^{-x} x^a / Γ(a) · Σ_{n≥0} x^n / (a (a+1) ... (a+n)).
-            var term = 1 / a;
-            var sum = term;
-            for (var n = 1; n < maxIterations; n++)
-            {
-                term *= x / (a + n);
-                sum += term;
-                if (Math.Abs(term) < Math.Abs(sum) * epsilon)
-                {
-                    break;
-                }
-            }
-
-            return 1 - (sum * Math.Exp(logPrefactor));
-        }
-
-        // Q(a, x) = e^{-x} x^a / Γ(a) · 1 / (x + 1 − a − 1·(1 − a) / (x + 3 − a − 2·(2 − a) / (x + 5 − a − ...))).
-        const double tiny = 1e-300;
-        var b = x + 1 - a;
-        var c = 1 / tiny;
-        var d = 1 / b;
-        var fractionValue = d;
-        for (var i = 1; i < maxIterations; i++)
-        {
-            var numerator = -i * (i - a);
-            b += 2;
-            d = (numerator * d) + b;
-            if (Math.Abs(d) < tiny)
-            {
-                d = tiny;
-            }
-
-            c = b + (numerator / c);
-            if (Math.Abs(c) < tiny)
-            {
-                c = tiny;
-            }
-
-            d = 1 / d;
-            var delta = d * c;
-            fractionValue *= delta;
-            if (Math.Abs(delta - 1) < epsilon)
-            {
-                break;
-            }
-        }
-
-        return Math.Exp(logPrefactor) * fractionValue;
-    }
-
-    /// <summary>ln Γ(x) for x &gt; 0 by the Lanczos approximation (reflection below 0.5).</summary>
-    internal static double LogGamma(double x)
-    {
-        if (x < 0.5)
-        {
-            // Γ(x) Γ(1 − x) = π / sin(πx).
-            return Math.Log(Math.PI / Math.Abs(Math.Sin(Math.PI * x))) - LogGamma(1 - x);
-        }
-
-        x -= 1;
-        var series = LanczosCoefficients[0];
-        for (var i = 1; i < LanczosCoefficients.Length; i++)
-        {
-            series += LanczosCoefficients[i] / (x + i);
-        }
-
-        var t = x + 7.5;
-        return (0.5 * Math.Log(2 * Math.PI)) + ((x + 0.5) * Math.Log(t)) - t + Math.Log(series);
     }
 }

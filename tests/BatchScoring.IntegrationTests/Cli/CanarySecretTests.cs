@@ -43,6 +43,7 @@ public sealed class CanarySecretTests(ServerFixture servers) : IDisposable
             ["API key"] = "keyCanaryWrite" + tag,
             ["read-only API key"] = "keyCanaryRead" + tag,
             ["webhook token"] = "hookCanary" + tag,
+            ["webhook signing secret"] = "whsec_" + Convert.ToBase64String(System.Text.Encoding.ASCII.GetBytes("hookSecretCanary" + tag)),
         };
         var captured = new StringBuilder();
         void Capture(string what, string text)
@@ -78,6 +79,7 @@ public sealed class CanarySecretTests(ServerFixture servers) : IDisposable
                 ["BatchScoring__Api__Keys__0"] = secrets["API key"],
                 ["BatchScoring__Api__ReadOnlyKeys__0"] = secrets["read-only API key"],
                 ["BatchScoring__Drift__WebhookUrl"] = $"http://127.0.0.1:{closed}/hook?token={secrets["webhook token"]}",
+                ["BatchScoring__Drift__WebhookSecret"] = secrets["webhook signing secret"],
                 ["BatchScoring__ModelStorePath"] = Path.Combine(_dir, "models"),
                 ["BatchScoring__IntraOpThreads"] = "1",
                 ["Logging__LogLevel__Default"] = "Information",

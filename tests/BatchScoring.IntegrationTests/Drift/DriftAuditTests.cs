@@ -27,10 +27,12 @@ public sealed class DriftAuditTests(ServerFixture servers)
     [Fact]
     public async Task A_shifted_feature_is_reported_as_drift_with_events_once_per_cooldown_and_unshifted_data_is_not()
     {
-        using var webhook = new WebhookReceiver();
+        await using var webhook = await WebhookReceiver.StartAsync();
+        var secret = WebhookReceiver.NewSecret();
         await using var host = await ServiceTestHost.StartAsync(servers, "drift", ServiceRoles.All, Ct, new Dictionary<string, string>
         {
-            ["BatchScoring:Drift:WebhookUrl"] = webhook.Url,
+            ["BatchScoring:Drift:WebhookUrl"] = new Uri(webhook.Origin, "/drift/").ToString(),
+            ["BatchScoring:Drift:WebhookSecret"] = secret,
         });
         var mlp = SampleModels.Mlp([Features, 8, 1], seed: 5, featureNames: Names());
         await host.RegisterModelAsync("churn", mlp.Bytes, Ct);
@@ -103,7 +105,10 @@ public sealed class DriftAuditTests(ServerFixture servers)
         });
 
         var hook = await webhook.NextAsync(TimeSpan.FromSeconds(10));
-        Assert.Equal(shifted.Id.ToString(), hook.GetProperty("reportId").GetString());
+        Assert.Equal("/drift/", hook.PathAndQuery);
+        Assert.Equal(shifted.Id.ToString(), hook.Json.GetProperty("reportId").GetString());
+        Assert.Equal(shifted.Id.ToString(), hook.Id);
+        Assert.True(hook.IsSignedWith(secret), $"webhook-signature {hook.Signature}");
 
         // The CLI: exit code 3 when the audit finds drift. Within the cooldown: the report is stored, no second pair of events.
         var (exit, output, errors) = await CliProcess.RunAsync(Ct, "drift", "audit", "--name", "churn", "--api", host.Client.BaseAddress!.ToString());
@@ -506,58 +511,5 @@ public sealed class DriftAuditTests(ServerFixture servers)
         var h = (sorted.Length - 1) * p;
         var low = (int)Math.Floor(h);
         return low + 1 < sorted.Length ? sorted[low] + ((h - low) * (sorted[low + 1] - sorted[low])) : sorted[low];
-    }
-
-    /// <summary>A local HTTP endpoint that records the JSON bodies POSTed to it.</summary>
-    private sealed class WebhookReceiver : IDisposable
-    {
-        private readonly System.Net.HttpListener _listener = new();
-        private readonly System.Threading.Channels.Channel<System.Text.Json.JsonElement> _bodies = System.Threading.Channels.Channel.CreateUnbounded<System.Text.Json.JsonElement>();
-
-        public WebhookReceiver()
-        {
-            var probe = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-            probe.Start();
-            var port = ((IPEndPoint)probe.LocalEndpoint).Port;
-            probe.Stop();
-            Url = $"http://127.0.0.1:{port}/drift/";
-            _listener.Prefixes.Add(Url);
-            _listener.Start();
-            _ = Task.Run(ServeAsync);
-        }
-
-        public string Url { get; }
-
-        public async Task<System.Text.Json.JsonElement> NextAsync(TimeSpan timeout)
-        {
-            using var limit = new CancellationTokenSource(timeout);
-            return await _bodies.Reader.ReadAsync(limit.Token);
-        }
-
-        public System.Text.Json.JsonElement? TryNext() => _bodies.Reader.TryRead(out var body) ? body : null;
-
-        private async Task ServeAsync()
-        {
-            while (_listener.IsListening)
-            {
-                try
-                {
-                    var context = await _listener.GetContextAsync();
-                    using (var document = await System.Text.Json.JsonDocument.ParseAsync(context.Request.InputStream))
-                    {
-                        _bodies.Writer.TryWrite(document.RootElement.Clone());
-                    }
-
-                    context.Response.StatusCode = 204;
-                    context.Response.Close();
-                }
-                catch (Exception ex) when (ex is System.Net.HttpListenerException or ObjectDisposedException or InvalidOperationException)
-                {
-                    return;
-                }
-            }
-        }
-
-        public void Dispose() => _listener.Close();
     }
 }
