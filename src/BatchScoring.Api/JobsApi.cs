@@ -1,6 +1,7 @@
 using BatchScoring.Application;
 using BatchScoring.Contracts;
 using BatchScoring.Data;
+using MassTransit;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -21,9 +22,18 @@ public static class JobsApi
         return api;
     }
 
+    /// <summary>Seconds a client is asked to wait (Retry-After) when the broker is unreachable.</summary>
+    public const int BrokerRetryAfterSeconds = 5;
+
     public static async Task<Results<Accepted<JobStatus>, Ok<JobStatus>, ProblemHttpResult>> SubmitJob(
-        SubmitScoringJob request, HttpRequest http, JobSubmitter submitter, CancellationToken cancellationToken)
+        SubmitScoringJob request, HttpRequest http, JobSubmitter submitter, IBusControl bus, CancellationToken cancellationToken)
     {
+        // Refuse at once rather than record a job whose messages would wait for the broker: nothing is written.
+        if (bus.CheckHealth().Status != BusHealthStatus.Healthy)
+        {
+            return BrokerUnavailable(http, "The message broker (RabbitMQ) is unreachable, so the job was not recorded. Retry later.");
+        }
+
         if (request.IdempotencyKey is null && http.Headers.TryGetValue("Idempotency-Key", out var header) && !string.IsNullOrWhiteSpace(header))
         {
             request = request with { IdempotencyKey = header.ToString() };
@@ -39,6 +49,20 @@ public static class JobsApi
         {
             return TypedResults.Problem(ex.Message, statusCode: StatusCodes.Status400BadRequest, title: "Invalid job request");
         }
+        catch (BrokerUnavailableException ex)
+        {
+            // Lost between the check and the send: the job is recorded and dispatch recovery sends it when the broker is back.
+            return BrokerUnavailable(
+                http,
+                $"The message broker (RabbitMQ) became unreachable while job {ex.JobId} was being dispatched. The job is recorded and will be sent when the broker is back; "
+                + "resubmitting with the same Idempotency-Key returns it.");
+        }
+    }
+
+    private static ProblemHttpResult BrokerUnavailable(HttpRequest http, string detail)
+    {
+        http.HttpContext.Response.Headers.RetryAfter = BrokerRetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return TypedResults.Problem(detail, statusCode: StatusCodes.Status503ServiceUnavailable, title: "Service unavailable");
     }
 
     public static async Task<Ok<IReadOnlyList<JobStatus>>> ListJobs(

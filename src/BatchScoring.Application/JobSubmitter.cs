@@ -206,6 +206,9 @@ public sealed class ChunkDispatcher(ISendEndpointProvider sendEndpoints, JobStor
     /// <summary>The queue the workers consume chunk messages from.</summary>
     public const string QueueName = "score-chunks";
 
+    /// <summary>How long a send may wait for the broker: a bus that lost RabbitMQ otherwise holds the caller ~90 s.</summary>
+    public static readonly TimeSpan SendTimeout = TimeSpan.FromSeconds(10);
+
     public async Task DispatchAsync(JobEntity job, IReadOnlyList<ChunkEntity> chunks, CancellationToken cancellationToken)
     {
         await store.MarkRunningAsync(job.Id, cancellationToken);
@@ -218,10 +221,21 @@ public sealed class ChunkDispatcher(ISendEndpointProvider sendEndpoints, JobStor
 
         // To the queue's exchange: a "queue:" address would declare the queue as classic, which fails on a quorum queue;
         // the queue itself is declared at start-up with its configured type (ChunkQueueTopology).
-        var endpoint = await sendEndpoints.GetSendEndpoint(new Uri($"exchange:{options.Value.QueueName(QueueName)}"));
-        await endpoint.SendBatch(
-            chunks.Select(c => new ScoreChunk(job.Id, c.ChunkIndex, c.SourcePath, c.RowGroup, c.RowStart, c.RowCount, c.ByteOffset)),
-            cancellationToken);
+        using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        {
+            timeout.CancelAfter(SendTimeout);
+            try
+            {
+                var endpoint = await sendEndpoints.GetSendEndpoint(new Uri($"exchange:{options.Value.QueueName(QueueName)}"));
+                await endpoint.SendBatch(
+                    chunks.Select(c => new ScoreChunk(job.Id, c.ChunkIndex, c.SourcePath, c.RowGroup, c.RowStart, c.RowCount, c.ByteOffset)),
+                    timeout.Token);
+            }
+            catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new BrokerUnavailableException(job.Id, ex);
+            }
+        }
 
         // Until this is recorded, the scheduler's dispatch recovery may send the chunks again (duplicates are skipped by the workers).
         await store.MarkDispatchedAsync(job.Id, cancellationToken);

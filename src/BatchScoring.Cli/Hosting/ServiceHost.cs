@@ -1,5 +1,4 @@
 using BatchScoring.Api;
-using BatchScoring.Data;
 using BatchScoring.Worker.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
@@ -8,7 +7,6 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Npgsql;
 using Prometheus;
 
 namespace BatchScoring.Cli.Hosting;
@@ -54,6 +52,8 @@ public static class ServiceHost
         configure?.Invoke(builder.Configuration);
         builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
         builder.AddBatchScoringCore();
+        // Applied once PostgreSQL answers (DependencyWaiter), so a role started before its database waits instead of exiting.
+        builder.Services.Configure<StartupOptions>(o => o.Migrate = settings.Migrate);
         builder.AddBatchScoringBus(worker: settings.Roles.HasFlag(ServiceRoles.Worker));
         if (settings.Roles.HasFlag(ServiceRoles.Scheduler))
         {
@@ -63,10 +63,6 @@ public static class ServiceHost
         if (api)
         {
             builder.AddStatusApi();
-        }
-        else
-        {
-            builder.Services.AddHealthChecks();
         }
 
         var keys = builder.Configuration.GetSection(ApiKeyOptions.SectionName).Get<ApiKeyOptions>() ?? new ApiKeyOptions();
@@ -91,17 +87,10 @@ public static class ServiceHost
         {
             app.MapMetrics("/metrics");
             app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
-            app.MapHealthChecks("/health/ready");
+            app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains(ReadinessChecks.ReadyTag) });
         }
 
         logger.LogInformation("Roles: {Roles}", settings.Roles);
-        if (settings.Migrate)
-        {
-            var dataSource = app.Services.GetRequiredService<NpgsqlDataSource>();
-            DatabaseMigrator.MigrateAsync(dataSource, CancellationToken.None).GetAwaiter().GetResult();
-            logger.LogInformation("Database schema is up to date");
-        }
-
         return app;
     }
 

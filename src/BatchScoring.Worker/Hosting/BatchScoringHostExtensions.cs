@@ -34,6 +34,10 @@ public static class BatchScoringHostExtensions
 
         var postgres = builder.Configuration.GetRequiredConnectionString(ConnectionNames.Postgres);
         builder.Services.AddSingleton(_ => new NpgsqlDataSourceBuilder(postgres).Build());
+        // First hosted service: the others wait on its gate for PostgreSQL and RabbitMQ.
+        builder.Services.AddSingleton<DependencyGate>();
+        builder.Services.AddHostedService<DependencyWaiter>();
+        builder.Services.AddReadinessChecks();
         builder.Services.AddSingleton<JobStore>();
         builder.Services.AddSingleton<ModelCache>();
         builder.Services.AddSingleton<ModelRegistry>();
@@ -98,16 +102,21 @@ public static class BatchScoringHostExtensions
                     var (user, password) = Credentials(rabbit);
                     h.Username(user);
                     h.Password(password);
+                    h.RequestedConnectionTimeout(TimeSpan.FromSeconds(5));
                 });
+                BrokerReconnect.Cap(cfg);
                 cfg.ConfigureEndpoints(context);
             });
         });
         builder.Services.Configure<MassTransitHostOptions>(o =>
         {
-            o.WaitUntilStarted = true;
+            // The bus connects in the background (retrying while RabbitMQ is down); BusStartWait waits for it when the
+            // broker answered at start-up, so a host that starts normally still has its endpoints bound when it is up.
+            o.WaitUntilStarted = false;
             o.StopTimeout = TimeSpan.FromSeconds(30);
             o.ConsumerStopTimeout = TimeSpan.FromSeconds(20);
         });
+        builder.Services.AddHostedService<BusStartWait>();
         return builder;
     }
 
