@@ -19,7 +19,8 @@
 # the same variables); use them with a separate BATCHSCORING_TEST_SERVERS_DIR. Fault tests start
 # private servers that way (Infrastructure/PrivateServers.cs) and stop them with
 # BATCHSCORING_TEST_PG_STOP_MODE=immediate (pg_ctl's shutdown mode; default fast) or
-# BATCHSCORING_TEST_RABBITMQ_STOP=kill (SIGKILL the node instead of rabbitmqctl stop).
+# BATCHSCORING_TEST_RABBITMQ_STOP=term|kill (SIGTERM, a clean stop, or SIGKILL of the node instead of
+# rabbitmqctl stop; both return once the node has exited).
 #
 # The test fixture (tests/BatchScoring.IntegrationTests/Infrastructure/ServerFixture.cs) runs this
 # script; keep the ports there and here in step.
@@ -255,10 +256,15 @@ EOF
 
 stop_rabbitmq() {
   if [[ -f "$RMQ_DIR/rabbitmq.pid" ]] || port_open "$AMQP_PORT"; then
-    if [[ "${BATCHSCORING_TEST_RABBITMQ_STOP:-}" == kill ]]; then
-      local victim
+    local mode="${BATCHSCORING_TEST_RABBITMQ_STOP:-}"
+    if [[ $mode == kill || $mode == term ]]; then
+      # Signals act at once (rabbitmqctl first boots an Erlang VM, seconds on a loaded box); TERM is a clean stop.
+      local victim deadline=$((SECONDS + 60))
       victim="$(cat "$RMQ_DIR/rabbitmq.pid" 2>/dev/null || true)"
-      [[ -n "$victim" ]] && kill -9 "$victim" 2>/dev/null || true
+      if [[ -n "$victim" ]]; then
+        kill "-$([[ $mode == kill ]] && echo KILL || echo TERM)" "$victim" 2>/dev/null || true
+        while kill -0 "$victim" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+      fi
       rm -f "$RMQ_DIR/rabbitmq.pid"
       return
     fi

@@ -89,13 +89,21 @@ public sealed class OutageFaultTests(ServerFixture servers, ITestOutputHelper ou
             await WaitForChunksAsync(host, job, 2);
             var midCopy = await WaitForOpenTransactionAsync(database.PostgresAdminConnectionString, TimeSpan.FromSeconds(30));
             await database.StopPostgresImmediatelyAsync(Ct);
-            await Task.Delay(outage, Ct); // the outage's length is the scenario
+            var clock = Stopwatch.StartNew();
+            var notReady = await WaitForReadinessAsync(host, HttpStatusCode.ServiceUnavailable, outage);
+            await Task.Delay(outage > clock.Elapsed ? outage - clock.Elapsed : TimeSpan.Zero, Ct); // the outage's length is the scenario
             await database.StartPostgresAsync(Ct);
-            var (status, ended) = await FaultReport.WaitForEndOrStatusAsync(host, job, FaultPlan.Full ? TimeSpan.FromMinutes(5) : TimeSpan.FromMinutes(2), Ct);
+            var readyAgain = await WaitForReadinessAsync(host, HttpStatusCode.OK, TimeSpan.FromSeconds(30));
+            if (notReady is null || readyAgain is null)
+            {
+                failures.Add($"{Describe(outage)}: /health/ready {(notReady is null ? "stayed 200 while PostgreSQL was down" : "did not return to 200 within 30 s")}");
+            }
+
+            var (status, ended) = await FaultReport.WaitForEndOrStatusAsync(host, job, FaultPlan.Full ? TimeSpan.FromMinutes(5) : TimeSpan.FromMinutes(1), Ct);
             var tally = await RowTally.CountAsync(connectionString, table, Rows, Ct);
             var ok = ended && status.State == "succeeded" && tally.Exact;
             FaultReport.Record(output, $"PostgreSQL `pg_ctl stop -m immediate` {(midCopy ? "mid-COPY" : "mid-job")} for {Describe(outage)}, then restarted", 1, tally,
-                $"{(ok ? "" : "FAILED: ")}job {FaultReport.Describe(status, ended)}");
+                $"{(ok ? "" : "FAILED: ")}job {FaultReport.Describe(status, ended)}; /health/ready 503 {Seconds(notReady)} after the stop, 200 {Seconds(readyAgain)} after the restart");
             if (!ok)
             {
                 failures.Add($"{Describe(outage)}: job {FaultReport.Describe(status, ended)}, lost {tally.Lost}, duplicated {tally.Duplicated}");
@@ -107,14 +115,14 @@ public sealed class OutageFaultTests(ServerFixture servers, ITestOutputHelper ou
 
     internal static async Task<string> PrepareAsync(ServiceTestHost host, string model)
     {
-        await host.RegisterModelAsync(model, SampleModels.Mlp([16, 64, 64, 1], seed: 4).Bytes, Ct);
+        await host.RegisterModelAsync(model, SampleModels.Mlp([16, 256, 256, 1], seed: 4).Bytes, Ct);
         var input = Path.Combine(host.WorkDir, "in.parquet");
         await DatasetGenerator.WriteParquetAsync(input, new GeneratedDatasetOptions { Rows = Rows, Features = 16, RowGroupRows = 500 }, Ct);
         return input;
     }
 
     internal static SubmitScoringJob Request(string model, string input, string table) =>
-        new() { Model = model, Input = input, KeyColumn = "customer_id", OutputTable = table, ChunkRows = 500, BatchRows = 250 };
+        new() { Model = model, Input = input, KeyColumn = "customer_id", OutputTable = table, ChunkRows = 250, BatchRows = 250 };
 
     private static async Task<Guid> SubmitAsync(ServiceTestHost host, string model, string input, string table)
     {
@@ -152,6 +160,27 @@ public sealed class OutageFaultTests(ServerFixture servers, ITestOutputHelper ou
 
         return false;
     }
+
+    /// <summary>How long until /health/ready answered <paramref name="expected"/>, or null if not within <paramref name="timeout"/>.</summary>
+    private static async Task<TimeSpan?> WaitForReadinessAsync(ServiceTestHost host, HttpStatusCode expected, TimeSpan timeout)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < timeout)
+        {
+            using var response = await host.Client.GetAsync("/health/ready", Ct);
+            if (response.StatusCode == expected)
+            {
+                return clock.Elapsed;
+            }
+
+            await Task.Delay(100, Ct);
+        }
+
+        return null;
+    }
+
+    private static string Seconds(TimeSpan? elapsed) =>
+        elapsed is { } value ? string.Create(CultureInfo.InvariantCulture, $"{value.TotalSeconds:0.0} s") : "never";
 
     private static string Describe(TimeSpan outage) =>
         outage.TotalSeconds < 60 ? string.Create(CultureInfo.InvariantCulture, $"{outage.TotalSeconds:0} s") : string.Create(CultureInfo.InvariantCulture, $"{outage.TotalMinutes:0} min");

@@ -4,6 +4,7 @@ using BatchScoring.Cli.Hosting;
 using BatchScoring.Contracts;
 using BatchScoring.IntegrationTests.Infrastructure;
 using BatchScoring.IntegrationTests.Jobs;
+using BatchScoring.IntegrationTests.Requests;
 using BatchScoring.Scoring.Data;
 using BatchScoring.Scoring.OnnxWriter;
 using Npgsql;
@@ -103,12 +104,13 @@ public sealed class OutageHostingTests(ServerFixture servers, ITestOutputHelper 
                 ["ConnectionStrings:RabbitMq"] = broker.RabbitMqUri,
                 ["BatchScoring:ChunkConcurrency"] = "1",
             });
-        await host.RegisterModelAsync("reconnect", SampleModels.Mlp([16, 64, 64, 1], seed: 4).Bytes, Ct);
+        string[] features = [.. Enumerable.Range(0, 16).Select(GeneratedDatasetOptions.FeatureName)];
+        await host.RegisterModelAsync("reconnect", SampleModels.Mlp([16, 256, 256, 1], seed: 4, featureNames: features).Bytes, Ct);
         var input = Path.Combine(host.WorkDir, "in.parquet");
         const int rows = 40_000;
         await DatasetGenerator.WriteParquetAsync(input, new GeneratedDatasetOptions { Rows = rows, Features = 16, RowGroupRows = 500 }, Ct);
         var (_, job, body) = await host.SubmitAsync(
-            new SubmitScoringJob { Model = "reconnect", Input = input, KeyColumn = "customer_id", OutputTable = "reconnect_results", ChunkRows = 500, BatchRows = 250 }, Ct);
+            new SubmitScoringJob { Model = "reconnect", Input = input, KeyColumn = "customer_id", OutputTable = "reconnect_results", ChunkRows = 250, BatchRows = 250 }, Ct);
         Assert.True(job is not null, body);
 
         await WaitForChunksAsync(host, job!.Id, 2);
@@ -118,15 +120,29 @@ public sealed class OutageHostingTests(ServerFixture servers, ITestOutputHelper 
         await broker.StartRabbitMqAsync(Ct);
         var back = Stopwatch.StartNew();
         var doneAtReturn = (await host.GetStatusAsync(job.Id, Ct)).ChunksDone;
-        Assert.True(doneAtReturn < 80, "the job finished during the outage; nothing was measured");
+        Assert.True(doneAtReturn < 150, "the job finished during the outage; nothing was measured");
+        // The request listener (its own RabbitMQ.Client connection) must be back as soon: a request published now is answered.
+        var answered = Task.Run(async () =>
+        {
+            await using var client = await RawAmqpClient.ConnectAsync(broker.RabbitMqUri, Ct);
+            var row = new Dictionary<string, object> { ["key"] = "after-outage", ["features"] = features.ToDictionary(f => f, _ => (object)0.5) };
+            var request = new Dictionary<string, object> { ["requestId"] = "after-outage", ["model"] = new Dictionary<string, object> { ["name"] = "reconnect" }, ["rows"] = new[] { row }, ["replyTo"] = client.ReplyQueue };
+            await client.PublishAsync(host.Settings["BatchScoring:QueuePrefix"] + "score-requests", request, Ct);
+            var reply = (await client.ReceiveAsync(1, TimeSpan.FromSeconds(60), Ct))[0];
+            return (back.Elapsed, reply.Body.GetProperty("outcome").GetString());
+        }, Ct);
         await WaitForChunksAsync(host, job.Id, doneAtReturn + 1);
         var resumed = back.Elapsed;
-        output.WriteLine($"broker down {outage.TotalSeconds:0} s; first chunk done {resumed.TotalSeconds:0.0} s after it was back");
+        var (requestAnswered, requestOutcome) = await answered;
+        output.WriteLine($"broker down {outage.TotalSeconds:0} s; first chunk done {resumed.TotalSeconds:0.0} s after it was back; a request answered ({requestOutcome}) after {requestAnswered.TotalSeconds:0.0} s");
         var final = await host.WaitForEndAsync(job.Id, TimeSpan.FromMinutes(3), Ct);
         var tally = await RowTally.CountAsync(host.PostgresConnectionString, "reconnect_results", rows, Ct);
         FaultReport.Record(output, "RabbitMQ stopped 20 s mid-job: broker back → next chunk done", 1, tally,
-            $"{(resumed < TimeSpan.FromSeconds(10) ? "" : "FAILED: ")}resumed {resumed.TotalSeconds:0.0} s after the broker was back; job {final.State}");
+            $"{(resumed < TimeSpan.FromSeconds(10) && requestAnswered < TimeSpan.FromSeconds(10) ? "" : "FAILED: ")}next chunk done {resumed.TotalSeconds:0.0} s after the broker was back, "
+            + $"a score request published then answered ({requestOutcome}) after {requestAnswered.TotalSeconds:0.0} s; job {final.State}");
         Assert.True(resumed < TimeSpan.FromSeconds(10), $"the worker resumed {resumed.TotalSeconds:0.0} s after the broker was back");
+        Assert.True(requestAnswered < TimeSpan.FromSeconds(10), $"the request listener answered {requestAnswered.TotalSeconds:0.0} s after the broker was back");
+        Assert.Equal(ScoreRequestOutcome.Scored, requestOutcome);
         Assert.Equal("succeeded", final.State);
         Assert.True(tally.Exact, $"lost {tally.Lost}, duplicated {tally.Duplicated}");
     }
