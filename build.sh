@@ -4,6 +4,8 @@
 #   ./build.sh build   restore and build the solution (Debug)
 #   ./build.sh test    install the test servers' packages if needed, then build and run every test
 #   ./build.sh deps    only install the packages the integration tests need (PostgreSQL, RabbitMQ)
+#   ./build.sh faults  the full fault scenarios (≥ 20 worker kills, 15 s and 2-minute outages, disk full, ...)
+#                      against private servers; writes the table to artifacts/faults/report.md (docs/faults.md)
 #
 # Environment:
 #   CONFIGURATION            Debug (default) or Release
@@ -84,6 +86,24 @@ dotnet_test() {
   dotnet test --solution "$SOLUTION" -c "$CONFIGURATION" "${extra[@]}" "$@"
 }
 
+# The fault scenarios (tests with trait Category=Faults) at full size; `test` runs their reduced set.
+dotnet_faults() {
+  local report="$ROOT/artifacts/faults/report.md" status=0
+  mkdir -p "$(dirname "$report")"
+  {
+    echo "Fault scenarios, $(date -u +%Y-%m-%d), \`./build.sh faults\` ($(nproc) cores)"
+    echo
+    echo "| scenario | runs | rows expected | lost | duplicated | outcome |"
+    echo "|---|---|---|---|---|---|"
+  } >"$report"
+  dotnet build "$ROOT/tests/BatchScoring.IntegrationTests" -c "$CONFIGURATION" -nologo
+  BATCHSCORING_FAULTS=full BATCHSCORING_FAULTS_REPORT="$report" \
+    dotnet test --project "$ROOT/tests/BatchScoring.IntegrationTests" -c "$CONFIGURATION" --no-build -- \
+    --filter-trait "Category=Faults" "$@" || status=$?
+  cat "$report"
+  return "$status"
+}
+
 cmd="${1:-test}"
 shift || true
 case "$cmd" in
@@ -94,8 +114,12 @@ case "$cmd" in
     dotnet_build
     dotnet_test --no-build "$@"
     ;;
+  faults)
+    ensure_server_packages
+    dotnet_faults "$@"
+    ;;
   *)
-    echo "usage: $0 {build|test|deps} [extra dotnet test arguments]" >&2
+    echo "usage: $0 {build|test|deps|faults} [extra dotnet test arguments]" >&2
     exit 2
     ;;
 esac

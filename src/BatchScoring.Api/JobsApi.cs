@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using BatchScoring.Application;
 using BatchScoring.Contracts;
+using MassTransit;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -28,8 +29,11 @@ public static class JobsApi
         return api;
     }
 
-    public static async Task<Results<Accepted<JobStatus>, Ok<JobStatus>, ValidationProblem>> SubmitJob(
-        SubmitScoringJob request, HttpRequest http, ClaimsPrincipal user, JobSubmitter submitter, CancellationToken cancellationToken)
+    /// <summary>Seconds a client is asked to wait (Retry-After) when the broker is unreachable.</summary>
+    public const int BrokerRetryAfterSeconds = 5;
+
+    public static async Task<Results<Accepted<JobStatus>, Ok<JobStatus>, ValidationProblem, ProblemHttpResult>> SubmitJob(
+        SubmitScoringJob request, HttpRequest http, ClaimsPrincipal user, JobSubmitter submitter, IBusControl bus, CancellationToken cancellationToken)
     {
         if (request.IdempotencyKey is null && http.Headers.TryGetValue("Idempotency-Key", out var header) && !string.IsNullOrWhiteSpace(header))
         {
@@ -41,10 +45,33 @@ public static class JobsApi
             return ApiProblems.Invalid(errors, "Invalid job request");
         }
 
-        // Validation, model, conflict and load failures are thrown and become problems in ApiExceptionHandler.
-        var result = await submitter.SubmitAsync(request, user.Tenant(), cancellationToken);
-        var status = JobQueries.ToStatus(result.Job, []);
-        return result.Created ? TypedResults.Accepted($"/api/jobs/{result.Job.Id}", status) : TypedResults.Ok(status);
+        // Refuse at once rather than record a job whose messages would wait for the broker: nothing is written.
+        if (bus.CheckHealth().Status != BusHealthStatus.Healthy)
+        {
+            return BrokerUnavailable(http, "The message broker (RabbitMQ) is unreachable, so the job was not recorded. Retry later.");
+        }
+
+        try
+        {
+            // Validation, model, conflict and load failures are thrown and become problems in ApiExceptionHandler.
+            var result = await submitter.SubmitAsync(request, user.Tenant(), cancellationToken);
+            var status = JobQueries.ToStatus(result.Job, []);
+            return result.Created ? TypedResults.Accepted($"/api/jobs/{result.Job.Id}", status) : TypedResults.Ok(status);
+        }
+        catch (BrokerUnavailableException ex)
+        {
+            // Lost between the check and the send: the job is recorded and dispatch recovery sends it when the broker is back.
+            return BrokerUnavailable(
+                http,
+                $"The message broker (RabbitMQ) became unreachable while job {ex.JobId} was being dispatched. The job is recorded and will be sent when the broker is back; "
+                + "resubmitting with the same Idempotency-Key returns it.");
+        }
+    }
+
+    private static ProblemHttpResult BrokerUnavailable(HttpRequest http, string detail)
+    {
+        http.HttpContext.Response.Headers.RetryAfter = BrokerRetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return TypedResults.Problem(detail, statusCode: StatusCodes.Status503ServiceUnavailable, title: "Service unavailable");
     }
 
     public static async Task<Results<Ok<IReadOnlyList<JobStatus>>, ProblemHttpResult>> ListJobs(

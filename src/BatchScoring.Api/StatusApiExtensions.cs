@@ -7,10 +7,8 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
-using Npgsql;
 using Prometheus;
 
 namespace BatchScoring.Api;
@@ -22,7 +20,7 @@ public static class StatusApiExtensions
 
     /// <summary>
     /// Services of the status API: API keys (authentication, one authorization policy per scope), problem details for every
-    /// error, strict JSON bodies, health checks (PostgreSQL; the bus adds its own), OpenAPI.
+    /// error, strict JSON bodies, OpenAPI (the host registers the readiness checks).
     /// </summary>
     public static IHostApplicationBuilder AddStatusApi(this IHostApplicationBuilder builder)
     {
@@ -43,7 +41,6 @@ public static class StatusApiExtensions
         builder.Services.AddOptions<FormOptions>().Configure<IOptions<ApiKeyOptions>>((form, keys) => form.MultipartBodyLengthLimit = keys.Value.MaxModelBytes);
         builder.Services.AddScoped<JobQueries>();
         builder.Services.AddScoped<JobCommands>();
-        builder.Services.AddHealthChecks().AddCheck<PostgresHealthCheck>("postgres", tags: ["ready"]);
         builder.Services.AddOpenApi();
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.Services.ConfigureHttpJsonOptions(o =>
@@ -95,25 +92,8 @@ public static class StatusApiExtensions
         app.MapOpenApi();
         app.MapMetrics("/metrics");
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
-        // MassTransit registers its bus check with the "ready" tag.
+        // Readiness: the host's checks (start-up, PostgreSQL, RabbitMQ) and MassTransit's bus check, all tagged "ready".
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") });
         return app;
-    }
-}
-
-internal sealed class PostgresHealthCheck(NpgsqlDataSource dataSource) : IHealthCheck
-{
-    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
-    {
-        try
-        {
-            await using var command = dataSource.CreateCommand("SELECT 1");
-            await command.ExecuteScalarAsync(cancellationToken);
-            return HealthCheckResult.Healthy();
-        }
-        catch (Exception ex) when (ex is NpgsqlException or TimeoutException or InvalidOperationException)
-        {
-            return HealthCheckResult.Unhealthy($"PostgreSQL unreachable: {ex.Message}");
-        }
     }
 }

@@ -339,6 +339,9 @@ public sealed class ChunkDispatcher(ISendEndpointProvider sendEndpoints, JobStor
     /// <summary>The queue the workers consume chunk messages from.</summary>
     public const string QueueName = "score-chunks";
 
+    /// <summary>How long a send may wait for the broker: a bus that lost RabbitMQ otherwise holds the caller ~90 s.</summary>
+    public static readonly TimeSpan SendTimeout = TimeSpan.FromSeconds(10);
+
     public async Task DispatchAsync(JobEntity job, IReadOnlyList<ChunkEntity> chunks, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(job);
@@ -352,7 +355,20 @@ public sealed class ChunkDispatcher(ISendEndpointProvider sendEndpoints, JobStor
             return;
         }
 
-        await SendAsync(chunks, cancellationToken);
+        // A bus that lost RabbitMQ would hold the caller ~90 s: give up after SendTimeout and let recovery send it.
+        using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        {
+            timeout.CancelAfter(SendTimeout);
+            try
+            {
+                await SendAsync(chunks, timeout.Token);
+            }
+            catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new BrokerUnavailableException(job.Id, ex);
+            }
+        }
+
         await store.MarkChunksSentAsync(job.Id, chunks.Select(c => c.ChunkIndex).ToArray(), cancellationToken);
 
         // Until this is recorded, the scheduler's dispatch recovery may send the chunks again (duplicates are skipped by the workers).

@@ -16,7 +16,11 @@
 #               Erlang distribution port 56721 (AMQP port + 1), no plugins
 #
 # BATCHSCORING_TEST_POSTGRES_PORT and BATCHSCORING_TEST_AMQP_PORT move the ports (the fixture reads
-# the same variables); use them with a separate BATCHSCORING_TEST_SERVERS_DIR.
+# the same variables); use them with a separate BATCHSCORING_TEST_SERVERS_DIR. Fault tests start
+# private servers that way (Infrastructure/PrivateServers.cs) and stop them with
+# BATCHSCORING_TEST_PG_STOP_MODE=immediate (pg_ctl's shutdown mode; default fast) or
+# BATCHSCORING_TEST_RABBITMQ_STOP=term|kill (SIGTERM, a clean stop, or SIGKILL of the node instead of
+# rabbitmqctl stop; both return once the node has exited).
 #
 # The test fixture (tests/BatchScoring.IntegrationTests/Infrastructure/ServerFixture.cs) runs this
 # script; keep the ports there and here in step.
@@ -136,7 +140,7 @@ EOF
 stop_postgres() {
   local bin
   if [[ -f "$PG_DATA/postmaster.pid" ]] && bin="$(pg_bin)"; then
-    as_pg "$bin/pg_ctl" -D "$PG_DATA" -m fast -w stop >&2 || true
+    as_pg "$bin/pg_ctl" -D "$PG_DATA" -m "${BATCHSCORING_TEST_PG_STOP_MODE:-fast}" -w stop >&2 || true
   else
     log "postgres: not running from $PG_DATA"
   fi
@@ -252,6 +256,18 @@ EOF
 
 stop_rabbitmq() {
   if [[ -f "$RMQ_DIR/rabbitmq.pid" ]] || port_open "$AMQP_PORT"; then
+    local mode="${BATCHSCORING_TEST_RABBITMQ_STOP:-}"
+    if [[ $mode == kill || $mode == term ]]; then
+      # Signals act at once (rabbitmqctl first boots an Erlang VM, seconds on a loaded box); TERM is a clean stop.
+      local victim deadline=$((SECONDS + 60))
+      victim="$(cat "$RMQ_DIR/rabbitmq.pid" 2>/dev/null || true)"
+      if [[ -n "$victim" ]]; then
+        kill "-$([[ $mode == kill ]] && echo KILL || echo TERM)" "$victim" 2>/dev/null || true
+        while kill -0 "$victim" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+      fi
+      rm -f "$RMQ_DIR/rabbitmq.pid"
+      return
+    fi
     if ! rabbitmqctl_local stop >&2 2>/dev/null; then
       local pid
       pid="$(cat "$RMQ_DIR/rabbitmq.pid" 2>/dev/null || true)"

@@ -11,7 +11,6 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Npgsql;
 using Prometheus;
 
 namespace BatchScoring.Cli.Hosting;
@@ -73,6 +72,8 @@ public static class ServiceHost
         });
         builder.AddBatchScoringCore();
         builder.Services.AddDriftWebhook();
+        // Applied once PostgreSQL answers (DependencyWaiter), so a role started before its database waits instead of exiting.
+        builder.Services.Configure<StartupOptions>(o => o.Migrate = settings.Migrate);
         builder.AddBatchScoringBus(worker: settings.Roles.HasFlag(ServiceRoles.Worker));
         if (settings.Roles.HasFlag(ServiceRoles.Scheduler))
         {
@@ -82,10 +83,6 @@ public static class ServiceHost
         if (api)
         {
             builder.AddStatusApi();
-        }
-        else
-        {
-            builder.Services.AddHealthChecks();
         }
 
         var keys = builder.Configuration.GetSection(ApiKeyOptions.SectionName).Get<ApiKeyOptions>() ?? new ApiKeyOptions();
@@ -110,19 +107,11 @@ public static class ServiceHost
         {
             app.MapMetrics("/metrics");
             app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
-            app.MapHealthChecks("/health/ready");
+            app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains(ReadinessChecks.ReadyTag) });
         }
 
         logger.LogInformation("Roles: {Roles}", settings.Roles);
         StorageRootsNotice.Log(logger, app.Services.GetRequiredService<StorageRoots>());
-        if (settings.Migrate)
-        {
-            var dataSource = app.Services.GetRequiredService<NpgsqlDataSource>();
-            DatabaseWait.MigrateAsync(dataSource, settings.MigrateTimeout ?? DefaultMigrateTimeout, m => logger.LogWarning("{Problem}", m), CancellationToken.None)
-                .GetAwaiter().GetResult();
-            logger.LogInformation("Database schema is up to date");
-        }
-
         return app;
     }
 

@@ -37,6 +37,10 @@ public static class BatchScoringHostExtensions
         var postgres = builder.Configuration.GetRequiredConnectionString(ConnectionNames.Postgres);
         builder.Services.AddSingleton(_ => new NpgsqlDataSourceBuilder(postgres).Build());
         builder.Services.AddSingleton(services => services.GetRequiredService<IOptions<BatchScoringOptions>>().Value.GetStorageRoots());
+        // First hosted service: the others wait on its gate for PostgreSQL and RabbitMQ.
+        builder.Services.AddSingleton<DependencyGate>();
+        builder.Services.AddHostedService<DependencyWaiter>();
+        builder.Services.AddReadinessChecks();
         builder.Services.AddSingleton<JobStore>();
         builder.Services.AddSingleton<ModelStore>();
         builder.Services.AddSingleton<ModelCache>();
@@ -103,16 +107,21 @@ public static class BatchScoringHostExtensions
                     var (user, password) = Credentials(rabbit);
                     h.Username(user);
                     h.Password(password);
+                    h.RequestedConnectionTimeout(TimeSpan.FromSeconds(5));
                 });
+                BrokerReconnect.Cap(cfg);
                 cfg.ConfigureEndpoints(context);
             });
         });
         builder.Services.Configure<MassTransitHostOptions>(o =>
         {
-            o.WaitUntilStarted = true;
+            // The bus connects in the background (retrying while RabbitMQ is down); BusStartWait waits for it when the
+            // broker answered at start-up, so a host that starts normally still has its endpoints bound when it is up.
+            o.WaitUntilStarted = false;
             o.StopTimeout = TimeSpan.FromSeconds(30);
             o.ConsumerStopTimeout = TimeSpan.FromSeconds(20);
         });
+        builder.Services.AddHostedService<BusStartWait>();
         return builder;
     }
 

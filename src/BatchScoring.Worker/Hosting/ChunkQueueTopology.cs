@@ -2,21 +2,71 @@ using BatchScoring.Application;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Logging;
 using RabbitMQ.Client;
+using RabbitMQ.Client.Exceptions;
 
 namespace BatchScoring.Worker.Hosting;
 
 /// <summary>
 /// Declares <c>score-chunks</c> (queue of its configured type, plus the fanout exchange of the same name bound to it, as
 /// MassTransit names them) when any role starts: chunk messages are sent to the exchange, so the queue must exist
-/// before the first job is dispatched, even when no worker has started yet.
+/// before the first job is dispatched, even when no worker has started yet. While RabbitMQ is unreachable at start-up
+/// this waits (in the background) for the <see cref="DependencyGate"/> and retries, instead of failing the start.
 /// </summary>
-internal sealed class ChunkQueueTopology(IOptions<BatchScoringOptions> options, IConfiguration configuration) : IHostedService
+internal sealed class ChunkQueueTopology(
+    IOptions<BatchScoringOptions> options, IConfiguration configuration, DependencyGate gate, ILogger<ChunkQueueTopology> logger) : IHostedService, IDisposable
 {
+    private readonly CancellationTokenSource _stopping = new();
+    private Task? _pending;
+
     public static Dictionary<string, object?>? QueueArguments(BatchScoringOptions options) =>
         options.UseQuorumQueues ? new Dictionary<string, object?> { ["x-queue-type"] = BatchScoringOptions.QuorumQueues } : null;
 
     public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (gate.IsReady)
+        {
+            try
+            {
+                await DeclareAsync(cancellationToken);
+                return;
+            }
+            catch (Exception ex) when (ex is BrokerUnreachableException or IOException or OperationInterruptedException or AlreadyClosedException)
+            {
+                logger.LogWarning("Declaring {Queue} failed ({Error}); retrying in the background", ChunkDispatcher.QueueName, ex.Message);
+            }
+        }
+
+        _pending = Task.Run(() => DeclareWhenReachableAsync(_stopping.Token), CancellationToken.None);
+    }
+
+    private async Task DeclareWhenReachableAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await gate.WhenReady(cancellationToken);
+            for (var delay = TimeSpan.FromMilliseconds(500); ; delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, DependencyWaiter.MaxDelay.Ticks)))
+            {
+                try
+                {
+                    await DeclareAsync(cancellationToken);
+                    return;
+                }
+                catch (Exception ex) when (ex is BrokerUnreachableException or IOException or OperationInterruptedException or AlreadyClosedException)
+                {
+                    logger.LogWarning("Declaring {Queue} failed ({Error}); retrying in {Delay:0.#} s", ChunkDispatcher.QueueName, ex.Message, delay.TotalSeconds);
+                    await Task.Delay(delay, cancellationToken);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // stopping
+        }
+    }
+
+    private async Task DeclareAsync(CancellationToken cancellationToken)
     {
         var queue = options.Value.QueueName(ChunkDispatcher.QueueName);
         var factory = new ConnectionFactory
@@ -33,5 +83,14 @@ internal sealed class ChunkQueueTopology(IOptions<BatchScoringOptions> options, 
         await connection.CloseAsync(cancellationToken);
     }
 
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync();
+        if (_pending is not null)
+        {
+            await _pending.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+
+    public void Dispose() => _stopping.Dispose();
 }

@@ -70,7 +70,8 @@ public static class SchedulerHostExtensions
                 .WithIdentity("dispatch-recovery-schedule", "batchscoring")
                 .WithCronSchedule(recoverySchedule, cron => cron.WithMisfireInstruction(CronTriggerMisfireInstruction.DoNothing)));
         });
-        builder.Services.AddQuartzHostedService(o => o.WaitForJobsToComplete = true);
+        // Instead of Quartz's hosted service, which fails the host's start when PostgreSQL is down.
+        builder.Services.AddHostedService<SchedulerStarter>();
         return builder;
     }
 

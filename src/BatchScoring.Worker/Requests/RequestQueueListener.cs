@@ -27,8 +27,12 @@ internal sealed class RequestQueueListener(
     RequestScoringService service,
     IOptions<BatchScoringOptions> options,
     IConfiguration configuration,
+    DependencyGate gate,
     ILogger<RequestQueueListener> logger) : IHostedService, IAsyncDisposable
 {
+    /// <summary>Interval between the client's reconnection attempts after the broker was lost (its default is 5 s).</summary>
+    public static readonly TimeSpan RecoveryInterval = TimeSpan.FromSeconds(1);
+
     private static readonly TimeSpan[] RetryDelays = [TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(1)];
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(20);
 
@@ -42,8 +46,74 @@ internal sealed class RequestQueueListener(
     private DeliverySettler? _settler;
     private int _inFlight;
     private bool _stopRequested;
+    private Task? _pendingStart;
+
+    /// <summary>True once consuming; the client's automatic recovery keeps it so across broker restarts.</summary>
+    public bool IsConsuming => _consumerTag is not null && _connection is { IsOpen: true };
 
     public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (gate.IsReady)
+        {
+            try
+            {
+                await ConnectAsync(cancellationToken);
+                return;
+            }
+            catch (Exception ex) when (IsUnreachable(ex))
+            {
+                logger.LogWarning("Request mode: RabbitMQ unreachable ({Error}); retrying in the background", ex.Message);
+                await ResetAsync();
+            }
+        }
+
+        _pendingStart = Task.Run(() => ConnectWhenReachableAsync(_stopping.Token), CancellationToken.None);
+    }
+
+    private async Task ConnectWhenReachableAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await gate.WhenReady(cancellationToken);
+            for (var delay = TimeSpan.FromMilliseconds(500); ; delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, DependencyWaiter.MaxDelay.Ticks)))
+            {
+                try
+                {
+                    await ConnectAsync(cancellationToken);
+                    return;
+                }
+                catch (Exception ex) when (IsUnreachable(ex))
+                {
+                    logger.LogWarning("Request mode: RabbitMQ unreachable ({Error}); retrying in {Delay:0.#} s", ex.Message, delay.TotalSeconds);
+                    await ResetAsync();
+                    await Task.Delay(delay, cancellationToken);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // stopping before the broker came back
+        }
+    }
+
+    private static bool IsUnreachable(Exception ex) =>
+        ex is BrokerUnreachableException or IOException or OperationInterruptedException or AlreadyClosedException or System.Net.Sockets.SocketException or TimeoutException;
+
+    private async Task ResetAsync()
+    {
+        if (_answers is not null)
+        {
+            await _answers.DisposeAsync();
+            _answers = null;
+        }
+
+        await Quietly.CloseAsync(_consumerChannel);
+        await Quietly.CloseAsync(_connection);
+        _consumerChannel = null;
+        _connection = null;
+    }
+
+    private async Task ConnectAsync(CancellationToken cancellationToken)
     {
         var uri = new Uri(configuration.GetRequiredConnectionString(ConnectionNames.RabbitMq));
         var factory = new ConnectionFactory
@@ -52,6 +122,8 @@ internal sealed class RequestQueueListener(
             ClientProvidedName = $"batchscoring-requests:{Environment.MachineName}",
             AutomaticRecoveryEnabled = true,
             TopologyRecoveryEnabled = true,
+            NetworkRecoveryInterval = RecoveryInterval,
+            RequestedConnectionTimeout = TimeSpan.FromSeconds(5),
             SocketFactory = CoalescingTcpClient.Create,
         };
         _connection = await factory.CreateConnectionAsync(cancellationToken);
@@ -181,6 +253,12 @@ internal sealed class RequestQueueListener(
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        if (_pendingStart is { IsCompleted: false })
+        {
+            await _stopping.CancelAsync();
+            await _pendingStart.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
         if (_consumerChannel is { IsOpen: true } channel && _consumerTag is not null)
         {
             try

@@ -1,0 +1,183 @@
+using System.Diagnostics;
+using System.Net;
+using BatchScoring.Cli.Hosting;
+using BatchScoring.Contracts;
+using BatchScoring.IntegrationTests.Infrastructure;
+using BatchScoring.IntegrationTests.Jobs;
+using BatchScoring.IntegrationTests.Requests;
+using BatchScoring.Scoring.Data;
+using BatchScoring.Scoring.OnnxWriter;
+using Npgsql;
+
+namespace BatchScoring.IntegrationTests.Faults;
+
+/// <summary>
+/// How every role behaves while RabbitMQ or PostgreSQL is down, against private servers this class stops and restarts:
+/// readiness reports it, submissions are refused at once, roles started before their dependencies wait for them, and the
+/// bus reconnects within seconds of the broker's return.
+/// </summary>
+[Trait(FaultPlan.Trait, FaultPlan.Category)]
+public sealed class OutageHostingTests(ServerFixture servers, ITestOutputHelper output)
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Readiness_follows_the_broker_and_a_submit_while_it_is_down_is_refused_at_once_with_nothing_recorded()
+    {
+        await using var broker = await PrivateServers.CreateAsync(Ct);
+        await broker.StartRabbitMqAsync(Ct);
+        await using var host = await ServiceTestHost.StartAsync(
+            servers, "ready", ServiceRoles.Api | ServiceRoles.Worker, Ct, new Dictionary<string, string> { ["ConnectionStrings:RabbitMq"] = broker.RabbitMqUri });
+        await host.RegisterModelAsync("ready", SampleModels.Mlp([4, 8, 1], seed: 1).Bytes, Ct);
+        var input = Path.Combine(host.WorkDir, "in.parquet");
+        await DatasetGenerator.WriteParquetAsync(input, new GeneratedDatasetOptions { Rows = 2_000, Features = 4 }, Ct);
+        var request = new SubmitScoringJob { Model = "ready", Input = input, KeyColumn = "customer_id", OutputTable = "ready_results", ChunkRows = 500 };
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(host.Client, "/health/ready"));
+
+        await broker.StopRabbitMqAsync(Ct);
+        await WaitForAsync(host.Client, "/health/ready", HttpStatusCode.ServiceUnavailable, TimeSpan.FromSeconds(30));
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(host.Client, "/health/live"));
+
+        var clock = Stopwatch.StartNew();
+        var (response, _, body) = await host.SubmitAsync(request, Ct);
+        output.WriteLine($"submit with the broker down: {(int)response.StatusCode} after {clock.Elapsed.TotalSeconds:0.0} s: {body}");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"the refusal took {clock.Elapsed}");
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("unreachable", body, StringComparison.Ordinal);
+        Assert.Contains("Retry later", body, StringComparison.Ordinal);
+        Assert.True(response.Headers.RetryAfter is not null, "503 without Retry-After");
+        Assert.Equal(0L, await CountJobsAsync(host.PostgresConnectionString));
+
+        await broker.StartRabbitMqAsync(Ct);
+        await WaitForAsync(host.Client, "/health/ready", HttpStatusCode.OK, TimeSpan.FromSeconds(30));
+        var (accepted, job, acceptedBody) = await host.SubmitAsync(request, Ct);
+        Assert.True(accepted.StatusCode == HttpStatusCode.Accepted, acceptedBody);
+        Assert.Equal("succeeded", (await host.WaitForEndAsync(job!.Id, TimeSpan.FromMinutes(2), Ct)).State);
+    }
+
+    [Fact]
+    public async Task Every_role_started_before_postgres_and_rabbitmq_waits_for_them_then_becomes_ready()
+    {
+        await using var deps = await PrivateServers.CreateAsync(Ct);
+        var environment = new Dictionary<string, string>
+        {
+            ["ConnectionStrings__Postgres"] = deps.PostgresAdminConnectionString.Replace("Pooling=false", "Pooling=true", StringComparison.Ordinal),
+            ["ConnectionStrings__RabbitMq"] = deps.RabbitMqUri,
+            ["BatchScoring__QueuePrefix"] = servers.UniqueName("wait") + "-",
+            ["BatchScoring__ModelStorePath"] = Path.Combine(deps.Directory, "models"),
+        };
+
+        // Neither server is running: every role must start, answer liveness and report not ready.
+        using var api = ServeProcess.Start("api", environment, "--migrate");
+        using var worker = ServeProcess.Start("worker", environment);
+        using var scheduler = ServeProcess.Start("scheduler", environment);
+        ServeProcess[] roles = [api, worker, scheduler];
+        foreach (var role in roles)
+        {
+            await role.WaitForStatusAsync("/health/live", HttpStatusCode.OK, TimeSpan.FromSeconds(90), Ct);
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, await role.StatusAsync("/health/ready", Ct));
+        }
+
+        await deps.StartPostgresAsync(Ct);
+        await deps.StartRabbitMqAsync(Ct);
+        foreach (var role in roles)
+        {
+            await role.WaitForStatusAsync("/health/ready", HttpStatusCode.OK, TimeSpan.FromSeconds(60), Ct);
+            Assert.Contains("Waiting for", role.Output, StringComparison.Ordinal);
+        }
+
+        // The api role applied the migrations once PostgreSQL answered.
+        await using var db = NpgsqlDataSource.Create(deps.PostgresAdminConnectionString);
+        await using var jobs = db.CreateCommand("SELECT count(*) FROM scoring.jobs");
+        Assert.Equal(0L, (long)(await jobs.ExecuteScalarAsync(Ct))!);
+    }
+
+    [Fact]
+    public async Task After_a_broker_outage_the_worker_resumes_within_seconds_and_the_job_completes_exactly_once()
+    {
+        await using var broker = await PrivateServers.CreateAsync(Ct);
+        await broker.StartRabbitMqAsync(Ct);
+        await using var host = await ServiceTestHost.StartAsync(
+            servers, "reconnect", ServiceRoles.Api | ServiceRoles.Worker, Ct, new Dictionary<string, string>
+            {
+                ["ConnectionStrings:RabbitMq"] = broker.RabbitMqUri,
+                ["BatchScoring:ChunkConcurrency"] = "1",
+            });
+        string[] features = [.. Enumerable.Range(0, 16).Select(GeneratedDatasetOptions.FeatureName)];
+        await host.RegisterModelAsync("reconnect", SampleModels.Mlp([16, 256, 256, 1], seed: 4, featureNames: features).Bytes, Ct);
+        var input = Path.Combine(host.WorkDir, "in.parquet");
+        const int rows = 40_000;
+        await DatasetGenerator.WriteParquetAsync(input, new GeneratedDatasetOptions { Rows = rows, Features = 16, RowGroupRows = 500 }, Ct);
+        var (_, job, body) = await host.SubmitAsync(
+            new SubmitScoringJob { Model = "reconnect", Input = input, KeyColumn = "customer_id", OutputTable = "reconnect_results", ChunkRows = 250, BatchRows = 250 }, Ct);
+        Assert.True(job is not null, body);
+
+        await WaitForChunksAsync(host, job!.Id, 2);
+        await broker.StopRabbitMqAsync(Ct);
+        var outage = TimeSpan.FromSeconds(20);
+        await Task.Delay(outage, Ct); // the outage itself is what is measured against: its length is the scenario
+        await broker.StartRabbitMqAsync(Ct);
+        var back = Stopwatch.StartNew();
+        var doneAtReturn = (await host.GetStatusAsync(job.Id, Ct)).ChunksDone;
+        Assert.True(doneAtReturn < 150, "the job finished during the outage; nothing was measured");
+        // The request listener (its own RabbitMQ.Client connection) must be back as soon: a request published now is answered.
+        var answered = Task.Run(async () =>
+        {
+            await using var client = await RawAmqpClient.ConnectAsync(broker.RabbitMqUri, Ct);
+            var row = new Dictionary<string, object> { ["key"] = "after-outage", ["features"] = features.ToDictionary(f => f, _ => (object)0.5) };
+            var request = new Dictionary<string, object> { ["requestId"] = "after-outage", ["model"] = new Dictionary<string, object> { ["name"] = "reconnect" }, ["rows"] = new[] { row }, ["replyTo"] = client.ReplyQueue };
+            await client.PublishAsync(host.Settings["BatchScoring:QueuePrefix"] + "score-requests", request, Ct);
+            var reply = (await client.ReceiveAsync(1, TimeSpan.FromSeconds(60), Ct))[0];
+            return (back.Elapsed, reply.Body.GetProperty("outcome").GetString());
+        }, Ct);
+        await WaitForChunksAsync(host, job.Id, doneAtReturn + 1);
+        var resumed = back.Elapsed;
+        var (requestAnswered, requestOutcome) = await answered;
+        output.WriteLine($"broker down {outage.TotalSeconds:0} s; first chunk done {resumed.TotalSeconds:0.0} s after it was back; a request answered ({requestOutcome}) after {requestAnswered.TotalSeconds:0.0} s");
+        var final = await host.WaitForEndAsync(job.Id, TimeSpan.FromMinutes(3), Ct);
+        var tally = await RowTally.CountAsync(host.PostgresConnectionString, "reconnect_results", rows, Ct);
+        FaultReport.Record(output, "RabbitMQ stopped 20 s mid-job: broker back → next chunk done", 1, tally,
+            $"{(resumed < TimeSpan.FromSeconds(10) && requestAnswered < TimeSpan.FromSeconds(10) ? "" : "FAILED: ")}next chunk done {resumed.TotalSeconds:0.0} s after the broker was back, "
+            + $"a score request published then answered ({requestOutcome}) after {requestAnswered.TotalSeconds:0.0} s; job {final.State}");
+        Assert.True(resumed < TimeSpan.FromSeconds(10), $"the worker resumed {resumed.TotalSeconds:0.0} s after the broker was back");
+        Assert.True(requestAnswered < TimeSpan.FromSeconds(10), $"the request listener answered {requestAnswered.TotalSeconds:0.0} s after the broker was back");
+        Assert.Equal(ScoreRequestOutcome.Scored, requestOutcome);
+        Assert.Equal("succeeded", final.State);
+        Assert.True(tally.Exact, $"lost {tally.Lost}, duplicated {tally.Duplicated}");
+    }
+
+    private static async Task WaitForChunksAsync(ServiceTestHost host, Guid id, int chunks)
+    {
+        var deadline = DateTime.UtcNow.AddMinutes(2);
+        while ((await host.GetStatusAsync(id, Ct)).ChunksDone < chunks)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"fewer than {chunks} chunks done within 2 minutes");
+            await Task.Delay(100, Ct);
+        }
+    }
+
+    private static async Task<HttpStatusCode> StatusAsync(HttpClient client, string path)
+    {
+        using var response = await client.GetAsync(path, Ct);
+        return response.StatusCode;
+    }
+
+    private static async Task WaitForAsync(HttpClient client, string path, HttpStatusCode expected, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        HttpStatusCode last;
+        while ((last = await StatusAsync(client, path)) != expected)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"{path} still {(int)last} after {timeout}, expected {(int)expected}");
+            await Task.Delay(200, Ct);
+        }
+    }
+
+    private static async Task<long> CountJobsAsync(string connectionString)
+    {
+        await using var db = NpgsqlDataSource.Create(connectionString);
+        await using var command = db.CreateCommand("SELECT count(*) FROM scoring.jobs");
+        return (long)(await command.ExecuteScalarAsync(Ct))!;
+    }
+}
