@@ -1,7 +1,8 @@
 using System.Diagnostics;
 using System.Threading.Channels;
 using BatchScoring.Application;
-using BatchScoring.Application.Requests;
+using BatchScoring.Worker.Requests.Answers;
+using BatchScoring.Worker.Requests.Transport;
 using BatchScoring.Contracts;
 using BatchScoring.Worker.Hosting;
 using Microsoft.Extensions.Configuration;
@@ -12,7 +13,7 @@ using RabbitMQ.Client;
 using RabbitMQ.Client.Events;
 using RabbitMQ.Client.Exceptions;
 
-namespace BatchScoring.Worker.Requests;
+namespace BatchScoring.Worker.Requests.Intake;
 
 /// <summary>
 /// Request mode's consumer of queue <c>score-requests</c>, on the RabbitMQ client directly rather than a MassTransit

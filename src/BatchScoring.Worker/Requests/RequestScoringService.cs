@@ -1,13 +1,15 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using BatchScoring.Application;
 using BatchScoring.Application.Drift;
 using BatchScoring.Contracts;
 using BatchScoring.Data;
+using BatchScoring.Worker.Requests.Lanes;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
-namespace BatchScoring.Application.Requests;
+namespace BatchScoring.Worker.Requests;
 
 /// <summary>
 /// A request that cannot be scored as sent (schema violation, unknown model, features that do not fit the model).

@@ -1,9 +1,10 @@
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
+using BatchScoring.Worker.Requests.Transport;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Events;
 
-namespace BatchScoring.Worker.Requests;
+namespace BatchScoring.Worker.Requests.Answers;
 
 /// <summary>
 /// Publishes on one channel with publisher confirms, from one loop: callers queue a message and await its

@@ -5,10 +5,11 @@ using System.Text;
 using System.Text.Json;
 using BatchScoring.Contracts;
 using Microsoft.Extensions.Logging;
+using BatchScoring.Worker.Requests.Transport;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Exceptions;
 
-namespace BatchScoring.Worker.Requests;
+namespace BatchScoring.Worker.Requests.Answers;
 
 /// <summary>Where the answer to one request goes besides the event.</summary>
 internal sealed record AnswerRoute(string? ReplyTo, string? AmqpReplyTo, string? AmqpCorrelationId, Uri? ResponseAddress, string? EnvelopeRequestId, string? ConversationId);

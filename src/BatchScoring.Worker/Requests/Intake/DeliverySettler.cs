@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Exceptions;
 
-namespace BatchScoring.Worker.Requests;
+namespace BatchScoring.Worker.Requests.Intake;
 
 /// <summary>
 /// Acknowledges a consumer channel's deliveries with as few frames as possible. Requests finish out of order

@@ -3,7 +3,7 @@ using BatchScoring.Contracts;
 using BatchScoring.Scoring.Data;
 using BatchScoring.Scoring.Onnx;
 
-namespace BatchScoring.Application.Requests;
+namespace BatchScoring.Worker.Requests.Batching;
 
 /// <summary>
 /// A validated request waiting in its model version's batcher: its rows as columns, and per row the scored

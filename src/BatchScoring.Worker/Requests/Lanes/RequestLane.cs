@@ -1,16 +1,19 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using BatchScoring.Application;
 using BatchScoring.Application.Drift;
 using BatchScoring.Contracts;
 using BatchScoring.Data;
 using BatchScoring.Scoring.Batching;
 using BatchScoring.Scoring.Data;
 using BatchScoring.Scoring.Onnx;
+using BatchScoring.Worker.Requests.Batching;
+using BatchScoring.Worker.Requests.Intake;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 
-namespace BatchScoring.Application.Requests;
+namespace BatchScoring.Worker.Requests.Lanes;
 
 /// <summary>A feature a request row must carry for a model version, and the column kind it is converted to.</summary>
 internal sealed record RequestFeature(string Name, ColumnKind Kind, int ListLength);

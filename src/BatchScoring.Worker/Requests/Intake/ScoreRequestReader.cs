@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using BatchScoring.Contracts;
 
-namespace BatchScoring.Application.Requests;
+namespace BatchScoring.Worker.Requests.Intake;
 
 /// <summary>What a <c>score-requests</c> body held: the request, or why it is not one and what could be read to answer it.</summary>
 public sealed record ReadScoreRequest

@@ -1,4 +1,4 @@
-namespace BatchScoring.Worker.Requests;
+namespace BatchScoring.Worker.Requests.Answers;
 
 /// <summary>
 /// Message ids for published answers: a random 8-byte prefix per process and a counter. Unique like GUIDs, but

@@ -1,7 +1,7 @@
 using System.Net.Sockets;
 using RabbitMQ.Client;
 
-namespace BatchScoring.Worker.Requests;
+namespace BatchScoring.Worker.Requests.Transport;
 
 /// <summary>
 /// A socket for RabbitMQ.Client connections whose writes are coalesced (<see cref="ConnectionFactoryBase.SocketFactory"/>).
