@@ -4,6 +4,8 @@ using BatchScoring.Application;
 using BatchScoring.Application.Drift;
 using BatchScoring.Contracts;
 using BatchScoring.Data;
+using BatchScoring.Worker.Requests.Answers;
+using BatchScoring.Worker.Requests.Intake;
 using BatchScoring.Worker.Requests.Lanes;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -12,39 +14,34 @@ using Npgsql;
 namespace BatchScoring.Worker.Requests;
 
 /// <summary>
-/// A request that cannot be scored as sent (schema violation, unknown model, features that do not fit the model).
-/// The consumer answers it with outcome <c>rejected</c>, then throws this so that MassTransit moves the message to
-/// <c>score-requests_error</c> (no retry) with the reason in its fault headers.
+/// A model version request mode cannot score (its inputs cannot be fed from named features, or its outputs cannot
+/// be stored): its requests are answered <c>rejected</c> and moved to <c>score-requests_error</c>.
 /// </summary>
 public sealed class ScoreRequestRejectedException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>
 /// Request mode: validates a <see cref="ScoreRequest"/>, resolves its model (cached briefly), queues its rows in
-/// the model version's batcher (one per version; versions and models never share a batch) and completes once
-/// the rows are written. Singleton; host-free apart from PostgreSQL.
+/// the model version's lane and completes once the rows are written. Knows nothing of the broker: the intake
+/// (<see cref="RequestQueueListener"/>) calls it and sends what it returns.
 /// </summary>
 public sealed class RequestScoringService : IAsyncDisposable
 {
     private readonly JobStore _store;
     private readonly NpgsqlDataSource _dataSource;
-    private readonly ModelCache _models;
     private readonly RequestBatchingOptions _options;
     private readonly ILogger _logger;
-    private readonly CancellationTokenSource _stopping = new();
-    private readonly DriftSampleRecorder _driftSamples;
     private readonly ConcurrentDictionary<(string Name, string? Version), Resolution> _resolutions = new();
-    private readonly ConcurrentDictionary<(string Name, int Version), Lazy<Task<RequestLane>>> _lanes = new();
+    private readonly RequestLanes _lanes;
 
     public RequestScoringService(
         JobStore store, NpgsqlDataSource dataSource, ModelCache models, DriftSampleRecorder driftSamples, IOptions<RequestBatchingOptions> options, ILogger<RequestScoringService> logger)
     {
         ArgumentNullException.ThrowIfNull(options);
         _store = store;
-        _driftSamples = driftSamples;
         _dataSource = dataSource;
-        _models = models;
         _options = options.Value;
         _logger = logger;
+        _lanes = new RequestLanes(models, dataSource, driftSamples, _options, logger);
     }
 
     public RequestBatchingOptions Options => _options;
@@ -60,32 +57,32 @@ public sealed class RequestScoringService : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(request);
         var modelName = request.Model?.Name ?? "";
-        var problem = CheckShape(request);
+        var problem = RequestShape.Check(request, _options.MaxRequestRows);
         if (problem is not null)
         {
-            return Rejected(request, new ScoredModel(modelName, null), problem);
+            return RequestAnswers.Rejected(request, new ScoredModel(modelName, null), problem);
         }
 
         var version = await ResolveAsync(modelName, request.Model!.Version, cancellationToken);
         if (version is null)
         {
-            return Rejected(request, new ScoredModel(modelName, null), ModelRegistry.NotFound(modelName, request.Model.Version));
+            return RequestAnswers.Rejected(request, new ScoredModel(modelName, null), ModelRegistry.NotFound(modelName, request.Model.Version));
         }
 
         RequestLane lane;
         try
         {
-            lane = await GetLaneAsync(version, cancellationToken);
+            lane = await _lanes.GetAsync(version, cancellationToken);
         }
         catch (ScoreRequestRejectedException ex)
         {
-            return Rejected(request, new ScoredModel(version.ModelName, version.Version), ex.Message);
+            return RequestAnswers.Rejected(request, new ScoredModel(version.ModelName, version.Version), ex.Message);
         }
 
         var (pending, mismatch) = lane.Prepare(request);
         if (pending is null)
         {
-            return Rejected(request, lane.Model, mismatch!);
+            return RequestAnswers.Rejected(request, lane.Model, mismatch!);
         }
 
         if (redelivered)
@@ -120,9 +117,7 @@ public sealed class RequestScoringService : IAsyncDisposable
     private async Task<ScoreRequestCompleted> CompleteRedeliveredAsync(RequestLane lane, ScoreRequest request, CommittedRequestRows committed, CancellationToken cancellationToken)
     {
         var remaining = request.Rows.Where(r => !committed.Scored.ContainsKey(r.Key) && !committed.Failed.ContainsKey(r.Key)).ToList();
-        _logger.LogInformation(
-            "Request {RequestId} redelivered: {Committed} rows were committed by an earlier delivery, {Remaining} left to score",
-            request.RequestId, request.Rows.Count - remaining.Count, remaining.Count);
+        _logger.Redelivered(request.RequestId, request.Rows.Count - remaining.Count, remaining.Count);
         ScoreRequestCompleted? rest = null;
         if (remaining.Count > 0)
         {
@@ -135,114 +130,8 @@ public sealed class RequestScoringService : IAsyncDisposable
             rest = await pending!.Completion.Task.WaitAsync(cancellationToken);
         }
 
-        var restScores = new Dictionary<string, RowScore>(StringComparer.Ordinal);
-        var restFailures = new Dictionary<string, RowFailureReport>(StringComparer.Ordinal);
-        foreach (var score in rest?.Scores ?? [])
-        {
-            restScores.TryAdd(score.Key, score);
-        }
-
-        foreach (var failure in rest?.Failures ?? [])
-        {
-            restFailures.TryAdd(failure.Key ?? "", failure);
-        }
-
-        var scores = new List<RowScore>(request.Rows.Count);
-        var failures = new List<RowFailureReport>();
-        foreach (var row in request.Rows)
-        {
-            if (committed.Scored.TryGetValue(row.Key, out var outputs))
-            {
-                scores.Add(new RowScore(row.Key, outputs));
-            }
-            else if (committed.Failed.TryGetValue(row.Key, out var failed))
-            {
-                failures.Add(new RowFailureReport(row.Key, failed.Column, failed.Reason));
-            }
-            else if (restScores.TryGetValue(row.Key, out var score))
-            {
-                scores.Add(score);
-            }
-            else if (restFailures.TryGetValue(row.Key, out var failure))
-            {
-                failures.Add(failure);
-            }
-        }
-
-        return lane.Answer(request, failures.Count == 0 ? ScoreRequestOutcome.Scored : ScoreRequestOutcome.PartiallyScored, null) with
-        {
-            Scores = scores,
-            Failures = failures,
-        };
+        return RedeliveredAnswer.Merge(request, lane.Model, committed, rest);
     }
-
-    /// <summary>Backlog rows per model version (for diagnostics and tests).</summary>
-    public IReadOnlyDictionary<string, long> Backlog() => _lanes
-        .Where(l => l.Value.IsValueCreated && l.Value.Value.IsCompletedSuccessfully)
-        .ToDictionary(l => $"{l.Key.Name}@{l.Key.Version}", l => l.Value.Value.Result.BacklogRows);
-
-    private string? CheckShape(ScoreRequest request)
-    {
-        var problems = new List<string>();
-        if (string.IsNullOrWhiteSpace(request.RequestId))
-        {
-            problems.Add("requestId is required.");
-        }
-        else if (request.RequestId.Length > 200)
-        {
-            problems.Add($"requestId has {request.RequestId.Length} characters (at most 200).");
-        }
-
-        if (request.Model is null || string.IsNullOrWhiteSpace(request.Model.Name))
-        {
-            problems.Add("model.name is required.");
-        }
-
-        if (request.Rows is null || request.Rows.Count == 0)
-        {
-            problems.Add("rows must have at least one row.");
-        }
-        else if (request.Rows.Count > _options.MaxRequestRows)
-        {
-            problems.Add($"rows has {request.Rows.Count} rows (at most {_options.MaxRequestRows} per request).");
-        }
-        else
-        {
-            for (var i = 0; i < request.Rows.Count && problems.Count < 5; i++)
-            {
-                var row = request.Rows[i];
-                if (row is null)
-                {
-                    problems.Add($"rows[{i}] is null.");
-                }
-                else if (row.Key is null)
-                {
-                    problems.Add($"rows[{i}].key is required.");
-                }
-                else if (row.Features is null)
-                {
-                    problems.Add($"rows[{i}].features is required.");
-                }
-            }
-        }
-
-        if (request.ReplyTo is { Length: > 255 })
-        {
-            problems.Add("replyTo is longer than 255 characters.");
-        }
-
-        return problems.Count == 0 ? null : "Invalid request: " + string.Join(" ", problems);
-    }
-
-    private static ScoreRequestCompleted Rejected(ScoreRequest request, ScoredModel model, string error) => new()
-    {
-        RequestId = request.RequestId ?? "",
-        CorrelationId = request.CorrelationId,
-        Model = model,
-        Outcome = ScoreRequestOutcome.Rejected,
-        Error = error,
-        CompletedAt = DateTimeOffset.UtcNow,
-    };
 
     /// <summary>Name + version/alias → model version, reused for ModelResolutionCacheMs so the hot path does not query PostgreSQL.</summary>
     private async Task<ModelVersionEntity?> ResolveAsync(string name, string? version, CancellationToken cancellationToken)
@@ -261,48 +150,7 @@ public sealed class RequestScoringService : IAsyncDisposable
         return await fresh.Task.WaitAsync(cancellationToken);
     }
 
-    private Task<RequestLane> GetLaneAsync(ModelVersionEntity version, CancellationToken cancellationToken)
-    {
-        var key = (version.ModelName, version.Version);
-        var lazy = _lanes.GetOrAdd(key, _ => new Lazy<Task<RequestLane>>(() => CreateLaneAsync(version)));
-        var task = lazy.Value;
-        if (task.IsFaulted || task.IsCanceled)
-        {
-            // Not cached: the next request tries again (a model file may have become readable, a table fixed).
-            _lanes.TryRemove(new KeyValuePair<(string, int), Lazy<Task<RequestLane>>>(key, lazy));
-        }
-
-        return task.WaitAsync(cancellationToken);
-    }
-
-    private async Task<RequestLane> CreateLaneAsync(ModelVersionEntity version)
-    {
-        var lane = await RequestLane.CreateAsync(version, _models, _dataSource, _driftSamples, _options, _logger, _stopping.Token);
-        lane.Start(_stopping.Token);
-        _logger.LogInformation(
-            "Request mode: model {Model} v{Version} batches up to {Rows} rows / {Delay} ms into {Table} (features: {Features})",
-            version.ModelName, version.Version, _options.MaxBatchRows, _options.MaxQueueDelayMs, lane.Table.QualifiedName, string.Join(", ", lane.Features.Select(f => f.Name)));
-        return lane;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _stopping.CancelAsync();
-        foreach (var lazy in _lanes.Values.Where(l => l.IsValueCreated))
-        {
-            try
-            {
-                var lane = await lazy.Value;
-                await lane.Completion;
-            }
-            catch (Exception ex) when (ex is OperationCanceledException or ScoreRequestRejectedException or NpgsqlException)
-            {
-                // lane never started or stopped
-            }
-        }
-
-        _stopping.Dispose();
-    }
+    public ValueTask DisposeAsync() => _lanes.DisposeAsync();
 
     private sealed record Resolution(Task<ModelVersionEntity?> Task, long ExpiresAt);
 }

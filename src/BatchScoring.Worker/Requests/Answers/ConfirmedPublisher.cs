@@ -80,7 +80,7 @@ internal sealed class ConfirmedPublisher : IAsyncDisposable
             catch (Exception ex)
             {
                 // The channel is gone (connection lost, or a publish the broker refused): fail this and every unconfirmed message.
-                _logger.LogWarning("Request mode: publishing to '{Exchange}' failed: {Error}", publication.Exchange, ex.Message);
+                _logger.PublishFailed(publication.Exchange, ex.Message);
                 publication.Confirmed.TrySetException(ex);
                 FailAll(ex);
             }

@@ -163,7 +163,7 @@ internal sealed class RequestAnswerPublisher(IConnection connection, Uri brokerA
         catch (Exception ex) when (ex is OperationInterruptedException or AlreadyClosedException or PublishException)
         {
             // Typically a request client that went away (its exchange is gone); the event still carries the answer.
-            logger.LogWarning("Request mode: could not reply to {Address}: {Error}", address, ex.Message);
+            logger.ReplyFailed(address, ex.Message);
         }
     }
 

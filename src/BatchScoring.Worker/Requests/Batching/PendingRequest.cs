@@ -12,6 +12,9 @@ namespace BatchScoring.Worker.Requests.Batching;
 /// </summary>
 internal sealed class PendingRequest
 {
+    /// <summary>The request key's column, in batches and in the results table.</summary>
+    public const string KeyColumn = "row_key";
+
     private readonly (ColumnBatch Outputs, int Row)[] _scored;
     private readonly RowFailure?[] _failures;
     private int _remainingRows;

@@ -110,7 +110,7 @@ internal sealed class DeliverySettler
             catch (Exception ex) when (ex is OperationInterruptedException or AlreadyClosedException or IOException)
             {
                 // The channel closed (connection lost): its unacknowledged messages are delivered again.
-                _logger.LogWarning("Request mode: could not settle deliveries: {Error}", ex.Message);
+                _logger.SettleFailed(ex.Message);
             }
         }
     }
