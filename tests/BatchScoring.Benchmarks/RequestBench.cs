@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using BatchScoring.Application;
-using BatchScoring.Application.Requests;
+using BatchScoring.Worker.Requests.Transport;
 using BatchScoring.Cli.Hosting;
 using BatchScoring.Contracts;
 using BatchScoring.Data;

@@ -3,6 +3,7 @@ using BatchScoring.Application.Drift;
 using BatchScoring.Data;
 using BatchScoring.Scoring.Data;
 using BatchScoring.Worker.Consumers;
+using BatchScoring.Worker.Requests;
 using MassTransit;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;

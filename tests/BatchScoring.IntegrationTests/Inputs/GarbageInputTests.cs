@@ -2,7 +2,7 @@ using System.Runtime.Serialization;
 using System.Text;
 using System.Text.Json;
 using BatchScoring.Application;
-using BatchScoring.Application.Requests;
+using BatchScoring.Worker.Requests.Intake;
 using BatchScoring.Contracts;
 using BatchScoring.Scoring.Data;
 using MassTransit;

@@ -2,9 +2,9 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using BatchScoring.Contracts;
-using BatchScoring.Worker.Requests;
+using BatchScoring.Worker.Requests.Answers;
 
-namespace BatchScoring.IntegrationTests.Requests;
+namespace BatchScoring.IntegrationTests.Requests.Answers;
 
 /// <summary>The hand-written answer JSON must be what System.Text.Json writes for the contract (camelCase, nulls left out).</summary>
 public sealed class ScoreRequestCompletedJsonTests

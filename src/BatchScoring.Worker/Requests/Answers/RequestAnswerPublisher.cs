@@ -5,10 +5,11 @@ using System.Text;
 using System.Text.Json;
 using BatchScoring.Contracts;
 using Microsoft.Extensions.Logging;
+using BatchScoring.Worker.Requests.Transport;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Exceptions;
 
-namespace BatchScoring.Worker.Requests;
+namespace BatchScoring.Worker.Requests.Answers;
 
 /// <summary>Where the answer to one request goes besides the event.</summary>
 internal sealed record AnswerRoute(string? ReplyTo, string? AmqpReplyTo, string? AmqpCorrelationId, Uri? ResponseAddress, string? EnvelopeRequestId, string? ConversationId);
@@ -166,7 +167,7 @@ internal sealed class RequestAnswerPublisher(IConnection connection, Uri brokerA
         catch (Exception ex) when (ex is OperationInterruptedException or AlreadyClosedException or PublishException)
         {
             // Typically a request client that went away (its exchange is gone); the event still carries the answer.
-            logger.LogWarning("Request mode: could not reply to {Address}: {Error}", address, ex.Message);
+            logger.ReplyFailed(address, ex.Message);
         }
     }
 

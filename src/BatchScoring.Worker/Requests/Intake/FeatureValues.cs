@@ -1,6 +1,6 @@
 using System.Collections;
 
-namespace BatchScoring.Application.Requests;
+namespace BatchScoring.Worker.Requests.Intake;
 
 /// <summary>
 /// One row's features as <see cref="ScoreRequestReader"/> parsed them: the names (one array shared by consecutive rows

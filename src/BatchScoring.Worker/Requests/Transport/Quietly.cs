@@ -1,7 +1,7 @@
 using RabbitMQ.Client;
 using RabbitMQ.Client.Exceptions;
 
-namespace BatchScoring.Worker.Requests;
+namespace BatchScoring.Worker.Requests.Transport;
 
 /// <summary>Closing at shutdown, when the broker connection may already be gone: nothing is left to close then.</summary>
 internal static class Quietly

@@ -1,7 +1,8 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Net.Sockets;
 using RabbitMQ.Client;
 
-namespace BatchScoring.Worker.Requests;
+namespace BatchScoring.Worker.Requests.Transport;
 
 /// <summary>
 /// A socket for RabbitMQ.Client connections whose writes are coalesced (<see cref="ConnectionFactoryBase.SocketFactory"/>).
@@ -42,6 +43,8 @@ internal sealed class CoalescingNetworkStream(Socket socket) : NetworkStream(soc
     private const int MaxBufferedBytes = 1 << 20;
 
     private readonly Lock _gate = new();
+    [SuppressMessage("Usage", "CA2213:Disposable fields should be disposed",
+        Justification = "The pump may still set it after Dispose gave up waiting; it holds no OS handle since WaitHandle is never read.")]
     private readonly ManualResetEventSlim _idle = new(initialState: true);
     private byte[] _filling = new byte[16 * 1024];
     private byte[] _sending = new byte[16 * 1024];

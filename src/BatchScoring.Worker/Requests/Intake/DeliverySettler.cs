@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Exceptions;
 
-namespace BatchScoring.Worker.Requests;
+namespace BatchScoring.Worker.Requests.Intake;
 
 /// <summary>
 /// Acknowledges a consumer channel's deliveries with as few frames as possible. Requests finish out of order
@@ -110,7 +110,7 @@ internal sealed class DeliverySettler
             catch (Exception ex) when (ex is OperationInterruptedException or AlreadyClosedException or IOException)
             {
                 // The channel closed (connection lost): its unacknowledged messages are delivered again.
-                _logger.LogWarning("Request mode: could not settle deliveries: {Error}", ex.Message);
+                _logger.SettleFailed(ex.Message);
             }
         }
     }

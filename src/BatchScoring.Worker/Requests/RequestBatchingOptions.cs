@@ -1,4 +1,4 @@
-namespace BatchScoring.Application.Requests;
+namespace BatchScoring.Worker.Requests;
 
 /// <summary>
 /// Request mode (queue <c>score-requests</c>), section "BatchScoring:Requests". Dynamic batching knobs in the

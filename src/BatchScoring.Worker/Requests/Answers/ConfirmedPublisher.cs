@@ -1,9 +1,10 @@
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
+using BatchScoring.Worker.Requests.Transport;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Events;
 
-namespace BatchScoring.Worker.Requests;
+namespace BatchScoring.Worker.Requests.Answers;
 
 /// <summary>
 /// Publishes on one channel with publisher confirms, from one loop: callers queue a message and await its
@@ -79,7 +80,7 @@ internal sealed class ConfirmedPublisher : IAsyncDisposable
             catch (Exception ex)
             {
                 // The channel is gone (connection lost, or a publish the broker refused): fail this and every unconfirmed message.
-                _logger.LogWarning("Request mode: publishing to '{Exchange}' failed: {Error}", publication.Exchange, ex.Message);
+                _logger.PublishFailed(publication.Exchange, ex.Message);
                 publication.Confirmed.TrySetException(ex);
                 FailAll(ex);
             }

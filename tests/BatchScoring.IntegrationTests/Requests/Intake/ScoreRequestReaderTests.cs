@@ -1,7 +1,7 @@
 using System.Text;
-using BatchScoring.Application.Requests;
+using BatchScoring.Worker.Requests.Intake;
 
-namespace BatchScoring.IntegrationTests.Requests;
+namespace BatchScoring.IntegrationTests.Requests.Intake;
 
 /// <summary>The one-pass reader of score-requests bodies (no servers involved).</summary>
 public sealed class ScoreRequestReaderTests

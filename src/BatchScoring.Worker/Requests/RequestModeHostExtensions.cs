@@ -1,9 +1,9 @@
-using BatchScoring.Application.Requests;
-using BatchScoring.Worker.Requests;
+using BatchScoring.Worker.Hosting;
+using BatchScoring.Worker.Requests.Intake;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
-namespace BatchScoring.Worker.Hosting;
+namespace BatchScoring.Worker.Requests;
 
 /// <summary>Request mode (queue <c>score-requests</c>) for worker processes.</summary>
 public static class RequestModeHostExtensions

@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Text.Json;
 using BatchScoring.Contracts;
 
-namespace BatchScoring.Worker.Requests;
+namespace BatchScoring.Worker.Requests.Answers;
 
 /// <summary>
 /// Writes a <see cref="ScoreRequestCompleted"/> as the JSON of schemas/score-request-completed.schema.json (camelCase,

@@ -1,7 +1,8 @@
 using System.Diagnostics;
 using System.Threading.Channels;
 using BatchScoring.Application;
-using BatchScoring.Application.Requests;
+using BatchScoring.Worker.Requests.Answers;
+using BatchScoring.Worker.Requests.Transport;
 using BatchScoring.Contracts;
 using BatchScoring.Worker.Hosting;
 using Microsoft.Extensions.Configuration;
@@ -12,7 +13,7 @@ using RabbitMQ.Client;
 using RabbitMQ.Client.Events;
 using RabbitMQ.Client.Exceptions;
 
-namespace BatchScoring.Worker.Requests;
+namespace BatchScoring.Worker.Requests.Intake;
 
 /// <summary>
 /// Request mode's consumer of queue <c>score-requests</c>, on the RabbitMQ client directly rather than a MassTransit
@@ -62,7 +63,7 @@ internal sealed class RequestQueueListener(
             }
             catch (Exception ex) when (IsUnreachable(ex))
             {
-                logger.LogWarning("Request mode: RabbitMQ unreachable ({Error}); retrying in the background", ex.Message);
+                logger.BrokerUnreachableAtStart(ex.Message);
                 await ResetAsync();
             }
         }
@@ -84,7 +85,7 @@ internal sealed class RequestQueueListener(
                 }
                 catch (Exception ex) when (IsUnreachable(ex))
                 {
-                    logger.LogWarning("Request mode: RabbitMQ unreachable ({Error}); retrying in {Delay:0.#} s", ex.Message, delay.TotalSeconds);
+                    logger.BrokerUnreachable(ex.Message, delay.TotalSeconds);
                     await ResetAsync();
                     await Task.Delay(delay, cancellationToken);
                 }
@@ -144,9 +145,7 @@ internal sealed class RequestQueueListener(
         var consumer = new AsyncEventingBasicConsumer(_consumerChannel);
         consumer.ReceivedAsync += OnReceivedAsync;
         _consumerTag = await _consumerChannel.BasicConsumeAsync(_queue, autoAck: false, consumer, cancellationToken);
-        logger.LogInformation(
-            "Request mode: consuming {Queue} (prefetch {Prefetch}; batches ≤ {Rows} rows / {Delay} ms; errors to {ErrorQueue})",
-            _queue, service.Options.ConsumerConcurrency, service.Options.MaxBatchRows, service.Options.MaxQueueDelayMs, _answers.ErrorQueue);
+        logger.Consuming(_queue, service.Options.ConsumerConcurrency, service.Options.MaxBatchRows, service.Options.MaxQueueDelayMs, _answers.ErrorQueue);
     }
 
     private Task OnReceivedAsync(object sender, BasicDeliverEventArgs delivery)
@@ -175,15 +174,7 @@ internal sealed class RequestQueueListener(
         {
             if (read.Request is not { } request)
             {
-                var rejected = new ScoreRequestCompleted
-                {
-                    RequestId = read.RequestId ?? "",
-                    CorrelationId = read.CorrelationId,
-                    Model = new ScoredModel(read.ModelName ?? "", null),
-                    Outcome = ScoreRequestOutcome.Rejected,
-                    Error = read.Error,
-                    CompletedAt = DateTimeOffset.UtcNow,
-                };
+                var rejected = RequestAnswers.Create(read.RequestId, read.CorrelationId, new ScoredModel(read.ModelName ?? "", null), ScoreRequestOutcome.Rejected, read.Error);
                 await Answers.AnswerAsync(rejected, route, cancellationToken);
                 await Answers.MoveToErrorQueueAsync(body, properties, read.Error!, null, cancellationToken);
                 outcome = ScoreRequestOutcome.Rejected;
@@ -207,7 +198,7 @@ internal sealed class RequestQueueListener(
             // The answer could not be confirmed (connection lost, shutting down): the message comes back and is answered again.
             if (!_stopping.IsCancellationRequested)
             {
-                logger.LogWarning("Request mode: message {DeliveryTag} returned to the queue: {Error}", delivery.Tag, ex.Message);
+                logger.ReturnedToQueue(delivery.Tag, ex.Message);
             }
 
             _settler!.Requeue(delivery.Generation, delivery.Tag);
@@ -236,13 +227,13 @@ internal sealed class RequestQueueListener(
             {
                 if (attempt < RetryDelays.Length)
                 {
-                    logger.LogWarning("Request {RequestId}: attempt {Attempt} failed ({Error}); retrying", request.RequestId, attempt + 1, ex.Message);
+                    logger.AttemptFailed(request.RequestId, attempt + 1, ex.Message);
                     await Task.Delay(RetryDelays[attempt], cancellationToken);
                     continue;
                 }
 
                 var reason = $"Request {request.RequestId} failed {attempt + 1} times: {ex.Message}";
-                logger.LogError(ex, "{Reason}; moved to {ErrorQueue}", reason, Answers.ErrorQueue);
+                logger.MovedToErrorQueue(ex, reason, Answers.ErrorQueue);
                 await Answers.MoveToErrorQueueAsync(body, properties, reason, ex, cancellationToken);
                 return null;
             }
@@ -284,7 +275,7 @@ internal sealed class RequestQueueListener(
         }
         catch (TimeoutException)
         {
-            logger.LogWarning("Request mode: {Count} requests still in flight after {Timeout}; they will be delivered again", Volatile.Read(ref _inFlight), DrainTimeout);
+            logger.DrainTimedOut(Volatile.Read(ref _inFlight), DrainTimeout);
         }
 
         await _stopping.CancelAsync();

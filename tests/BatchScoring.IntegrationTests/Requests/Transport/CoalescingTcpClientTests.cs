@@ -1,10 +1,10 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using BatchScoring.Worker.Requests;
+using BatchScoring.Worker.Requests.Transport;
 using RabbitMQ.Client;
 
-namespace BatchScoring.IntegrationTests.Requests;
+namespace BatchScoring.IntegrationTests.Requests.Transport;
 
 /// <summary>
 /// The coalescing socket under RabbitMQ.Client's request-mode connection, on a loopback socket pair: bytes arrive

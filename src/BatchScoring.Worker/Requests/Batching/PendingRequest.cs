@@ -3,7 +3,7 @@ using BatchScoring.Contracts;
 using BatchScoring.Scoring.Data;
 using BatchScoring.Scoring.Onnx;
 
-namespace BatchScoring.Application.Requests;
+namespace BatchScoring.Worker.Requests.Batching;
 
 /// <summary>
 /// A validated request waiting in its model version's batcher: its rows as columns, and per row the scored
@@ -12,6 +12,9 @@ namespace BatchScoring.Application.Requests;
 /// </summary>
 internal sealed class PendingRequest
 {
+    /// <summary>The request key's column, in batches and in the results table.</summary>
+    public const string KeyColumn = "row_key";
+
     private readonly (ColumnBatch Outputs, int Row)[] _scored;
     private readonly RowFailure?[] _failures;
     private int _remainingRows;
