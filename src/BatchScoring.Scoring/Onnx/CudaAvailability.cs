@@ -37,12 +37,12 @@ internal static class CudaAvailability
         }
         catch (OnnxRuntimeException ex)
         {
-            return ($"ONNX Runtime could not list its execution providers ({ex.Message})", false);
+            return ($"ONNX Runtime could not list its execution providers: {ex.Message}", false);
         }
 
         if (!providers.Contains(ScoringModel.CudaProvider, StringComparer.Ordinal))
         {
-            return ("this ONNX Runtime build has no CUDA execution provider (the CPU package; the GPU build is -p:OnnxRuntimeGpu=true)", true);
+            return ("no CUDA execution provider in this ONNX Runtime build, the CPU package; the GPU build is -p:OnnxRuntimeGpu=true", true);
         }
 
         if (!OperatingSystem.IsLinux())
@@ -65,7 +65,7 @@ internal static class CudaAvailability
     {
         if (!NativeLibrary.TryLoad("libcuda.so.1", out var driver))
         {
-            return (0, "no NVIDIA driver (libcuda.so.1 cannot be loaded)", true);
+            return (0, "no NVIDIA driver: libcuda.so.1 cannot be loaded", true);
         }
 
         try
@@ -76,17 +76,17 @@ internal static class CudaAvailability
             var devices = 0;
             if (status != CudaSuccess || (status = count(out devices)) != CudaSuccess || devices == 0)
             {
-                return (0, $"no CUDA device visible (CUDA driver status {status})", true);
+                return (0, $"no CUDA device visible: CUDA driver status {status}", true);
             }
 
             var missing = LinuxLibraries.Where(library => !CanLoad(library)).ToArray();
             return missing.Length == 0
                 ? (devices, null, true)
-                : (devices, $"{devices} CUDA device(s) but {string.Join(", ", missing)} cannot be loaded (the GPU build needs CUDA 13 and cuDNN 9)", false);
+                : (devices, $"{devices} CUDA device(s), but {string.Join(", ", missing)} cannot be loaded: the GPU build needs CUDA 13 and cuDNN 9", false);
         }
         catch (EntryPointNotFoundException ex)
         {
-            return (0, $"the NVIDIA driver library is unusable ({ex.Message})", false);
+            return (0, $"the NVIDIA driver library is unusable: {ex.Message}", false);
         }
 
         // The driver stays loaded: after cuInit it runs threads of its own, and ONNX Runtime uses it next.

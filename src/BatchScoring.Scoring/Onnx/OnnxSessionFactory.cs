@@ -12,7 +12,7 @@ internal static class OnnxSessionFactory
     {
         (string Reason, bool Expected)? notCuda = options.PreferCuda
             ? CudaAvailability.WhyNot(options.CudaDeviceId)
-            : ("CUDA not asked for (PreferCuda is false)", true);
+            : ("CUDA not asked for: PreferCuda is false", true);
         if (notCuda is null)
         {
             try
