@@ -40,7 +40,7 @@ public static class ScoreCommand
         {
             var plan = await Dataset.PlanAsync(input, chunkRows, cancellationToken);
             using var model = ScoringModel.Load(modelFile.FullName, new ScoringSessionOptions());
-            Console.Error.WriteLine($"Model {modelFile.Name} (sha256 {model.Sha256[..12]}…) on {model.ExecutionProvider}; {plan.TotalRows:N0} rows in {plan.Chunks.Count} chunks");
+            Console.Error.WriteLine($"Model {modelFile.Name} (sha256 {model.Sha256[..12]}…) on {model.ExecutionProvider} ({model.ExecutionProviderReason}); {plan.TotalRows:N0} rows in {plan.Chunks.Count} chunks");
             var carried = new List<string>();
             if (keyColumn is not null)
             {

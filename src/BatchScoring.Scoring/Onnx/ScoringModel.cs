@@ -17,6 +17,7 @@ public sealed class ScoringModel : IDisposable
     public const string CudaProvider = "CUDAExecutionProvider";
 
     private readonly InferenceSession _session;
+    private readonly string _logId;
     private readonly ILogger _logger;
     private readonly TensorInfo[] _fetchedOutputs;
     private readonly string[] _fetchedOutputNames;
@@ -27,14 +28,16 @@ public sealed class ScoringModel : IDisposable
     private bool _probed;
     private volatile bool _disposed;
 
-    private ScoringModel(InferenceSession session, string source, string sha256, string provider, ILogger logger)
+    private ScoringModel(CreatedSession created, string logId, string source, string sha256, ILogger logger)
     {
-        _session = session;
+        _session = created.Session;
+        _logId = logId;
         _logger = logger;
         Source = source;
         Sha256 = sha256;
-        ExecutionProvider = provider;
-        Signature = ReadSignature(session);
+        ExecutionProvider = created.Provider;
+        ExecutionProviderReason = created.Reason;
+        Signature = ReadSignature(_session);
         _inputsByName = Signature.Inputs.ToDictionary(i => i.Name, StringComparer.Ordinal);
         _fetchedOutputs = Signature.Outputs.Where(OutputLayout.IsSupported).ToArray();
         _fetchedOutputNames = _fetchedOutputs.Select(o => o.Name).ToArray();
@@ -59,6 +62,9 @@ public sealed class ScoringModel : IDisposable
 
     /// <summary>"CUDAExecutionProvider" or "CPUExecutionProvider".</summary>
     public string ExecutionProvider { get; }
+
+    /// <summary>Why <see cref="ExecutionProvider"/> was chosen, e.g. "CUDA device 0" or why CUDA was not used.</summary>
+    public string ExecutionProviderReason { get; }
 
     public ModelSignature Signature { get; }
 
@@ -102,22 +108,29 @@ public sealed class ScoringModel : IDisposable
                 $"Model file '{source}' keeps the data of tensor '{Printable(external)}' in an external file; only self-contained ONNX files are accepted, since external data paths could make the service read other files. Save the model with its data inside (onnx.save_model(model, path, save_as_external_data=False)).");
         }
 
-        var (session, provider) = CreateSession(modelBytes, options, source, logger);
+        // Before any other ONNX Runtime call, so that its log lines reach the logger rather than stderr.
+        OnnxRuntimeLog.EnsureEnvironment(logger);
+        var logId = OnnxRuntimeLog.Register(logger, source);
+        CreatedSession? created = null;
         try
         {
-            var model = new ScoringModel(session, source, sha256, provider, logger);
-            logger.LogInformation(
-                "Loaded model {Source} (sha256 {Sha256}) on {Provider}: inputs {Inputs}; outputs {Outputs}",
+            created = OnnxSessionFactory.Create(modelBytes, options, source, logId);
+            var model = new ScoringModel(created, logId, source, sha256, logger);
+            logger.Log(
+                created.Expected ? LogLevel.Information : LogLevel.Warning,
+                "Loaded model {Source} (sha256 {Sha256}) on {Provider} ({ProviderReason}): inputs {Inputs}; outputs {Outputs}",
                 source,
                 sha256,
-                provider,
+                created.Provider,
+                created.Reason,
                 string.Join("; ", model.Signature.Inputs),
                 string.Join("; ", model.Signature.Outputs));
             return model;
         }
         catch
         {
-            session.Dispose();
+            created?.Session.Dispose();
+            OnnxRuntimeLog.Unregister(logId);
             throw;
         }
     }
@@ -225,68 +238,7 @@ public sealed class ScoringModel : IDisposable
 
         _disposed = true;
         _session.Dispose();
-    }
-
-    private static (InferenceSession Session, string Provider) CreateSession(byte[] bytes, ScoringSessionOptions options, string source, ILogger logger)
-    {
-        if (options.PreferCuda && CudaAvailable(logger))
-        {
-            try
-            {
-                using var cudaOptions = BuildSessionOptions(options);
-                cudaOptions.AppendExecutionProvider_CUDA(options.CudaDeviceId);
-                return (new InferenceSession(bytes, cudaOptions), CudaProvider);
-            }
-            catch (EntryPointNotFoundException ex)
-            {
-                logger.LogWarning("CUDA execution provider is listed but cannot be used ({Message}); falling back to CPU.", ex.Message);
-            }
-            catch (OnnxRuntimeException ex)
-            {
-                logger.LogWarning("CUDA execution provider failed for model {Source} ({Message}); falling back to CPU.", source, ex.Message);
-            }
-        }
-
-        try
-        {
-            using var cpuOptions = BuildSessionOptions(options);
-            return (new InferenceSession(bytes, cpuOptions), CpuProvider);
-        }
-        catch (OnnxRuntimeException ex)
-        {
-            throw new ModelLoadException($"Model file '{source}' is not a valid ONNX model or cannot be loaded by ONNX Runtime: {ex.Message}", ex);
-        }
-    }
-
-    private static bool CudaAvailable(ILogger logger)
-    {
-        try
-        {
-            return OrtEnv.Instance().GetAvailableProviders().Contains(CudaProvider, StringComparer.Ordinal);
-        }
-        catch (OnnxRuntimeException ex)
-        {
-            logger.LogWarning("Could not list ONNX Runtime execution providers ({Message}); using CPU.", ex.Message);
-            return false;
-        }
-    }
-
-    private static SessionOptions BuildSessionOptions(ScoringSessionOptions options)
-    {
-        var sessionOptions = new SessionOptions();
-        try
-        {
-            sessionOptions.GraphOptimizationLevel = options.GraphOptimizationLevel;
-            sessionOptions.IntraOpNumThreads = Math.Max(0, options.IntraOpThreads);
-            sessionOptions.EnableCpuMemArena = options.EnableCpuMemArena;
-            sessionOptions.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
-            return sessionOptions;
-        }
-        catch
-        {
-            sessionOptions.Dispose();
-            throw;
-        }
+        OnnxRuntimeLog.Unregister(_logId);
     }
 
     private IReadOnlyList<BoundColumn> Bind(ColumnBatch batch, InputMapping mapping)

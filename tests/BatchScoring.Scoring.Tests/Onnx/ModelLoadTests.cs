@@ -30,12 +30,54 @@ public sealed class ModelLoadTests : IDisposable
     }
 
     [Fact]
-    public void Prefer_cuda_falls_back_to_cpu_without_a_cuda_build()
+    public void Prefer_cuda_picks_the_provider_this_machine_has_and_says_why_in_one_line()
     {
         var model = SampleModels.Mlp([4, 1], seed: 1);
-        using var scoring = ScoringModel.Load(model.Bytes, new ScoringSessionOptions { PreferCuda = true });
-        Assert.Contains(scoring.ExecutionProvider, new[] { ScoringModel.CpuProvider, ScoringModel.CudaProvider });
+        var logger = new ListLogger();
+
+        using var scoring = ScoringModel.Load(model.Bytes, new ScoringSessionOptions { PreferCuda = true, IntraOpThreads = 1 }, logger);
+
+        var line = Assert.Single(logger.Entries, e => e.Message.StartsWith("Loaded model", StringComparison.Ordinal));
+        Assert.DoesNotContain(logger.Entries, e => e.Level >= LogLevel.Error);
+        Assert.Contains($"on {scoring.ExecutionProvider} ({scoring.ExecutionProviderReason})", line.Message, StringComparison.Ordinal);
+        if (!GpuBuild)
+        {
+            Assert.Equal(ScoringModel.CpuProvider, scoring.ExecutionProvider);
+            Assert.Contains("no CUDA execution provider", scoring.ExecutionProviderReason, StringComparison.Ordinal);
+            Assert.Equal(LogLevel.Information, line.Level);
+        }
+        else if (!GpuPresent)
+        {
+            // The GPU build on a machine without an NVIDIA GPU: CPU, said once, no native error.
+            Assert.Equal(ScoringModel.CpuProvider, scoring.ExecutionProvider);
+            Assert.Matches("no NVIDIA driver|no CUDA device", scoring.ExecutionProviderReason);
+            Assert.Equal(LogLevel.Information, line.Level);
+        }
+        else
+        {
+            Assert.Equal(ScoringModel.CudaProvider, scoring.ExecutionProvider);
+            Assert.Equal("CUDA device 0", scoring.ExecutionProviderReason);
+        }
     }
+
+    [Fact]
+    public void Cuda_not_asked_for_gives_cpu_and_says_so()
+    {
+        var logger = new ListLogger();
+        using var scoring = ScoringModel.Load(SampleModels.Mlp([4, 1], seed: 1).Bytes, TestSupport.CpuOptions, logger);
+
+        Assert.Equal(ScoringModel.CpuProvider, scoring.ExecutionProvider);
+        Assert.Contains("PreferCuda is false", Assert.Single(logger.Entries).Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>Built with -p:OnnxRuntimeGpu=true: the CUDA provider library sits next to the tests.</summary>
+    private static bool GpuBuild =>
+        File.Exists(Path.Combine(AppContext.BaseDirectory, "libonnxruntime_providers_cuda.so"))
+        || File.Exists(Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native", "libonnxruntime_providers_cuda.so"));
+
+    /// <summary>An NVIDIA GPU device node (/dev/nvidia0, …), as the driver or the container toolkit creates it.</summary>
+    private static bool GpuPresent =>
+        Directory.Exists("/dev") && Directory.EnumerateFiles("/dev", "nvidia*").Any(path => char.IsAsciiDigit(path[^1]));
 
     [Fact]
     public void Random_bytes_give_model_load_exception_naming_the_file()
