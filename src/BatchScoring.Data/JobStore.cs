@@ -82,8 +82,8 @@ public sealed class JobStore
                     id, idempotency_key, state, model_name, model_version, model_sha256, input_uri, input_format,
                     key_column, passthrough_columns, feature_columns, output_table, output_parquet, batch_size,
                     chunk_size, allow_non_finite, error_threshold_rows, error_threshold_percent, total_rows, chunks_total,
-                    tenant, request_sha256)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+                    tenant, request_sha256, plan)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
                 ON CONFLICT (tenant, idempotency_key) DO NOTHING
                 """,
                 connection,
@@ -111,6 +111,7 @@ public sealed class JobStore
             p.Add(Param(chunks.Count, NpgsqlDbType.Integer));
             p.Add(Param(job.Tenant, NpgsqlDbType.Text));
             p.Add(Param(job.RequestSha256, NpgsqlDbType.Text));
+            p.Add(Param(job.Plan, NpgsqlDbType.Jsonb));
 
             // Zero rows: the idempotency key exists (a concurrent insert of the same key waits for the
             // other transaction and then lands here too).
