@@ -68,7 +68,8 @@ public static class MigrateCommand
 
         if (pending.Length > 0)
         {
-            return ErrorReporter.Print(ExitCodes.Failed, $"{pending.Length} pending ({Files(pending)}): run `batchscore migrate`.");
+            return ErrorReporter.Print(
+                ExitCodes.Failed, $"{pending.Length} migration{(pending.Length == 1 ? "" : "s")} pending ({Files(pending)}): run `batchscore migrate`.");
         }
 
         if (!json)

@@ -18,7 +18,7 @@ public sealed class MigrateCommandTests(ServerFixture servers)
         var latest = DatabaseMigrator.Migrations[^1];
 
         var fresh = await CliProcess.RunAsync(environment, Ct, "migrate", "--status");
-        CliAssert.OneLineError(1, fresh, $"{DatabaseMigrator.Migrations.Count} pending");
+        CliAssert.OneLineError(1, fresh, $"{DatabaseMigrator.Migrations.Count} migrations pending");
         Assert.Matches($@"{latest.Version:D3}\s+{latest.FileName}\s+pending\s+-\s+-", fresh.Stdout);
 
         var migrate = await CliProcess.RunAsync(environment, Ct, "migrate");

@@ -46,11 +46,8 @@ public sealed class JobPlanTests(ServerFixture servers) : IDisposable
     [Fact]
     public async Task A_file_whose_columns_changed_after_submit_fails_its_chunk_for_good_naming_the_column()
     {
-        // No worker role: the chunk is scored by hand once the file changed.
-        await using var host = await ServiceTestHost.StartAsync(servers, "plan_changed", ServiceRoles.Api, Ct);
-        await host.RegisterModelAsync("m", SampleModels.Mlp([Features, 1], seed: 2).Bytes, Ct);
-        var input = await WriteInputAsync("in.parquet");
-        var status = await SubmitAsync(host, new SubmitScoringJob { Model = "m", Input = input, KeyColumn = "customer_id", OutputTable = "changed" });
+        var (host, status, input) = await SubmitWithoutWorkerAsync("plan_changed");
+        await using var running = host;
 
         // Same path, same rows, but f_002 is now double: a numeric column the model could still map, read as planned it is not.
         File.Delete(input);
@@ -81,9 +78,8 @@ public sealed class JobPlanTests(ServerFixture servers) : IDisposable
     [Fact]
     public async Task The_worker_reads_the_stored_plan_an_unreadable_one_fails_the_job()
     {
-        await using var host = await ServiceTestHost.StartAsync(servers, "plan_corrupt", ServiceRoles.Api, Ct);
-        await host.RegisterModelAsync("m", SampleModels.Mlp([Features, 1], seed: 2).Bytes, Ct);
-        var status = await SubmitAsync(host, new SubmitScoringJob { Model = "m", Input = await WriteInputAsync("in.parquet"), KeyColumn = "customer_id", OutputTable = "corrupt" });
+        var (host, status, _) = await SubmitWithoutWorkerAsync("plan_corrupt");
+        await using var running = host;
         await ExecuteAsync(host, "UPDATE scoring.jobs SET plan = '{\"columns\": 7}' WHERE id = $1", status.Id);
 
         Assert.Equal(ChunkOutcome.Failed, await ScoreChunkAsync(host, status.Id, 0));
@@ -93,9 +89,8 @@ public sealed class JobPlanTests(ServerFixture servers) : IDisposable
     [Fact]
     public async Task A_job_submitted_before_plans_were_stored_is_planned_by_the_worker()
     {
-        await using var host = await ServiceTestHost.StartAsync(servers, "plan_legacy", ServiceRoles.Api, Ct);
-        await host.RegisterModelAsync("m", SampleModels.Mlp([Features, 1], seed: 2).Bytes, Ct);
-        var status = await SubmitAsync(host, new SubmitScoringJob { Model = "m", Input = await WriteInputAsync("in.parquet"), KeyColumn = "customer_id", OutputTable = "legacy" });
+        var (host, status, _) = await SubmitWithoutWorkerAsync("plan_legacy");
+        await using var running = host;
         await ExecuteAsync(host, "UPDATE scoring.jobs SET plan = NULL WHERE id = $1", status.Id);
 
         for (var chunk = 0; chunk < status.ChunksTotal; chunk++)
@@ -106,6 +101,15 @@ public sealed class JobPlanTests(ServerFixture servers) : IDisposable
         var final = await host.GetStatusAsync(status.Id, Ct);
         Assert.True(final.State == "succeeded", $"{final.State}: {final.Error}");
         Assert.Equal(300, final.ScoredRows);
+    }
+
+    /// <summary>A submitted job and no worker role: its chunk messages wait in the queue while a test scores chunks by hand.</summary>
+    private async Task<(ServiceTestHost Host, JobStatus Status, string Input)> SubmitWithoutWorkerAsync(string name)
+    {
+        var host = await ServiceTestHost.StartAsync(servers, name, ServiceRoles.Api, Ct);
+        await host.RegisterModelAsync("m", SampleModels.Mlp([Features, 1], seed: 2).Bytes, Ct);
+        var input = await WriteInputAsync("in.parquet");
+        return (host, await SubmitAsync(host, new SubmitScoringJob { Model = "m", Input = input, KeyColumn = "customer_id", OutputTable = name }), input);
     }
 
     private async Task<string> WriteInputAsync(string name)
