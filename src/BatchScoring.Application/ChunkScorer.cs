@@ -162,12 +162,19 @@ public sealed class ChunkScorer(
 
     private async Task<ChunkOutcome> ScoreLockedAsync(ChunkCommit commit, ScoreChunk chunk, CancellationToken cancellationToken)
     {
-        var job = await plans.GetAsync(chunk.JobId, commit.JobRetries, () => BuildPlanAsync(chunk.JobId, chunk.Path), cancellationToken);
+        var job = await plans.GetAsync(chunk.JobId, commit.JobRetries, () => LoadPlanAsync(chunk.JobId, chunk.Path), cancellationToken);
         var spec = new ChunkSpec(chunk.ChunkIndex, chunk.Path, chunk.RowGroup, chunk.RowStart, chunk.RowCount, chunk.ByteOffset);
         // An empty input is planned as one chunk of no rows, so it ends through the same commit and finisher as any job.
-        var source = spec.RowCount == 0
-            ? new SourceBatch(EmptyBatch(job.ReadColumns), 0, [])
-            : await Dataset.ReadChunkAsync(job.Format, spec, job.ReadColumns, storageRoots, cancellationToken);
+        SourceBatch source;
+        if (spec.RowCount == 0)
+        {
+            source = new SourceBatch(EmptyBatch(job.ReadColumns), 0, []);
+        }
+        else
+        {
+            await job.EnsureFileMatchesAsync(spec.Path, path => CheckFileAsync(job, path));
+            source = await Dataset.ReadChunkAsync(job.Format, spec, job.ReadColumns, storageRoots, cancellationToken);
+        }
 
         using var lease = models.Acquire(job.ModelVersion);
         var context = new ResultRowContext(job.Job.Id, null, job.Job.ModelName, job.Job.ModelVersion, DateTimeOffset.UtcNow);
@@ -335,7 +342,11 @@ public sealed class ChunkScorer(
     private static ColumnBatch EmptyBatch(IReadOnlyList<SourceColumn> columns) =>
         new(columns.Select(c => new BatchColumn(c.Name, c.Kind, Array.CreateInstance(BatchColumn.ArrayTypeOf(c.Kind).GetElementType()!, 0))).ToArray());
 
-    private async Task<JobPlan> BuildPlanAsync(Guid jobId, string samplePath)
+    /// <summary>
+    /// The job as the submitter planned it (<see cref="ScoringPlan"/> on the job row). A job submitted before plans were
+    /// stored is planned here from the chunk's file, the way the submitter plans.
+    /// </summary>
+    private async Task<JobPlan> LoadPlanAsync(Guid jobId, string samplePath)
     {
         await Task.Yield();
         var cancellationToken = CancellationToken.None; // shared by every chunk of the job on this worker
@@ -344,40 +355,25 @@ public sealed class ChunkScorer(
         var version = await modelStore.GetModelVersionAsync(job.ModelName, job.ModelVersion, cancellationToken)
             ?? throw new JobPlanException($"Model '{job.ModelName}' v{job.ModelVersion} is no longer registered.");
         var format = Enum.Parse<DatasetFormat>(job.InputFormat, ignoreCase: true);
-        var columns = await Dataset.ReadColumnsAsync(format, samplePath, storageRoots, cancellationToken);
+        ScoringPlan plan;
         InputMapping mapping;
-        IReadOnlyList<(string Name, ColumnKind Kind)> outputs;
         using (var lease = models.Acquire(version))
         {
-            mapping = lease.Model.MapInputs(
-                columns.Select(c => (c.Name, c.Kind)).ToArray(),
-                new InputMappingRequest { KeyColumn = job.KeyColumn, Passthrough = job.PassthroughColumns, Features = job.FeatureColumns });
-            outputs = lease.Model.DescribeOutputs();
+            plan = job.Plan is { } stored
+                ? ScoringPlan.FromJson(job.Id, stored)
+                : ScoringPlan.Create(
+                    await Dataset.ReadColumnsAsync(format, samplePath, storageRoots, cancellationToken),
+                    lease.Model, job.KeyColumn, job.PassthroughColumns, job.FeatureColumns);
+            mapping = plan.MapInputs(lease.Model, job.KeyColumn, job.PassthroughColumns);
         }
 
-        var carried = new List<string> { job.KeyColumn };
-        carried.AddRange(job.PassthroughColumns.Where(p => p != job.KeyColumn));
-        var sourceOf = columns.ToDictionary(c => c.Name);
-        var missing = carried.Where(n => !sourceOf.ContainsKey(n)).ToArray();
-        if (missing.Length > 0)
-        {
-            throw new DatasetException($"Input file '{samplePath}' has no column {string.Join(", ", missing.Select(m => $"'{m}'"))} any more (the file changed after the job was submitted).");
-        }
-
-        var read = carried.Concat(mapping.RequiredColumns).Distinct().Select(n => sourceOf[n]).ToArray();
-        ResultTable? table = null;
-        if (job.OutputTable is not null)
-        {
-            table = ResultTable.Define(
-                job.OutputTable,
-                new ResultColumn(job.KeyColumn, sourceOf[job.KeyColumn].Kind),
-                job.PassthroughColumns.Select(p => new ResultColumn(p, sourceOf[p].Kind)).ToArray(),
-                outputs.Select(o => new ResultColumn(o.Name, o.Kind)).ToArray());
-        }
-
-        var partColumns = PartColumns(carried.Select(n => sourceOf[n]), outputs);
-        return new JobPlan(job, version, format, read, mapping, carried, table, partColumns);
+        var table = job.OutputTable is null ? null : plan.DefineResultTable(job.OutputTable, job.KeyColumn, job.PassthroughColumns);
+        return new JobPlan(job, version, format, plan, mapping, table, plan.PartColumns());
     }
+
+    /// <summary>Once per file and job on this worker: the file must still have the planned columns (a Parquet footer, a CSV header and first rows).</summary>
+    private async Task CheckFileAsync(JobPlan job, string path) =>
+        job.Plan.EnsureMatches(path, await Dataset.ReadColumnsAsync(job.Format, path, storageRoots, CancellationToken.None));
 
     private static async Task Quietly(Func<Task> action)
     {
@@ -391,14 +387,3 @@ public sealed class ChunkScorer(
         }
     }
 }
-
-/// <summary>What a worker needs to score any chunk of a job (see <see cref="JobPlanCache"/>).</summary>
-public sealed record JobPlan(
-    JobEntity Job,
-    ModelVersionEntity ModelVersion,
-    DatasetFormat Format,
-    IReadOnlyList<SourceColumn> ReadColumns,
-    InputMapping Mapping,
-    IReadOnlyList<string> CarriedColumns,
-    ResultTable? Table,
-    IReadOnlyList<SourceColumn> PartColumns);

@@ -1,11 +1,14 @@
 using System.Collections.Concurrent;
+using BatchScoring.Data;
+using BatchScoring.Scoring.Data;
+using BatchScoring.Scoring.Onnx;
 
 namespace BatchScoring.Application;
 
 /// <summary>
-/// What a worker knows about a job to score its chunks (input columns, model mapping, result table), built once per
-/// job and retry per worker process and shared by its chunks. A failed build is not kept, so the next chunk tries
-/// again (and fails with its own reason). Entries are dropped when the job ends here, and the least recently used
+/// What a worker knows about a job to score its chunks (the job's stored plan resolved against its model: input
+/// mapping, result table, part file schema), loaded once per job and retry per worker process and shared by its
+/// chunks. A failed load is not kept, so the next chunk tries again (and fails with its own reason). Entries are dropped when the job ends here, and the least recently used
 /// beyond <see cref="Capacity"/> (jobs that ended on another worker).
 /// </summary>
 public sealed class JobPlanCache
@@ -60,5 +63,38 @@ public sealed class JobPlanCache
         public Lazy<Task<JobPlan>> Plan { get; } = plan;
 
         public long LastUsed { get; set; }
+    }
+}
+
+/// <summary>What a worker needs to score any chunk of a job (see <see cref="JobPlanCache"/>): the job's stored plan, resolved against its model.</summary>
+public sealed record JobPlan(
+    JobEntity Job,
+    ModelVersionEntity ModelVersion,
+    DatasetFormat Format,
+    ScoringPlan Plan,
+    InputMapping Mapping,
+    ResultTable? Table,
+    IReadOnlyList<SourceColumn> PartColumns)
+{
+    private readonly ConcurrentDictionary<string, Lazy<Task>> _checkedFiles = new(StringComparer.Ordinal);
+
+    public IReadOnlyList<SourceColumn> ReadColumns => Plan.Columns;
+
+    public IReadOnlyList<string> CarriedColumns => Plan.Carried;
+
+    /// <summary>Runs <paramref name="check"/> once per input file; a failed check is not kept, so the next chunk checks again.</summary>
+    public async Task EnsureFileMatchesAsync(string path, Func<string, Task> check)
+    {
+        ArgumentNullException.ThrowIfNull(check);
+        var entry = _checkedFiles.GetOrAdd(path, p => new Lazy<Task>(() => check(p)));
+        try
+        {
+            await entry.Value;
+        }
+        catch
+        {
+            _checkedFiles.TryRemove(new KeyValuePair<string, Lazy<Task>>(path, entry));
+            throw;
+        }
     }
 }

@@ -43,8 +43,9 @@ public sealed class ModelUnavailableException(string modelName, int version, str
 }
 
 /// <summary>
-/// Validates a job before any work (model, input, key and feature columns, output table), plans its chunks,
-/// records job and chunks in PostgreSQL, then sends one claim-check message per chunk to the workers.
+/// Validates a job before any work (model, input, key and feature columns, output table), plans it once (its chunks,
+/// and the <see cref="ScoringPlan"/> every worker scores from), records job and chunks in PostgreSQL, then sends one
+/// claim-check message per chunk to the workers.
 /// </summary>
 public sealed class JobSubmitter(
     JobStore store,
@@ -112,7 +113,6 @@ public sealed class JobSubmitter(
 
         ThrowIfAny(problems);
 
-        IReadOnlyList<(string Name, ColumnKind Kind)> outputs;
         ModelLease lease;
         try
         {
@@ -124,32 +124,25 @@ public sealed class JobSubmitter(
             throw ModelUnavailableException.From(version, ex);
         }
 
+        // The one plan of the job: stored on its row, every worker scores from it.
+        ScoringPlan scoringPlan;
         using (lease)
         {
             try
             {
-                lease.Model.MapInputs(
-                    plan.Columns.Select(c => (c.Name, c.Kind)).ToArray(),
-                    new InputMappingRequest { KeyColumn = request.KeyColumn, Passthrough = request.Passthrough, Features = request.Features });
+                scoringPlan = ScoringPlan.Create(plan.Columns, lease.Model, request.KeyColumn, request.Passthrough, request.Features);
             }
             catch (InputMappingException ex)
             {
                 throw new JobValidationException($"Model '{version.ModelName}' v{version.Version} cannot read the input '{input}': {ex.Message}", ex);
             }
-
-            outputs = lease.Model.DescribeOutputs();
         }
 
         if (request.OutputTable is { } tableName)
         {
             try
             {
-                var table = ResultTable.Define(
-                    tableName,
-                    new ResultColumn(keyColumn!.Name, keyColumn.Kind),
-                    request.Passthrough.Select(p => plan.FindColumn(p)!).Select(c => new ResultColumn(c.Name, c.Kind)).ToArray(),
-                    outputs.Select(o => new ResultColumn(o.Name, o.Kind)).ToArray());
-                await table.EnsureCreatedAsync(dataSource, cancellationToken);
+                await scoringPlan.DefineResultTable(tableName, request.KeyColumn, request.Passthrough).EnsureCreatedAsync(dataSource, cancellationToken);
             }
             catch (Exception ex) when (ex is ArgumentException or ResultTableMismatchException)
             {
@@ -175,6 +168,7 @@ public sealed class JobSubmitter(
             FeatureColumns = request.Features is null ? null : [.. request.Features],
             OutputTable = request.OutputTable,
             OutputParquet = outputParquet,
+            Plan = scoringPlan.ToJson(),
             BatchSize = request.BatchRows ?? settings.DefaultBatchRows,
             ChunkSize = chunkRows,
             AllowNonFinite = request.AllowNonFinite,

@@ -66,8 +66,8 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
                     id, idempotency_key, state, model_name, model_version, model_sha256, input_uri, input_format,
                     key_column, passthrough_columns, feature_columns, output_table, output_parquet, batch_size,
                     chunk_size, allow_non_finite, error_threshold_rows, error_threshold_percent, total_rows, chunks_total,
-                    tenant, request_sha256)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+                    tenant, request_sha256, plan)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
                 ON CONFLICT (tenant, idempotency_key) DO NOTHING
                 """,
                 connection,
@@ -95,6 +95,7 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
             p.Add(DbParameter.Of(chunks.Count, NpgsqlDbType.Integer));
             p.Add(DbParameter.Of(job.Tenant, NpgsqlDbType.Text));
             p.Add(DbParameter.Of(job.RequestSha256, NpgsqlDbType.Text));
+            p.Add(DbParameter.Of(job.Plan, NpgsqlDbType.Jsonb));
 
             // Zero rows: the idempotency key exists (a concurrent insert of the same key waits for the
             // other transaction and then lands here too).

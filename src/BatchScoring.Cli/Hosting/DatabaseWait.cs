@@ -8,15 +8,31 @@ namespace BatchScoring.Cli.Hosting;
 /// <summary>Migrations that wait for PostgreSQL (a database still starting, a restart) instead of failing at the first refused connection.</summary>
 internal static class DatabaseWait
 {
+    /// <summary>Applies the migrations; an applied file that was edited is refused (exit 1), naming the file.</summary>
     public static async Task<IReadOnlyList<SchemaMigration>> MigrateAsync(NpgsqlDataSource dataSource, TimeSpan budget, Action<string> notify, CancellationToken cancellationToken)
     {
+        try
+        {
+            return await RetryAsync(c => DatabaseMigrator.MigrateAsync(dataSource, c), budget, notify, cancellationToken);
+        }
+        catch (MigrationChecksumException ex)
+        {
+            throw new CliException(ExitCodes.Failed, ex.Message, ex);
+        }
+    }
+
+    /// <summary>Runs <paramref name="action"/>, retrying while PostgreSQL is unreachable for up to <paramref name="budget"/> (then exit 7).</summary>
+    public static async Task<T> RetryAsync<T>(Func<CancellationToken, Task<T>> action, TimeSpan budget, Action<string> notify, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(action);
+        ArgumentNullException.ThrowIfNull(notify);
         var retry = new RetryPolicy(budget, TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(5)).Start();
         var notified = false;
         while (true)
         {
             try
             {
-                return await DatabaseMigrator.MigrateAsync(dataSource, cancellationToken);
+                return await action(cancellationToken);
             }
             catch (Exception ex) when (ErrorReporter.Describe(ex) is { ExitCode: ExitCodes.Unreachable } described)
             {

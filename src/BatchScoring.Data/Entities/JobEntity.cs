@@ -38,6 +38,12 @@ public sealed class JobEntity
 
     public string? OutputParquet { get; set; }
 
+    /// <summary>
+    /// The submitter's plan (jsonb): columns read with their kinds, carried columns, resolved feature columns, model
+    /// outputs. Workers score from it. Null for jobs submitted before it was stored.
+    /// </summary>
+    public string? Plan { get; set; }
+
     public int BatchSize { get; set; }
 
     public int ChunkSize { get; set; }

@@ -26,6 +26,7 @@ internal sealed class JobEntityConfiguration : IEntityTypeConfiguration<JobEntit
         builder.Property(j => j.FeatureColumns).HasColumnName("feature_columns").HasColumnType("text[]");
         builder.Property(j => j.OutputTable).HasColumnName("output_table");
         builder.Property(j => j.OutputParquet).HasColumnName("output_parquet");
+        builder.Property(j => j.Plan).HasColumnName("plan").HasColumnType("jsonb");
         builder.Property(j => j.BatchSize).HasColumnName("batch_size");
         builder.Property(j => j.ChunkSize).HasColumnName("chunk_size");
         builder.Property(j => j.AllowNonFinite).HasColumnName("allow_non_finite");

@@ -18,8 +18,9 @@ public static class SchedulerHostExtensions
     public const string CheckinMisfireThresholdKey = "BatchScoring:Scheduler:CheckinMisfireThresholdSeconds";
 
     /// <summary>
-    /// The scheduler role: Quartz with its persistent, clustered job store in PostgreSQL (tables <c>qrtz_*</c>, created
-    /// at start when missing), so any number of scheduler instances fire each run once. Cron triggers run
+    /// The scheduler role: Quartz with its persistent, clustered job store in PostgreSQL (tables <c>qrtz_*</c>, created by
+    /// migration 009 like every other table; Quartz only validates them at start), so any number of scheduler instances
+    /// fire each run once. Cron triggers run
     /// <see cref="DriftAuditJob"/> (<see cref="DriftOptions.Schedule"/>) and <see cref="DispatchRecoveryJob"/>
     /// (<see cref="BatchScoringOptions.DispatchRecoverySchedule"/>).
     /// </summary>
@@ -56,7 +57,6 @@ public static class SchedulerHostExtensions
                     cluster.CheckinInterval = checkinInterval;
                     cluster.CheckinMisfireThreshold = checkinMisfireThreshold;
                 });
-                store.ProvisionSchema();
             });
             // Recovery: a fire interrupted by a crashed instance runs again on another one (DriftAuditJob makes that idempotent).
             q.AddJob<DriftAuditJob>(job => job.WithIdentity(DriftAuditJob.Key).StoreDurably().RequestRecovery());
