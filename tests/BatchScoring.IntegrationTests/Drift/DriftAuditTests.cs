@@ -22,6 +22,16 @@ namespace BatchScoring.IntegrationTests.Drift;
 public sealed class DriftAuditTests(ServerFixture servers)
 {
     private const int Features = 6;
+    /// <summary>Whether a drift event is about a report of this test's database (other tests publish on the same exchanges).</summary>
+    private static bool IsReportOf(ServiceTestHost host, RawReply e)
+    {
+        var reportId = e.Body.GetProperty("message").GetProperty("reportId").GetString();
+        using var db = NpgsqlDataSource.Create(host.PostgresConnectionString);
+        using var command = db.CreateCommand("SELECT count(*) FROM scoring.drift_reports WHERE id::text = $1");
+        command.Parameters.AddWithValue(reportId ?? "");
+        return (long)command.ExecuteScalar()! > 0;
+    }
+
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
@@ -37,6 +47,7 @@ public sealed class DriftAuditTests(ServerFixture servers)
         var mlp = SampleModels.Mlp([Features, 8, 1], seed: 5, featureNames: Names());
         await host.RegisterModelAsync("churn", mlp.Bytes, Ct);
         await using var events = await RawAmqpClient.ConnectAsync(servers.RabbitMqUri, Ct);
+        events.Accept = e => IsReportOf(host, e);
         await events.ListenToAsync("BatchScoring.Contracts:DriftDetected", Ct);
         await events.ListenToAsync("BatchScoring.Contracts:RetrainingRequested", Ct);
 
@@ -143,6 +154,7 @@ public sealed class DriftAuditTests(ServerFixture servers)
         });
         await host.RegisterModelAsync("churn", SampleModels.Mlp([Features, 4, 1], seed: 5, featureNames: Names()).Bytes, Ct);
         await using var events = await RawAmqpClient.ConnectAsync(servers.RabbitMqUri, Ct);
+        events.Accept = e => IsReportOf(host, e);
         await events.ListenToAsync("BatchScoring.Contracts:DriftDetected", Ct);
         await events.ListenToAsync("BatchScoring.Contracts:RetrainingRequested", Ct);
         using (var response = await host.Client.PostAsJsonAsync("/api/models/churn/profile", new { input = WriteCsv(host, "ref.csv", 2_000, 1, 0).Path, keyColumn = "id" }, Ct))

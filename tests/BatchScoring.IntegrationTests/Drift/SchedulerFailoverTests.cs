@@ -121,8 +121,9 @@ public sealed class SchedulerFailoverTests(ServerFixture servers)
             Assert.Contains("recovered", survivor.Output, StringComparison.Ordinal);
 
             // Check-in every 2 s, dead after 2 + 4 s, Quartz's grace for a [DisallowConcurrentExecution] job of
-            // 2 × 2 + 4 s: 11–14 s measured (Quartz's defaults take about 30 s); 25 s leaves room for a loaded machine.
-            Assert.True(takeover < TimeSpan.FromSeconds(25), $"take-over took {takeover.TotalSeconds:F1} s\n{survivor.Output}");
+            // 2 × 2 + 4 s: 11–14 s measured on a quiet machine (Quartz's defaults take about 30 s); a loaded machine
+            // stretches it (26–36 s seen under a load of 35), so the bound only catches a take-over that never came.
+            Assert.True(takeover < TimeSpan.FromSeconds(60), $"take-over took {takeover.TotalSeconds:F1} s\n{survivor.Output}");
         }
         finally
         {
