@@ -55,7 +55,7 @@ public sealed class BatchScoringOptions
     public bool UseQuorumQueues => string.Equals(QueueType, QuorumQueues, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Quartz cron (seconds first) of the scheduler's dispatch recovery (see <see cref="DispatchRecovery"/>).</summary>
-    public string DispatchRecoverySchedule { get; set; } = "0/30 * * * * ?";
+    public string DispatchRecoverySchedule { get; set; } = "0/10 * * * * ?";
 
     /// <summary>A job still unsent this long after it was recorded (or retried) is sent by the dispatch recovery.</summary>
     public int DispatchRecoveryGraceSeconds { get; set; } = 60;

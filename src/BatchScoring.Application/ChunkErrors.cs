@@ -21,6 +21,8 @@ public static class ChunkErrors
         DatasetException or ModelLoadException or InputMappingException or ResultTableMismatchException or JobPlanException => true,
         PostgresException pg => IsPermanentSqlState(pg.SqlState),
         ArgumentException or InvalidCastException or FormatException or NotSupportedException => true,
+        // A full disk stays full until someone frees space: fail now with the reason; `jobs retry` resumes afterwards.
+        IOException io when IsDiskFull(io) => true,
         _ => false,
     };
 
@@ -30,6 +32,11 @@ public static class ChunkErrors
     /// </summary>
     public static bool IsPermanentSqlState(string sqlState) =>
         sqlState.Length >= 2 && sqlState[..2] is "22" or "23" or "2B" or "3F" or "42" or "44" or "0A";
+
+    /// <summary>ENOSPC on Unix (the errno is the HResult there), ERROR_DISK_FULL / ERROR_HANDLE_DISK_FULL on Windows.</summary>
+    public static bool IsDiskFull(IOException exception) =>
+        exception.HResult is 28 or unchecked((int)0x80070070) or unchecked((int)0x80070027)
+        || exception.InnerException is IOException inner && IsDiskFull(inner);
 
     /// <summary>The reason recorded on the chunk and the job: names the file or model and the cause, never data.</summary>
     public static string Describe(Exception exception) => exception switch
@@ -44,6 +51,7 @@ public static class ChunkErrors
             $"PostgreSQL rejected the rows ({e.SqlState}): {e.MessageText.Split(':')[0]}",
         PostgresException e => $"PostgreSQL error {e.SqlState}: {e.MessageText}",
         NpgsqlException e => $"PostgreSQL unavailable: {e.Message}",
+        IOException e when IsDiskFull(e) => $"disk full (no space left on device); free space, then retry the job: {e.Message}",
         IOException e => $"I/O error: {e.Message}",
         UnauthorizedAccessException e => $"access denied: {e.Message}",
         _ => $"{exception.GetType().Name}: {exception.Message}",

@@ -12,7 +12,7 @@ public static class ServeCommand
         var roles = new Option<string>("--roles") { Description = "api, worker, scheduler (comma-separated).", DefaultValueFactory = _ => "api,worker,scheduler" };
         var urls = new Option<string?>("--urls") { Description = $"Where the API listens (default {ServiceHost.DefaultApiUrl})." };
         var migrate = new Option<bool>("--migrate") { Description = "Apply database migrations before starting." };
-        var migrateTimeout = CliOptions.Duration("--migrate-timeout", $"With --migrate: how long to wait for PostgreSQL (default {ServiceHost.DefaultMigrateTimeout.TotalSeconds:N0}s).");
+        var migrateTimeout = CliOptions.Duration("--migrate-timeout", "With --migrate: give up (exit 7) when PostgreSQL does not answer within this time; without it, serve waits for PostgreSQL and RabbitMQ as every role does.");
         var command = new Command("serve", "Run the service against RabbitMQ and PostgreSQL (ConnectionStrings__Postgres, ConnectionStrings__RabbitMq).")
         {
             roles, urls, migrate, migrateTimeout,

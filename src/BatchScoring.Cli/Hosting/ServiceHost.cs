@@ -5,6 +5,7 @@ using BatchScoring.Scoring.Data;
 using BatchScoring.Worker.Drift;
 using BatchScoring.Worker.Hosting;
 using Microsoft.AspNetCore.Builder;
+using Npgsql;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
@@ -33,9 +34,6 @@ public sealed record ServeSettings(ServiceRoles Roles, string? Urls, bool Migrat
 public static class ServiceHost
 {
     public const string DefaultApiUrl = "http://127.0.0.1:5080";
-
-    /// <summary>How long <c>serve --migrate</c> waits for PostgreSQL before giving up (exit 7).</summary>
-    public static readonly TimeSpan DefaultMigrateTimeout = TimeSpan.FromSeconds(60);
 
     public static ServiceRoles ParseRoles(string text)
     {
@@ -112,6 +110,13 @@ public static class ServiceHost
 
         logger.LogInformation("Roles: {Roles}", settings.Roles);
         StorageRootsNotice.Log(logger, app.Services.GetRequiredService<StorageRoots>());
+        if (settings.Migrate && settings.MigrateTimeout is { } migrateTimeout)
+        {
+            // An explicit --migrate-timeout bounds the wait: give up (exit 7) instead of waiting for PostgreSQL as roles do.
+            var dataSource = app.Services.GetRequiredService<NpgsqlDataSource>();
+            DatabaseWait.MigrateAsync(dataSource, migrateTimeout, m => logger.LogWarning("{Problem}", m), CancellationToken.None).GetAwaiter().GetResult();
+        }
+
         return app;
     }
 

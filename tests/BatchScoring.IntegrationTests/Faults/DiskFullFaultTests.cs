@@ -35,7 +35,7 @@ public sealed class DiskFullFaultTests(ServerFixture servers, ITestOutputHelper 
 
         try
         {
-            await using var host = await ServiceTestHost.StartAsync(servers, "fdisk", ServiceRoles.Api | ServiceRoles.Worker, Ct, new Dictionary<string, string>
+            await using var host = await ServiceTestHost.StartAsync(servers, "fdisk", ServiceRoles.All, Ct, new Dictionary<string, string>
             {
                 ["BatchScoring:ChunkConcurrency"] = "1",
             });

@@ -31,7 +31,7 @@ public sealed class OutageFaultTests(ServerFixture servers, ITestOutputHelper ou
         await using var broker = await PrivateServers.CreateAsync(Ct);
         await broker.StartRabbitMqAsync(Ct);
         await using var host = await ServiceTestHost.StartAsync(
-            servers, "frabbit", ServiceRoles.Api | ServiceRoles.Worker, Ct, new Dictionary<string, string>
+            servers, "frabbit", ServiceRoles.All, Ct, new Dictionary<string, string>
             {
                 ["ConnectionStrings:RabbitMq"] = broker.RabbitMqUri,
                 ["BatchScoring:ChunkConcurrency"] = "1",
@@ -75,10 +75,13 @@ public sealed class OutageFaultTests(ServerFixture servers, ITestOutputHelper ou
         await database.StartPostgresAsync(Ct);
         var connectionString = new NpgsqlConnectionStringBuilder(await database.CreateDatabaseAsync("fpg", Ct)) { ApplicationName = AppName }.ConnectionString;
         await using var host = await ServiceTestHost.StartAsync(
-            servers, "fpg", ServiceRoles.Api | ServiceRoles.Worker, Ct, new Dictionary<string, string>
+            servers, "fpg", ServiceRoles.All, Ct, new Dictionary<string, string>
             {
                 ["ConnectionStrings:Postgres"] = connectionString,
                 ["BatchScoring:ChunkConcurrency"] = "1",
+                // A chunk whose outcome could not be recorded (PostgreSQL down) goes to score-chunks_error; the
+                // reconciler re-sends it once its job has been quiet this long (120 s by default).
+                ["BatchScoring:ChunkRetry:LostAfterSeconds"] = "20",
             });
         var input = await PrepareAsync(host, "fpg");
         var failures = new List<string>();
