@@ -40,6 +40,12 @@ public sealed class RequestBatchingOptions
     /// <summary>How long a resolved model name/alias is reused before asking PostgreSQL again.</summary>
     public int ModelResolutionCacheMs { get; set; } = 5000;
 
+    /// <summary>
+    /// Redeliveries of one request (deliveries never acknowledged: a worker died on it, or its connection was lost)
+    /// after which it is moved to the error queue instead of being scored again.
+    /// </summary>
+    public int MaxRedeliveries { get; set; } = 5;
+
     public TimeSpan MaxQueueDelay => TimeSpan.FromMilliseconds(MaxQueueDelayMs);
 
     public IEnumerable<string> Validate()
@@ -77,6 +83,11 @@ public sealed class RequestBatchingOptions
         if (ModelResolutionCacheMs < 0)
         {
             yield return $"{SectionName}:{nameof(ModelResolutionCacheMs)} must not be negative (was {ModelResolutionCacheMs}).";
+        }
+
+        if (MaxRedeliveries < 0)
+        {
+            yield return $"{SectionName}:{nameof(MaxRedeliveries)} must not be negative (was {MaxRedeliveries}).";
         }
     }
 }

@@ -16,6 +16,7 @@ public static class RequestModeHostExtensions
             .ValidateOnStart();
         services.AddSingleton<IValidateOptions<RequestBatchingOptions>>(new OptionsValidator<RequestBatchingOptions>(o => o.Validate()));
         services.AddSingleton<RequestScoringService>();
+        services.AddSingleton<RedeliveryCounter>();
         services.AddHostedService<RequestQueueListener>();
         return services;
     }

@@ -32,6 +32,9 @@ internal static partial class RequestModeLog
     [LoggerMessage(EventId = 3106, Level = LogLevel.Warning, Message = "Request mode: RabbitMQ unreachable ({Error}); retrying in {DelaySeconds} s")]
     public static partial void BrokerUnreachable(this ILogger logger, string error, double delaySeconds);
 
+    [LoggerMessage(EventId = 3107, Level = LogLevel.Error, Message = "{Reason}; moved to {ErrorQueue}")]
+    public static partial void RedeliveryLimitReached(this ILogger logger, string reason, string errorQueue);
+
     [LoggerMessage(EventId = 3110, Level = LogLevel.Warning, Message = "Request mode: message {DeliveryTag} returned to the queue: {Error}")]
     public static partial void ReturnedToQueue(this ILogger logger, ulong deliveryTag, string error);
 

@@ -498,6 +498,51 @@ public sealed class RequestModeTests(ServerFixture servers)
     }
 
     [Fact]
+    public async Task A_request_redelivered_past_the_limit_goes_to_the_error_queue_and_others_are_still_scored()
+    {
+        var models = Directory.CreateTempSubdirectory("bs-req-limit-models-").FullName;
+        var first = await StartAsync("req-limit", new() { ["BatchScoring:ModelStorePath"] = models });
+        var mlp = await RegisterMlpAsync(first, "churn", "f_", seed: 3);
+        await using var client = await RawAmqpClient.ConnectAsync(servers.RabbitMqUri, Ct);
+        var queue = Queue(first);
+        var shared = new Dictionary<string, string>
+        {
+            ["ConnectionStrings:Postgres"] = first.Settings["ConnectionStrings:Postgres"],
+            ["BatchScoring:QueuePrefix"] = first.Settings["BatchScoring:QueuePrefix"],
+            ["BatchScoring:ModelStorePath"] = models,
+            ["BatchScoring:Requests:MaxRedeliveries"] = "2",
+        };
+        await first.DisposeAsync();
+
+        // "killer" comes back unacknowledged, as after workers that died on it: counted twice already, this is the third.
+        // "innocent" was redelivered once: within the limit, it is scored.
+        await using (var db = NpgsqlDataSource.Create(first.PostgresConnectionString))
+        {
+            await using var seed = db.CreateCommand("INSERT INTO scoring.request_redeliveries (request_id, redeliveries) VALUES ('killer', 2)");
+            await seed.ExecuteNonQueryAsync(Ct);
+        }
+
+        var killerRows = Rows("k-", 2, "f_", seed: 9);
+        var innocentRows = Rows("i-", 2, "f_", seed: 10);
+        await client.PublishAsync(queue, RequestJson("killer", "churn", killerRows, replyTo: client.ReplyQueue), Ct);
+        await client.BounceAsync(queue, TimeSpan.FromSeconds(10), Ct);
+        await client.PublishAsync(queue, RequestJson("innocent", "churn", innocentRows, replyTo: client.ReplyQueue), Ct);
+        await client.BounceAsync(queue, TimeSpan.FromSeconds(10), Ct);
+        await using var second = await StartAsync("req-limit-2", shared);
+
+        var answers = (await client.ReceiveAsync(2, ReplyTimeout, Ct)).ToDictionary(a => a.Body.GetProperty("requestId").GetString()!, a => a.Body);
+        Assert.Equal(ScoreRequestOutcome.Rejected, answers["killer"].GetProperty("outcome").GetString());
+        Assert.Contains("redelivered 3 times", answers["killer"].GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.Equal(ScoreRequestOutcome.Scored, answers["innocent"].GetProperty("outcome").GetString());
+        AssertScoresMatch(mlp, innocentRows, answers["innocent"]);
+        var dead = Assert.Single(await client.DrainAsync(queue + "_error", atLeast: 1, TimeSpan.FromSeconds(10), Ct));
+        Assert.Contains("\"killer\"", dead.Body, StringComparison.Ordinal);
+        Assert.Contains("MaxRedeliveries", dead.FaultMessage, StringComparison.Ordinal);
+        Assert.Equal(["i-0", "i-1"], (await ReadResultsAsync(second, "request_results_churn", "score")).Keys.Order());
+        Directory.Delete(models, recursive: true);
+    }
+
+    [Fact]
     public async Task A_request_larger_than_the_batch_limit_is_split_and_fully_scored()
     {
         await using var host = await StartAsync("req-split", new() { ["BatchScoring:Requests:MaxBatchRows"] = "64" });

@@ -9,6 +9,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Npgsql;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Events;
 using RabbitMQ.Client.Exceptions;
@@ -26,6 +27,8 @@ namespace BatchScoring.Worker.Requests.Intake;
 /// </summary>
 internal sealed class RequestQueueListener(
     RequestScoringService service,
+    RedeliveryCounter redeliveries,
+    IOptions<RequestBatchingOptions> batching,
     IOptions<BatchScoringOptions> options,
     IConfiguration configuration,
     DependencyGate gate,
@@ -179,6 +182,15 @@ internal sealed class RequestQueueListener(
                 await Answers.MoveToErrorQueueAsync(body, properties, read.Error!, null, cancellationToken);
                 outcome = ScoreRequestOutcome.Rejected;
             }
+            else if (delivery.Redelivered && await RedeliveryLimitReasonAsync(request, cancellationToken) is { } tooOften)
+            {
+                // A request that keeps coming back unacknowledged may be what kills its workers: stop handing it out.
+                logger.RedeliveryLimitReached(tooOften, Answers.ErrorQueue);
+                var dropped = RequestAnswers.Create(request, new ScoredModel(request.Model.Name, null), ScoreRequestOutcome.Rejected, tooOften);
+                await Answers.AnswerAsync(dropped, route, cancellationToken);
+                await Answers.MoveToErrorQueueAsync(body, properties, tooOften, null, cancellationToken);
+                outcome = ScoreRequestOutcome.Rejected;
+            }
             else if (await ScoreWithRetryAsync(request, body, properties, delivery.Redelivered, cancellationToken) is { } completed)
             {
                 await Answers.AnswerAsync(completed, route, cancellationToken);
@@ -210,6 +222,28 @@ internal sealed class RequestQueueListener(
                 _drained.TrySetResult();
             }
         }
+    }
+
+    /// <summary>
+    /// Counts this redelivery; the reason to stop when the request has now come back more than
+    /// <see cref="RequestBatchingOptions.MaxRedeliveries"/> times, else null. A database that cannot count lets it through.
+    /// </summary>
+    private async Task<string?> RedeliveryLimitReasonAsync(ScoreRequest request, CancellationToken cancellationToken)
+    {
+        int count;
+        try
+        {
+            count = await redeliveries.CountAsync(request.RequestId, cancellationToken);
+        }
+        catch (NpgsqlException)
+        {
+            return null;
+        }
+
+        var limit = batching.Value.MaxRedeliveries;
+        return count > limit
+            ? $"Request {request.RequestId} was redelivered {count} times without being acknowledged (a worker may have died handling it); not tried again (BatchScoring:Requests:MaxRedeliveries = {limit})."
+            : null;
     }
 
     /// <summary>Scores a request, retrying infrastructure failures; null when it was moved to the error queue instead.</summary>
