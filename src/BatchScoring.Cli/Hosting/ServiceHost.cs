@@ -2,7 +2,6 @@ using BatchScoring.Api;
 using BatchScoring.Cli.Errors;
 using BatchScoring.Data;
 using BatchScoring.Scoring.Data;
-using BatchScoring.Worker.Drift;
 using BatchScoring.Worker.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Npgsql;
@@ -69,9 +68,9 @@ public static class ServiceHost
             o.Redactor = redactor;
         });
         builder.AddBatchScoringCore();
-        builder.Services.AddDriftWebhook();
         // Applied once PostgreSQL answers (DependencyWaiter), so a role started before its database waits instead of exiting.
-        builder.Services.Configure<StartupOptions>(o => o.Migrate = settings.Migrate);
+        // (with --migrate-timeout the migration runs once, bounded, at the end of Build instead)
+        builder.Services.Configure<StartupOptions>(o => o.Migrate = settings.Migrate && settings.MigrateTimeout is null);
         builder.AddBatchScoringBus(worker: settings.Roles.HasFlag(ServiceRoles.Worker));
         if (settings.Roles.HasFlag(ServiceRoles.Scheduler))
         {

@@ -18,7 +18,7 @@ public static class CsvDataset
     internal static async Task<(IReadOnlyList<SourceColumn> Columns, IReadOnlyList<ChunkSpec> Chunks, long Rows)> PlanFileAsync(
         string path, int chunkRows, int firstChunkIndex, CancellationToken cancellationToken)
     {
-        await using var stream = Open(path, useAsync: true);
+        await using var stream = InputFile.Open(path, useAsync: true);
         // Only the bytes present when planning starts: a device or a file still being written cannot make planning endless.
         var length = stream.Length;
         var offsets = new List<long>();
@@ -84,7 +84,7 @@ public static class CsvDataset
 
     internal static async Task<IReadOnlyList<SourceColumn>> InferColumnsAsync(string path, CancellationToken cancellationToken)
     {
-        await using var stream = Open(path, useAsync: false);
+        await using var stream = InputFile.Open(path, useAsync: false);
         using var reader = new StreamReader(stream, Encoding.UTF8);
         var parser = new CsvRecordParser(reader, path);
         var header = ReadHeader(parser, path);
@@ -138,31 +138,6 @@ public static class CsvDataset
         }
     }
 
-    private static FileStream Open(string path, bool useAsync)
-    {
-        if (Directory.Exists(path) || !File.Exists(path))
-        {
-            throw new DatasetException($"Input file '{path}' does not exist.");
-        }
-
-        try
-        {
-            return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync);
-        }
-        catch (UnauthorizedAccessException ex)
-        {
-            throw new DatasetException($"Input file '{path}' cannot be read: permission denied.", ex);
-        }
-        catch (FileNotFoundException ex)
-        {
-            throw new DatasetException($"Input file '{path}' does not exist.", ex);
-        }
-        catch (IOException ex)
-        {
-            throw new DatasetException($"Input file '{path}' cannot be opened ({ex.GetType().Name}).", ex);
-        }
-    }
-
     /// <summary>
     /// Votes on a column's type. A column stays numeric when at least 90% of its sampled values parse, so a few
     /// bad cells become failed rows (with the value in the reason) instead of turning the whole column into text.
@@ -212,7 +187,7 @@ public static class CsvDataset
     internal static async Task<SourceBatch> ReadChunkAsync(ChunkSpec chunk, IReadOnlyList<SourceColumn> columns, CancellationToken cancellationToken)
     {
         string[] header;
-        await using (var headerStream = Open(chunk.Path, useAsync: false))
+        await using (var headerStream = InputFile.Open(chunk.Path, useAsync: false))
         using (var headerReader = new StreamReader(headerStream, Encoding.UTF8))
         {
             header = [.. ReadHeader(new CsvRecordParser(headerReader, chunk.Path), chunk.Path)];
@@ -230,7 +205,7 @@ public static class CsvDataset
         var rows = checked((int)chunk.RowCount);
         var builders = columns.Select(c => new ColumnBuilder(c, rows)).ToArray();
         var issues = new List<RowIssue>();
-        await using var stream = Open(chunk.Path, useAsync: false);
+        await using var stream = InputFile.Open(chunk.Path, useAsync: false);
         if (chunk.ByteOffset > stream.Length)
         {
             throw new DatasetException(

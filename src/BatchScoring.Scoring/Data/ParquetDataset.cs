@@ -111,7 +111,7 @@ public static class ParquetDataset
     /// </summary>
     private static async Task<ParquetReader> OpenAsync(string path, CancellationToken cancellationToken)
     {
-        var stream = OpenFile(path);
+        var stream = InputFile.Open(path, useAsync: true);
         try
         {
             var length = stream.Length;
@@ -139,31 +139,6 @@ public static class ParquetDataset
         {
             await stream.DisposeAsync();
             throw;
-        }
-    }
-
-    private static FileStream OpenFile(string path)
-    {
-        if (Directory.Exists(path) || !File.Exists(path))
-        {
-            throw new DatasetException($"Input file '{path}' does not exist.");
-        }
-
-        try
-        {
-            return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: true);
-        }
-        catch (UnauthorizedAccessException ex)
-        {
-            throw new DatasetException($"Input file '{path}' cannot be read: permission denied.", ex);
-        }
-        catch (FileNotFoundException ex)
-        {
-            throw new DatasetException($"Input file '{path}' does not exist.", ex);
-        }
-        catch (IOException ex)
-        {
-            throw new DatasetException($"Input file '{path}' cannot be opened ({ex.GetType().Name}).", ex);
         }
     }
 

@@ -3,6 +3,7 @@ using BatchScoring.Application.Drift;
 using BatchScoring.Data;
 using BatchScoring.Scoring.Data;
 using BatchScoring.Worker.Consumers;
+using BatchScoring.Worker.Drift;
 using BatchScoring.Worker.Requests;
 using MassTransit;
 using Microsoft.Extensions.Configuration;
@@ -54,6 +55,7 @@ public static class BatchScoringHostExtensions
         builder.Services.AddSingleton<DriftStore>();
         builder.Services.AddSingleton<ReferenceProfiler>();
         builder.Services.AddSingleton<DriftAuditor>();
+        builder.Services.AddDriftWebhook();
         builder.Services.AddSingleton<DispatchRecovery>();
         builder.Services.AddSingleton<JobPlanCache>();
         builder.Services.AddScoped<JobSubmitter>();
