@@ -90,6 +90,12 @@ internal sealed partial class ApiExceptionHandler(IProblemDetailsService problem
                 return (409, "Idempotency key reused", exception.Message, null);
             case ModelNameTakenException:
                 return (409, "Model name taken", exception.Message, null);
+            case ModelVersionArchivedException:
+                return (409, "Model version archived", exception.Message, null);
+            case ModelVersionInUseException:
+                return (409, "Model version in use", exception.Message, null);
+            case AliasMovedException:
+                return (409, "Alias moved meanwhile", exception.Message, null);
             case ModelUnavailableException:
                 return (409, "Model cannot be used", exception.Message, null);
             case ModelLoadException:

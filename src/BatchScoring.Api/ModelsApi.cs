@@ -21,17 +21,24 @@ public static class ModelsApi
             .WithMetadata(new ModelUploadEndpoint())
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .DisableAntiforgery();
-        api.MapPut("/{name}/aliases/{alias}", SetAlias).WithName(nameof(SetAlias)).WithSummary("Point an alias (e.g. production) at a version.")
-            .RequireAuthorization(ApiScopes.Admin);
+        api.MapPut("/{name}/aliases/{alias}", SetAlias).WithName(nameof(SetAlias))
+            .WithSummary("Point an alias (e.g. production) at a version; 409 with the signature diff when it is incompatible with the current target (unless force).")
+            .RequireAuthorization(ApiScopes.Admin).ProducesProblem(StatusCodes.Status409Conflict);
         api.MapGet("/{name}/aliases/{alias}/history", AliasHistory).WithName(nameof(AliasHistory)).WithSummary("Every move of an alias, newest first.")
             .RequireAuthorization(ApiScopes.Read);
         api.MapPost("/{name}/aliases/{alias}/rollback", RollbackAlias).WithName(nameof(RollbackAlias))
-            .WithSummary("Undo the alias's last move: point it back at the version it had before.")
-            .RequireAuthorization(ApiScopes.Admin);
+            .WithSummary("Undo the alias's last move: point it back at the version it had before (same signature check as a move).")
+            .RequireAuthorization(ApiScopes.Admin).ProducesProblem(StatusCodes.Status409Conflict);
+        api.MapModelLifecycleApi();
         return api;
     }
 
-    public sealed record SetAliasRequest(int Version);
+    /// <param name="Version">The version the alias points at after the move.</param>
+    /// <param name="Force">Move even when the version's signature is incompatible with the current target's (recorded in the history).</param>
+    public sealed record SetAliasRequest(int Version, bool Force = false);
+
+    /// <param name="Force">Roll back even when the earlier version's signature is incompatible with the current one's.</param>
+    public sealed record RollbackAliasRequest(bool Force = false);
 
     public static async Task<Ok<IReadOnlyList<ModelVersionInfo>>> ListModels(ClaimsPrincipal user, ModelRegistry registry, CancellationToken cancellationToken) =>
         TypedResults.Ok(await registry.ListAsync(user.Tenant(), cancellationToken));
@@ -40,11 +47,11 @@ public static class ModelsApi
         string name, ClaimsPrincipal user, ModelRegistry registry, CancellationToken cancellationToken) =>
         await registry.ListVersionsAsync(name, user.Tenant(), cancellationToken) is { } versions ? TypedResults.Ok(versions) : ModelNotFound(name);
 
-    public static async Task<Results<Created<ModelVersionInfo>, ProblemHttpResult>> RegisterVersion(
+    public static async Task<Results<Created<ModelRegistration>, Ok<ModelRegistration>, ProblemHttpResult>> RegisterVersion(
         string name, HttpRequest request, ClaimsPrincipal user, ModelRegistry registry, CancellationToken cancellationToken)
     {
         // Invalid files and names taken by another tenant are thrown and become problems in ApiExceptionHandler.
-        ModelVersionInfo info;
+        ModelRegistration info;
         if (request.HasFormContentType)
         {
             var form = await request.ReadFormAsync(cancellationToken);
@@ -55,14 +62,15 @@ public static class ModelsApi
             }
 
             await using var stream = file.OpenReadStream();
-            info = ModelRegistry.ToInfo(await registry.RegisterAsync(name, stream, user.Tenant(), cancellationToken));
+            info = await registry.RegisterAsync(name, stream, user.Tenant(), cancellationToken);
         }
         else
         {
-            info = ModelRegistry.ToInfo(await registry.RegisterAsync(name, request.Body, user.Tenant(), cancellationToken));
+            info = await registry.RegisterAsync(name, request.Body, user.Tenant(), cancellationToken);
         }
 
-        return TypedResults.Created($"/api/models/{name}/versions/{info.Version}", info);
+        // The same bytes again: the existing version, 200 instead of 201.
+        return info.Existing ? TypedResults.Ok(info) : TypedResults.Created($"/api/models/{name}/versions/{info.Version}", info);
     }
 
     public static async Task<Results<Ok<ModelVersionInfo>, ProblemHttpResult>> SetAlias(
@@ -70,7 +78,11 @@ public static class ModelsApi
     {
         try
         {
-            return TypedResults.Ok(await registry.SetAliasAsync(name, alias, body.Version, user.Tenant(), cancellationToken));
+            return TypedResults.Ok(await registry.SetAliasAsync(name, alias, body.Version, user.Tenant(), cancellationToken, body.Force, user.Identity?.Name));
+        }
+        catch (IncompatibleSignatureException ex)
+        {
+            return ModelLifecycleApi.Incompatible(ex);
         }
         catch (ModelNotFoundException ex)
         {
@@ -96,11 +108,15 @@ public static class ModelsApi
     }
 
     public static async Task<Results<Ok<ModelVersionInfo>, ProblemHttpResult>> RollbackAlias(
-        string name, string alias, ClaimsPrincipal user, ModelRegistry registry, CancellationToken cancellationToken)
+        string name, string alias, RollbackAliasRequest? body, ClaimsPrincipal user, ModelRegistry registry, CancellationToken cancellationToken)
     {
         try
         {
-            return TypedResults.Ok(await registry.RollbackAliasAsync(name, alias, user.Tenant(), cancellationToken));
+            return TypedResults.Ok(await registry.RollbackAliasAsync(name, alias, user.Tenant(), cancellationToken, body?.Force ?? false, user.Identity?.Name));
+        }
+        catch (IncompatibleSignatureException ex)
+        {
+            return ModelLifecycleApi.Incompatible(ex);
         }
         catch (ModelNotFoundException ex)
         {

@@ -83,6 +83,10 @@ public sealed class JobSubmitter(
 
         var version = await registry.ResolveAsync(request.Model, request.ModelVersion, tenant, cancellationToken)
             ?? throw new JobValidationException(ModelRegistry.NotFound(request.Model, request.ModelVersion));
+        if (version.ArchivedAt is not null)
+        {
+            throw new JobValidationException(ModelRegistry.Archived(version, "it cannot be submitted"));
+        }
 
         var chunkRows = request.ChunkRows ?? settings.DefaultChunkRows;
         DatasetPlan plan;

@@ -14,8 +14,10 @@ namespace BatchScoring.Application;
 /// Named models with integer versions, owned by a tenant, and their aliases. Files are stored content-addressed
 /// (<c>{store}/{sha256}.onnx</c>), so registering the same bytes twice stores them once; the signature is read from
 /// the file at registration. Every read takes the caller's tenant: another tenant's model looks absent.
+/// The rules of docs/model-registry.md: alias moves checked against the signature, archive and delete, identical bytes.
 /// </summary>
-public sealed partial class ModelRegistry(ModelStore store, IOptions<BatchScoringOptions> options, ILogger<ModelRegistry> logger)
+public sealed partial class ModelRegistry(
+    ModelStore store, IOptions<BatchScoringOptions> options, IEnumerable<IModelVersionUse> uses, ILogger<ModelRegistry> logger)
 {
     public static bool IsValidName(string? name) => name is not null && NamePattern().IsMatch(name);
 
@@ -24,11 +26,21 @@ public sealed partial class ModelRegistry(ModelStore store, IOptions<BatchScorin
         ? $"Model '{name}' is not registered."
         : $"Model '{name}' has no version or alias '{versionOrAlias}'.";
 
-    public Task<ModelVersionEntity> RegisterAsync(string name, Stream content, CancellationToken cancellationToken) =>
+    /// <summary>Why an archived version is refused, in the words every caller reports (<paramref name="consequence"/>: what was refused).</summary>
+    public static string Archived(ModelVersionEntity version, string consequence)
+    {
+        ArgumentNullException.ThrowIfNull(version);
+        return new ModelVersionArchivedException(version.ModelName, version.Version, consequence).Message;
+    }
+
+    public Task<ModelRegistration> RegisterAsync(string name, Stream content, CancellationToken cancellationToken) =>
         RegisterAsync(name, content, Tenants.Default, cancellationToken);
 
-    /// <summary>Stores the file and registers it as the next version of <paramref name="name"/>, a name owned by <paramref name="tenant"/>.</summary>
-    public async Task<ModelVersionEntity> RegisterAsync(string name, Stream content, string tenant, CancellationToken cancellationToken)
+    /// <summary>
+    /// Stores the file and registers it as the next version of <paramref name="name"/>, a name owned by <paramref name="tenant"/>;
+    /// bytes already registered under the name give that version back (<see cref="ModelRegistration.Existing"/>) instead.
+    /// </summary>
+    public async Task<ModelRegistration> RegisterAsync(string name, Stream content, string tenant, CancellationToken cancellationToken)
     {
         if (!IsValidName(name))
         {
@@ -83,20 +95,37 @@ public sealed partial class ModelRegistry(ModelStore store, IOptions<BatchScorin
             }
 
             var finalPath = Path.Combine(storeDir, $"{sha256}.onnx");
-            if (File.Exists(finalPath))
+            ModelVersionEntity version;
+            bool existing;
+
+            // Under the file's lock: a deletion of the last version with these bytes cannot remove the file in between.
+            await using (await store.LockFileAsync(sha256, cancellationToken))
             {
-                File.Delete(tempPath);
-            }
-            else
-            {
-                File.Move(tempPath, finalPath);
+                if (File.Exists(finalPath))
+                {
+                    File.Delete(tempPath);
+                }
+                else
+                {
+                    File.Move(tempPath, finalPath);
+                }
+
+                (version, existing) = await store.AddModelVersionAsync(
+                    new ModelVersionEntity { ModelName = name, Tenant = tenant, Sha256 = sha256, StoragePath = finalPath, Signature = JsonSerializer.Serialize(signature) },
+                    reuseIdenticalBytes: true,
+                    cancellationToken);
             }
 
-            var version = await store.AddNextModelVersionAsync(
-                new ModelVersionEntity { ModelName = name, Tenant = tenant, Sha256 = sha256, StoragePath = finalPath, Signature = JsonSerializer.Serialize(signature) },
-                cancellationToken);
+            var info = (await ToInfoAsync([version], cancellationToken))[0];
+            if (existing)
+            {
+                logger.LogInformation("Model {Model} v{Version} has the same bytes ({Sha256}); no new version", name, version.Version, sha256);
+                var archived = info.ArchivedAt is null ? "" : $" (archived: unarchive it with `batchscore models unarchive --name {name} --version {version.Version}` to use it)";
+                return Registration(info, true, $"The same file is already registered as {name}@{version.Version}{archived}; no new version was added.");
+            }
+
             logger.LogInformation("Registered model {Model} v{Version} ({Sha256})", name, version.Version, sha256);
-            return version;
+            return Registration(info, false, $"Registered as {name}@{version.Version}.");
         }
         finally
         {
@@ -135,16 +164,49 @@ public sealed partial class ModelRegistry(ModelStore store, IOptions<BatchScorin
         await OwnVersionsAsync(name, tenant, cancellationToken) is { } versions ? await ToInfoAsync(versions, cancellationToken) : null;
 
     /// <summary>
-    /// Points <paramref name="alias"/> of the tenant's model at <paramref name="version"/> and returns that version. Throws
-    /// <see cref="ModelNotFoundException"/> when the model or the version is not there and <see cref="ArgumentException"/>
-    /// for an invalid alias name.
+    /// Points <paramref name="alias"/> of the tenant's model at <paramref name="version"/> and returns that version. A move
+    /// to a version whose signature is incompatible with the current target's (<see cref="SignatureCompatibility"/>) is
+    /// refused with <see cref="IncompatibleSignatureException"/> unless <paramref name="force"/>; a forced one is marked
+    /// so in the history. Throws <see cref="ModelNotFoundException"/> when the model or the version is not there,
+    /// <see cref="ModelVersionArchivedException"/> for an archived version and <see cref="ArgumentException"/> for an
+    /// invalid alias name.
     /// </summary>
-    public async Task<ModelVersionInfo> SetAliasAsync(string name, string alias, int version, string tenant, CancellationToken cancellationToken)
+    public async Task<ModelVersionInfo> SetAliasAsync(
+        string name, string alias, int version, string tenant, CancellationToken cancellationToken, bool force = false, string? changedBy = null)
     {
         var versions = await OwnVersionsAsync(name, tenant, cancellationToken) ?? throw new ModelNotFoundException(NotFound(name, null));
         var target = versions.FirstOrDefault(v => v.Version == version) ?? throw new ModelNotFoundException($"Model '{name}' has no version {version}.");
-        await store.SetAliasAsync(name, alias, version, cancellationToken);
-        logger.LogInformation("Alias {Alias} of model {Model} points at v{Version}", alias, name, version);
+        var current = (await store.ListAliasesAsync(name, cancellationToken)).FirstOrDefault(a => a.Alias == alias)?.Version;
+        var forced = false;
+        if (current is { } from && from != version && versions.FirstOrDefault(v => v.Version == from) is { } fromVersion)
+        {
+            var diff = SignatureCompatibility.Compare(SignatureCompatibility.FromStored(fromVersion.Signature), SignatureCompatibility.FromStored(target.Signature));
+            if (!diff.Compatible && !force)
+            {
+                throw new IncompatibleSignatureException(name, alias, from, version, diff);
+            }
+
+            forced = !diff.Compatible;
+        }
+
+        try
+        {
+            await store.SetAliasAsync(name, alias, version, new AliasMove(changedBy, forced, CheckPrevious: true, ExpectedPrevious: current), cancellationToken);
+        }
+        catch (KeyNotFoundException ex)
+        {
+            throw new ModelNotFoundException(ex.Message); // deleted in the meantime
+        }
+
+        if (forced)
+        {
+            logger.LogWarning("Alias {Alias} of model {Model} moved v{From} → v{Version} past an incompatible signature (forced by {Who})", alias, name, current, version, changedBy);
+        }
+        else
+        {
+            logger.LogInformation("Alias {Alias} of model {Model} points at v{Version}", alias, name, version);
+        }
+
         return (await ToInfoAsync([target], cancellationToken))[0];
     }
 
@@ -157,7 +219,7 @@ public sealed partial class ModelRegistry(ModelStore store, IOptions<BatchScorin
         }
 
         var changes = await store.ListAliasHistoryAsync(name, alias, limit, cancellationToken);
-        return changes.Select(c => new ModelAliasChange(c.Model, c.Alias, c.Version, c.PreviousVersion, c.ChangedAt)).ToArray();
+        return changes.Select(c => new ModelAliasChange(c.Model, c.Alias, c.Version, c.PreviousVersion, c.ChangedAt) { ChangedBy = c.ChangedBy, Forced = c.Forced }).ToArray();
     }
 
     /// <summary>
@@ -165,7 +227,8 @@ public sealed partial class ModelRegistry(ModelStore store, IOptions<BatchScorin
     /// <see cref="ModelNotFoundException"/> when the model or the alias is not there and <see cref="AliasRollbackRefusedException"/>
     /// when the alias has had one version since it was created.
     /// </summary>
-    public async Task<ModelVersionInfo> RollbackAliasAsync(string name, string alias, string tenant, CancellationToken cancellationToken)
+    public async Task<ModelVersionInfo> RollbackAliasAsync(
+        string name, string alias, string tenant, CancellationToken cancellationToken, bool force = false, string? changedBy = null)
     {
         var last = await AliasHistoryAsync(name, alias, 1, tenant, cancellationToken) ?? throw new ModelNotFoundException(NotFound(name, null));
         if (last.Count == 0)
@@ -179,15 +242,21 @@ public sealed partial class ModelRegistry(ModelStore store, IOptions<BatchScorin
                 $"Alias '{alias}' of model '{name}' has pointed at v{last[0].Version} since it was created; there is no earlier version to go back to.");
         }
 
-        return await SetAliasAsync(name, alias, previous, tenant, cancellationToken);
+        return await SetAliasAsync(name, alias, previous, tenant, cancellationToken, force, changedBy);
     }
 
-    /// <summary>The contract shape of a version, with no aliases (a version just registered has none).</summary>
+    /// <summary>The contract shape of a version, with no aliases.</summary>
     public static ModelVersionInfo ToInfo(ModelVersionEntity version)
     {
         ArgumentNullException.ThrowIfNull(version);
-        return new ModelVersionInfo(version.ModelName, version.Version, version.Sha256, [], version.CreatedAt, version.Signature);
+        return new ModelVersionInfo(version.ModelName, version.Version, version.Sha256, [], version.CreatedAt, SignatureCompatibility.FromStored(version.Signature))
+        {
+            ArchivedAt = version.ArchivedAt,
+        };
     }
+
+    private static ModelRegistration Registration(ModelVersionInfo info, bool existing, string message) =>
+        new(info.Name, info.Version, info.Sha256, info.Aliases, info.CreatedAt, info.Signature, existing, message) { ArchivedAt = info.ArchivedAt };
 
     private async Task<IReadOnlyList<ModelVersionEntity>?> OwnVersionsAsync(string name, string tenant, CancellationToken cancellationToken)
     {
@@ -211,6 +280,18 @@ public sealed partial class ModelRegistry(ModelStore store, IOptions<BatchScorin
 
     [GeneratedRegex("^[a-z][a-z0-9_-]{0,62}$")]
     private static partial Regex NamePattern();
+}
+
+/// <summary>The alias would move to a version whose signature breaks its callers; <see cref="Diff"/> says how.</summary>
+public sealed class IncompatibleSignatureException(string name, string alias, int from, int to, SignatureDiff diff)
+    : InvalidOperationException(
+        $"Alias '{alias}' of model '{name}' points at v{from}, whose signature v{to} does not keep: {diff.Summary}. Nothing was changed; force the move (--force, or \"force\": true) if the callers are ready.")
+{
+    public int From { get; } = from;
+
+    public int To { get; } = to;
+
+    public SignatureDiff Diff { get; } = diff;
 }
 
 public sealed class ModelRegistrationException(string message, Exception? inner = null) : Exception(message, inner);

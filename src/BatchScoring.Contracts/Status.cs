@@ -40,7 +40,26 @@ public sealed record JobStatus
 public sealed record FailureReasonCount(string Reason, long Count);
 
 /// <summary>A registered model version, as <c>/api/models</c> reports it.</summary>
-public sealed record ModelVersionInfo(string Name, int Version, string Sha256, IReadOnlyList<string> Aliases, DateTimeOffset CreatedAt, string Signature);
+public record ModelVersionInfo(string Name, int Version, string Sha256, IReadOnlyList<string> Aliases, DateTimeOffset CreatedAt, ModelSignatureInfo Signature)
+{
+    /// <summary>When the version was archived (null: it is not): kept for lineage, refused at submit and as an alias target.</summary>
+    public DateTimeOffset? ArchivedAt { get; init; }
+}
+
+/// <summary>
+/// The answer to a registration: the version, and whether the same bytes were already registered under the name
+/// (<paramref name="Existing"/>: HTTP 200 and that version instead of 201 and a new one).
+/// </summary>
+public sealed record ModelRegistration(
+    string Name, int Version, string Sha256, IReadOnlyList<string> Aliases, DateTimeOffset CreatedAt, ModelSignatureInfo Signature, bool Existing, string Message)
+    : ModelVersionInfo(Name, Version, Sha256, Aliases, CreatedAt, Signature);
 
 /// <summary>One move of a model alias, as <c>/api/models/{name}/aliases/{alias}/history</c> reports it; <paramref name="PreviousVersion"/> null: the alias was created.</summary>
-public sealed record ModelAliasChange(string Model, string Alias, int Version, int? PreviousVersion, DateTimeOffset ChangedAt);
+public sealed record ModelAliasChange(string Model, string Alias, int Version, int? PreviousVersion, DateTimeOffset ChangedAt)
+{
+    /// <summary>Who moved it: the API key's name (<c>local</c> without keys); null for moves recorded before this was kept.</summary>
+    public string? ChangedBy { get; init; }
+
+    /// <summary>The move was forced past an incompatible signature.</summary>
+    public bool Forced { get; init; }
+}

@@ -6,13 +6,27 @@ using NpgsqlTypes;
 namespace BatchScoring.Data;
 
 /// <summary>One move of a model alias: to <paramref name="Version"/>, from <paramref name="PreviousVersion"/> (null: created).</summary>
-public sealed record AliasChange(string Model, string Alias, int Version, int? PreviousVersion, DateTimeOffset ChangedAt);
+public sealed record AliasChange(string Model, string Alias, int Version, int? PreviousVersion, DateTimeOffset ChangedAt)
+{
+    /// <summary>Who moved it (null for moves recorded before migration 011).</summary>
+    public string? ChangedBy { get; init; }
+
+    /// <summary>The move was forced past an incompatible signature.</summary>
+    public bool Forced { get; init; }
+}
+
+/// <summary>
+/// How an alias is moved: <paramref name="ChangedBy"/> and <paramref name="Forced"/> go to its history; when
+/// <paramref name="CheckPrevious"/> is set the move happens only if the alias still points at <paramref name="ExpectedPrevious"/>
+/// (null: does not exist yet), the version the caller compared the target with.
+/// </summary>
+public sealed record AliasMove(string? ChangedBy = null, bool Forced = false, bool CheckPrevious = false, int? ExpectedPrevious = null);
 
 /// <summary>
 /// The model registry's tables: model versions (each owned by a tenant), aliases and every move of an alias
 /// (<c>scoring.model_versions</c>, <c>model_aliases</c>, <c>model_alias_history</c>).
 /// </summary>
-public sealed class ModelStore(NpgsqlDataSource dataSource)
+public sealed partial class ModelStore(NpgsqlDataSource dataSource)
 {
     private readonly DbContextOptions<ScoringDbContext> _options = ScoringDbContext.CreateOptions(dataSource);
 
@@ -44,27 +58,47 @@ public sealed class ModelStore(NpgsqlDataSource dataSource)
     /// serialised per model name; <see cref="ModelVersionEntity.Version"/> is set on return. Throws
     /// <see cref="ModelNameTakenException"/> when the name's versions belong to another tenant.
     /// </summary>
-    public async Task<ModelVersionEntity> AddNextModelVersionAsync(ModelVersionEntity model, CancellationToken ct)
+    public async Task<ModelVersionEntity> AddNextModelVersionAsync(ModelVersionEntity model, CancellationToken ct) =>
+        (await AddModelVersionAsync(model, reuseIdenticalBytes: false, ct)).Version;
+
+    /// <summary>
+    /// Like <see cref="AddNextModelVersionAsync"/>, but when <paramref name="reuseIdenticalBytes"/> and a version of the
+    /// name already has the same SHA-256, returns that version (the highest such) with <c>Existing</c> true and adds none.
+    /// Numbers are never reused: a new version is numbered past deleted ones too.
+    /// </summary>
+    public async Task<(ModelVersionEntity Version, bool Existing)> AddModelVersionAsync(ModelVersionEntity model, bool reuseIdenticalBytes, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentException.ThrowIfNullOrEmpty(model.ModelName);
         await using var connection = await dataSource.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
-        await using (var lockCommand = new NpgsqlCommand(
-            """
-            SELECT pg_advisory_xact_lock(hashtext('batchscoring.model_version'), hashtext($1))
-            """,
-            connection,
-            tx))
+        await LockModelAsync(connection, tx, model.ModelName, ct);
+
+        if (reuseIdenticalBytes)
         {
-            lockCommand.Parameters.Add(DbParameter.Of(model.ModelName, NpgsqlDbType.Text));
-            await lockCommand.ExecuteNonQueryAsync(ct);
+            await using var same = new NpgsqlCommand(
+                """
+                SELECT version FROM scoring.model_versions
+                WHERE model_name = $1 AND sha256 = $2 AND tenant = $3
+                ORDER BY version DESC LIMIT 1
+                """,
+                connection,
+                tx);
+            same.Parameters.Add(DbParameter.Of(model.ModelName, NpgsqlDbType.Text));
+            same.Parameters.Add(DbParameter.Of(model.Sha256, NpgsqlDbType.Text));
+            same.Parameters.Add(DbParameter.Of(model.Tenant, NpgsqlDbType.Text));
+            if (await same.ExecuteScalarAsync(ct) is int existing)
+            {
+                await tx.CommitAsync(ct);
+                return ((await GetModelVersionAsync(model.ModelName, existing, ct))!, true);
+            }
         }
 
         await using var insert = new NpgsqlCommand(
             """
             INSERT INTO scoring.model_versions (model_name, version, sha256, storage_path, signature, tenant)
-            SELECT $1, COALESCE(max(version), 0) + 1, $3, $4, $5, $6
+            SELECT $1, GREATEST(COALESCE(max(version), 0), (SELECT COALESCE(max(version), 0) FROM scoring.deleted_model_versions WHERE model_name = $1)) + 1,
+                   $3, $4, $5, $6
             FROM scoring.model_versions WHERE model_name = $1
             HAVING bool_and(tenant = $6) IS NOT FALSE
             RETURNING version, created_at
@@ -85,7 +119,7 @@ public sealed class ModelStore(NpgsqlDataSource dataSource)
         }
 
         await tx.CommitAsync(ct);
-        return model;
+        return (model, false);
     }
 
     public async Task<ModelVersionEntity?> GetModelVersionAsync(string modelName, int version, CancellationToken ct)
@@ -97,7 +131,7 @@ public sealed class ModelStore(NpgsqlDataSource dataSource)
     }
 
     /// <summary>
-    /// Resolves a version reference: null, empty or <c>latest</c> → the highest version; an integer →
+    /// Resolves a version reference: null, empty or <c>latest</c> → the highest version not archived; an integer →
     /// that version; anything else → the alias of that name. Null when nothing matches.
     /// </summary>
     public async Task<ModelVersionEntity?> ResolveModelAsync(string modelName, string? versionOrAlias, CancellationToken ct)
@@ -107,7 +141,7 @@ public sealed class ModelStore(NpgsqlDataSource dataSource)
         var versions = db.ModelVersions.AsNoTracking().Where(m => m.ModelName == modelName);
         if (string.IsNullOrWhiteSpace(versionOrAlias) || string.Equals(versionOrAlias.Trim(), "latest", StringComparison.OrdinalIgnoreCase))
         {
-            return await versions.OrderByDescending(m => m.Version).FirstOrDefaultAsync(ct);
+            return await versions.Where(m => m.ArchivedAt == null).OrderByDescending(m => m.Version).FirstOrDefaultAsync(ct);
         }
 
         var reference = versionOrAlias.Trim();
@@ -126,7 +160,7 @@ public sealed class ModelStore(NpgsqlDataSource dataSource)
     {
         await using var command = dataSource.CreateCommand(
             """
-            SELECT version, previous_version, changed_at FROM scoring.model_alias_history
+            SELECT version, previous_version, changed_at, changed_by, forced FROM scoring.model_alias_history
             WHERE model_name = $1 AND alias = $2 ORDER BY id DESC LIMIT $3
             """);
         command.Parameters.Add(DbParameter.Of(modelName, NpgsqlDbType.Text));
@@ -136,50 +170,95 @@ public sealed class ModelStore(NpgsqlDataSource dataSource)
         await using var reader = await command.ExecuteReaderAsync(ct);
         while (await reader.ReadAsync(ct))
         {
-            changes.Add(new AliasChange(modelName, alias, reader.GetInt32(0), reader.IsDBNull(1) ? null : reader.GetInt32(1), reader.GetFieldValue<DateTimeOffset>(2)));
+            changes.Add(new AliasChange(modelName, alias, reader.GetInt32(0), reader.IsDBNull(1) ? null : reader.GetInt32(1), reader.GetFieldValue<DateTimeOffset>(2))
+            {
+                ChangedBy = reader.IsDBNull(3) ? null : reader.GetString(3),
+                Forced = reader.GetBoolean(4),
+            });
         }
 
         return changes;
     }
 
+    public Task<int?> SetAliasAsync(string modelName, string alias, int version, CancellationToken ct) =>
+        SetAliasAsync(modelName, alias, version, new AliasMove(), ct);
+
     /// <summary>
-    /// Points <paramref name="alias"/> at <paramref name="version"/> (creating or moving it); returns the
-    /// version it pointed at before, or null. Throws <see cref="KeyNotFoundException"/> when the version
-    /// does not exist and <see cref="ArgumentException"/> for an alias that would be ambiguous
-    /// (<c>latest</c>, a number) or does not start with a letter.
+    /// Points <paramref name="alias"/> at <paramref name="version"/> (creating or moving it) and records the move; returns
+    /// the version it pointed at before, or null. Serialised with registration, archiving and deletion of the model's
+    /// versions. Throws <see cref="KeyNotFoundException"/> when the version does not exist,
+    /// <see cref="ModelVersionArchivedException"/> when it is archived, <see cref="AliasMovedException"/> when
+    /// <see cref="AliasMove.CheckPrevious"/> is set and the alias points elsewhere now, and <see cref="ArgumentException"/>
+    /// for an alias that would be ambiguous (<c>latest</c>, a number) or does not start with a letter.
     /// </summary>
-    public async Task<int?> SetAliasAsync(string modelName, string alias, int version, CancellationToken ct)
+    public async Task<int?> SetAliasAsync(string modelName, string alias, int version, AliasMove move, CancellationToken ct)
     {
         ArgumentException.ThrowIfNullOrEmpty(modelName);
+        ArgumentNullException.ThrowIfNull(move);
         ValidateAlias(alias);
-        await using var command = dataSource.CreateCommand(
+        await using var connection = await dataSource.OpenConnectionAsync(ct);
+        await using var tx = await connection.BeginTransactionAsync(ct);
+        await LockModelAsync(connection, tx, modelName, ct);
+        await using (var target = new NpgsqlCommand(
+            """
+            SELECT archived_at IS NOT NULL FROM scoring.model_versions WHERE model_name = $1 AND version = $2
+            """,
+            connection,
+            tx))
+        {
+            target.Parameters.Add(DbParameter.Of(modelName, NpgsqlDbType.Text));
+            target.Parameters.Add(DbParameter.Of(version, NpgsqlDbType.Integer));
+            switch (await target.ExecuteScalarAsync(ct))
+            {
+                case null:
+                    throw new KeyNotFoundException($"Model '{modelName}' has no version {version}; alias '{alias}' was not changed.");
+                case true:
+                    throw new ModelVersionArchivedException(modelName, version, $"alias '{alias}' was not changed");
+            }
+        }
+
+        await using var command = new NpgsqlCommand(
             """
             WITH previous AS (
                 SELECT version FROM scoring.model_aliases WHERE model_name = $1 AND alias = $2 FOR UPDATE
             ), upserted AS (
-                INSERT INTO scoring.model_aliases (model_name, alias, version) VALUES ($1, $2, $3)
+                INSERT INTO scoring.model_aliases (model_name, alias, version)
+                SELECT $1, $2, $3 WHERE NOT $6 OR (SELECT version FROM previous) IS NOT DISTINCT FROM $7
                 ON CONFLICT (model_name, alias) DO UPDATE SET version = EXCLUDED.version, updated_at = now()
                 RETURNING 1
             ), history AS (
-                INSERT INTO scoring.model_alias_history (model_name, alias, version, previous_version)
-                SELECT $1, $2, $3, (SELECT version FROM previous) FROM upserted
+                INSERT INTO scoring.model_alias_history (model_name, alias, version, previous_version, changed_by, forced)
+                SELECT $1, $2, $3, (SELECT version FROM previous), $4, $5 FROM upserted
                 RETURNING 1
             )
             SELECT (SELECT version FROM previous), (SELECT count(*) FROM upserted), (SELECT count(*) FROM history)
-            """);
+            """,
+            connection,
+            tx);
         command.Parameters.Add(DbParameter.Of(modelName, NpgsqlDbType.Text));
         command.Parameters.Add(DbParameter.Of(alias, NpgsqlDbType.Text));
         command.Parameters.Add(DbParameter.Of(version, NpgsqlDbType.Integer));
-        try
+        command.Parameters.Add(DbParameter.Of(move.ChangedBy, NpgsqlDbType.Text));
+        command.Parameters.Add(DbParameter.Of(move.Forced, NpgsqlDbType.Boolean));
+        command.Parameters.Add(DbParameter.Of(move.CheckPrevious, NpgsqlDbType.Boolean));
+        command.Parameters.Add(DbParameter.Of(move.ExpectedPrevious, NpgsqlDbType.Integer));
+        int? previous;
+        long moved;
+        await using (var reader = await command.ExecuteReaderAsync(ct))
         {
-            await using var reader = await command.ExecuteReaderAsync(ct);
             await reader.ReadAsync(ct);
-            return reader.IsDBNull(0) ? null : reader.GetInt32(0);
+            previous = reader.IsDBNull(0) ? null : reader.GetInt32(0);
+            moved = reader.GetInt64(1);
         }
-        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ForeignKeyViolation)
+
+        if (moved == 0)
         {
-            throw new KeyNotFoundException($"Model '{modelName}' has no version {version}; alias '{alias}' was not changed.", e);
+            throw new AliasMovedException(
+                $"Alias '{alias}' of model '{modelName}' was moved to {(previous is { } p ? $"v{p}" : "nothing")} while this move was checked; nothing was changed, try again.");
         }
+
+        await tx.CommitAsync(ct);
+        return previous;
     }
 
     public async Task<bool> DeleteAliasAsync(string modelName, string alias, CancellationToken ct)

@@ -103,7 +103,7 @@ internal sealed class ApiClient(HttpClient http) : IDisposable
             var canRepeat = failure.Transient && failure.ExitCode == ExitCodes.Unreachable && (idempotent || failure.NotSent);
             if (!canRepeat || !await retry.WaitAsync(cancellationToken))
             {
-                throw new CliException(failure.ExitCode, failure.Message);
+                throw new CliException(failure.ExitCode, failure.Message) { Problem = failure.Problem };
             }
         }
     }
@@ -127,13 +127,14 @@ internal sealed class ApiClient(HttpClient http) : IDisposable
                 return new ApiResult<T>(await response.Content.ReadFromJsonAsync<T>(Json, attempt.Token), null);
             }
 
-            var problem = await ProblemAsync(response, attempt.Token);
+            var body = await response.Content.ReadAsStringAsync(attempt.Token);
+            var problem = Problem(response, body);
             if (problem == response.ReasonPhrase)
             {
                 problem += $" ({request.Method} /{request.RequestUri})"; // no detail in the body: at least say what was asked
             }
 
-            return new ApiResult<T>(default, Classify(response.StatusCode, problem));
+            return new ApiResult<T>(default, Classify(response.StatusCode, problem) with { Problem = IsJson(body) ? body : null });
         }
         catch (HttpRequestException ex)
         {
@@ -179,10 +180,9 @@ internal sealed class ApiClient(HttpClient http) : IDisposable
     }
 
     /// <summary>"title: detail" of a problem document (plus validation errors), else the reason phrase.</summary>
-    private static async Task<string> ProblemAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    private static string Problem(HttpResponseMessage response, string body)
     {
         var reason = response.ReasonPhrase ?? response.StatusCode.ToString();
-        var body = await response.Content.ReadAsStringAsync(cancellationToken);
         if (string.IsNullOrWhiteSpace(body))
         {
             return reason;
@@ -229,13 +229,27 @@ internal sealed class ApiClient(HttpClient http) : IDisposable
         }
     }
 
+    private static bool IsJson(string body)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(body);
+            return document.RootElement.ValueKind == JsonValueKind.Object;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+
     private static string? Text(JsonElement element, string name) =>
         element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
 }
 
 /// <param name="Transient">Worth retrying: the same request may succeed later.</param>
 /// <param name="NotSent">The request never reached the server (connection refused), so even a non-idempotent one may be repeated.</param>
-internal sealed record ApiFailure(bool Transient, bool NotSent, int ExitCode, string Message);
+/// <param name="Problem">The problem document the API answered with (JSON), when it sent one.</param>
+internal sealed record ApiFailure(bool Transient, bool NotSent, int ExitCode, string Message, string? Problem = null);
 
 internal sealed record ApiResult<T>(T? Value, ApiFailure? Failure);
 

@@ -12,7 +12,12 @@ public static class ModelsCommand
         var name = new Option<string>("--name") { Description = "Model name.", Required = true };
         var file = new Option<FileInfo>("--file") { Description = "ONNX file.", Required = true };
         var json = new Option<bool>("--json") { Description = "Machine-readable output." };
-        var register = new Command("register", "Upload an ONNX file as the model's next version.") { name, file, json };
+        var register = new Command(
+            "register",
+            "Upload an ONNX file as the model's next version; the same bytes again give the existing version. Example: batchscore models register --name churn --file churn.onnx")
+        {
+            name, file, json,
+        };
         register.SetAction(async (parse, ct) =>
         {
             using var api = ApiClient.From(parse);
@@ -22,47 +27,74 @@ public static class ModelsCommand
                 return ErrorReporter.Print(ExitCodes.Usage, $"model file '{path.FullName}' does not exist.");
             }
 
-            var info = await api.PostFileAsync<ModelVersionInfo>($"api/models/{Uri.EscapeDataString(parse.GetRequiredValue(name))}/versions", path.FullName, ct);
-            Console.WriteLine(parse.GetValue(json) ? JsonSerializer.Serialize(info, ApiClient.Json) : $"{info.Name} v{info.Version} sha256 {info.Sha256}");
+            var info = await api.PostFileAsync<ModelRegistration>($"api/models/{Uri.EscapeDataString(parse.GetRequiredValue(name))}/versions", path.FullName, ct);
+            Console.WriteLine(parse.GetValue(json) ? JsonSerializer.Serialize(info, ApiClient.Json)
+                : info.Existing ? $"already registered as {info.Name}@{info.Version} sha256 {info.Sha256}{(info.ArchivedAt is null ? "" : " (archived)")}"
+                : $"{info.Name} v{info.Version} sha256 {info.Sha256}");
             return ExitCodes.Succeeded;
         });
 
         var aliasName = new Option<string>("--name") { Description = "Model name.", Required = true };
         var alias = new Option<string>("--alias") { Description = "Alias, e.g. production.", Required = true };
         var version = new Option<int>("--version") { Description = "Version the alias points at.", Required = true };
-        var setAlias = new Command("alias", "Point an alias at a version (promote / roll back).") { aliasName, alias, version };
+        var aliasForce = ModelLifecycleCommands.ForceOption();
+        var aliasJson = new Option<bool>("--json") { Description = "Machine-readable output (a refused move prints the signature diff)." };
+        var setAlias = new Command(
+            "alias",
+            "Point an alias at a version (promote / roll back); refused when its signature is incompatible with the current target's, unless --force. Example: batchscore models alias --name churn --alias production --version 4")
+        {
+            aliasName, alias, version, aliasForce, aliasJson,
+        };
         setAlias.SetAction(async (parse, ct) =>
         {
             using var api = ApiClient.From(parse);
             var path = $"api/models/{Uri.EscapeDataString(parse.GetRequiredValue(aliasName))}/aliases/{Uri.EscapeDataString(parse.GetRequiredValue(alias))}";
-            var info = await api.PutJsonAsync<ModelVersionInfo>(path, new { version = parse.GetValue(version) }, ct);
-            Console.Error.WriteLine($"{parse.GetRequiredValue(alias)} → {info.Name} v{info.Version}");
+            var info = await ModelLifecycleCommands.MoveAsync(
+                parse.GetValue(aliasJson), () => api.PutJsonAsync<ModelVersionInfo>(path, new { version = parse.GetValue(version), force = parse.GetValue(aliasForce) }, ct));
+            ModelLifecycleCommands.PrintMove(parse.GetRequiredValue(alias), info, parse.GetValue(aliasJson));
             return ExitCodes.Succeeded;
         });
 
         var rollbackName = new Option<string>("--name") { Description = "Model name.", Required = true };
         var rollbackAlias = new Option<string>("--alias") { Description = "Alias, e.g. production.", Required = true };
-        var rollback = new Command("rollback", "Undo an alias's last move: point it back at the version it had before.") { rollbackName, rollbackAlias };
+        var rollbackForce = ModelLifecycleCommands.ForceOption();
+        var rollbackJson = new Option<bool>("--json") { Description = "Machine-readable output (a refused rollback prints the signature diff)." };
+        var rollback = new Command(
+            "rollback",
+            "Undo an alias's last move: point it back at the version it had before (same signature check as alias). Example: batchscore models rollback --name churn --alias production")
+        {
+            rollbackName, rollbackAlias, rollbackForce, rollbackJson,
+        };
         rollback.SetAction(async (parse, ct) =>
         {
             using var api = ApiClient.From(parse);
             var path = $"api/models/{Uri.EscapeDataString(parse.GetRequiredValue(rollbackName))}/aliases/{Uri.EscapeDataString(parse.GetRequiredValue(rollbackAlias))}/rollback";
-            var info = await api.PostJsonAsync<ModelVersionInfo>(path, new { }, ct);
-            Console.Error.WriteLine($"{parse.GetRequiredValue(rollbackAlias)} → {info.Name} v{info.Version}");
+            var info = await ModelLifecycleCommands.MoveAsync(
+                parse.GetValue(rollbackJson), () => api.PostJsonAsync<ModelVersionInfo>(path, new { force = parse.GetValue(rollbackForce) }, ct));
+            ModelLifecycleCommands.PrintMove(parse.GetRequiredValue(rollbackAlias), info, parse.GetValue(rollbackJson));
             return ExitCodes.Succeeded;
         });
 
         var historyName = new Option<string>("--name") { Description = "Model name.", Required = true };
         var historyAlias = new Option<string>("--alias") { Description = "Alias, e.g. production.", Required = true };
-        var history = new Command("history", "Every move of an alias, newest first.") { historyName, historyAlias };
+        var historyJson = new Option<bool>("--json") { Description = "Machine-readable output." };
+        var history = new Command("history", "Every move of an alias, newest first: when, who, from, to, forced.") { historyName, historyAlias, historyJson };
         history.SetAction(async (parse, ct) =>
         {
             using var api = ApiClient.From(parse);
             var path = $"api/models/{Uri.EscapeDataString(parse.GetRequiredValue(historyName))}/aliases/{Uri.EscapeDataString(parse.GetRequiredValue(historyAlias))}/history";
             var changes = await api.GetAsync<List<ModelAliasChange>>(path, ct);
+            if (parse.GetValue(historyJson))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(changes, ApiClient.Json));
+                return ExitCodes.Succeeded;
+            }
+
             foreach (var c in changes)
             {
-                Console.WriteLine($"{c.ChangedAt:u}  {c.Alias} → v{c.Version}{(c.PreviousVersion is { } p ? $" (was v{p})" : " (created)")}");
+                Console.WriteLine(
+                    $"{c.ChangedAt:u}  {c.Alias} → v{c.Version}{(c.PreviousVersion is { } p ? $" (was v{p})" : " (created)")}"
+                    + $"{(c.ChangedBy is { } by ? $" by {by}" : "")}{(c.Forced ? " FORCED past an incompatible signature" : "")}");
             }
 
             return ExitCodes.Succeeded;
@@ -82,13 +114,16 @@ public static class ModelsCommand
             {
                 foreach (var m in models)
                 {
-                    Console.WriteLine($"{m.Name,-24} v{m.Version,-4} {m.Sha256[..12]}  {string.Join(",", m.Aliases)}");
+                    Console.WriteLine(ModelLifecycleCommands.Row(m));
                 }
             }
 
             return ExitCodes.Succeeded;
         });
 
-        return new Command("models", "Register and list models, build reference profiles.") { register, setAlias, rollback, history, list, DriftCommand.CreateProfile() };
+        return new Command("models", "Register and list models, move aliases, archive and delete versions, build reference profiles.")
+        {
+            register, setAlias, rollback, history, list, ModelLifecycleCommands.Archive(), ModelLifecycleCommands.Unarchive(), ModelLifecycleCommands.Delete(), DriftCommand.CreateProfile(),
+        };
     }
 }

@@ -25,4 +25,7 @@ public sealed class CliException : Exception
     }
 
     public int ExitCode { get; }
+
+    /// <summary>The API's problem document (JSON) behind this error, when there was one (e.g. a signature diff for <c>--json</c>).</summary>
+    public string? Problem { get; init; }
 }

@@ -19,4 +19,10 @@ public sealed class ModelVersionEntity
     public string Signature { get; set; } = "{}";
 
     public DateTimeOffset CreatedAt { get; set; }
+
+    /// <summary>When the version was archived (null: not archived); an archived version is kept but not served.</summary>
+    public DateTimeOffset? ArchivedAt { get; set; }
+
+    /// <summary>Who archived it (the API key's name).</summary>
+    public string? ArchivedBy { get; set; }
 }

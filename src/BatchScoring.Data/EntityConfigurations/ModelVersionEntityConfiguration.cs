@@ -16,5 +16,7 @@ internal sealed class ModelVersionEntityConfiguration : IEntityTypeConfiguration
         builder.Property(m => m.StoragePath).HasColumnName("storage_path");
         builder.Property(m => m.Signature).HasColumnName("signature").HasColumnType("jsonb");
         builder.Property(m => m.CreatedAt).HasColumnName("created_at").HasDefaultValueSql("now()");
+        builder.Property(m => m.ArchivedAt).HasColumnName("archived_at");
+        builder.Property(m => m.ArchivedBy).HasColumnName("archived_by");
     }
 }

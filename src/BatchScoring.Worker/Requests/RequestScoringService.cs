@@ -69,6 +69,11 @@ public sealed class RequestScoringService : IAsyncDisposable
             return RequestAnswers.Rejected(request, new ScoredModel(modelName, null), ModelRegistry.NotFound(modelName, request.Model.Version));
         }
 
+        if (version.ArchivedAt is not null)
+        {
+            return RequestAnswers.Rejected(request, new ScoredModel(version.ModelName, version.Version), ModelRegistry.Archived(version, "it does not score requests"));
+        }
+
         RequestLane lane;
         try
         {
