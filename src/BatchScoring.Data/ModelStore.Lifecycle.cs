@@ -111,23 +111,30 @@ public sealed partial class ModelStore
             throw new ModelVersionInUseException(InUse(modelName, version, uses));
         }
 
-        await using (var delete = new NpgsqlCommand(
+        // Three statements, one transaction: positional parameters allow one statement per command.
+        string[] statements =
+        [
+            "DELETE FROM scoring.model_profiles WHERE model_name = $1 AND model_version = $2",
+            "DELETE FROM scoring.model_versions WHERE model_name = $1 AND version = $2",
             """
-            DELETE FROM scoring.model_profiles WHERE model_name = $1 AND model_version = $2;
-            DELETE FROM scoring.model_versions WHERE model_name = $1 AND version = $2;
             INSERT INTO scoring.deleted_model_versions (model_name, version, tenant, sha256, created_at, deleted_by)
             VALUES ($1, $2, $3, $4, $5, $6)
-            ON CONFLICT (model_name, version) DO NOTHING;
+            ON CONFLICT (model_name, version) DO NOTHING
             """,
-            connection,
-            tx))
+        ];
+        foreach (var sql in statements)
         {
+            await using var delete = new NpgsqlCommand(sql, connection, tx);
             delete.Parameters.Add(DbParameter.Of(modelName, NpgsqlDbType.Text));
             delete.Parameters.Add(DbParameter.Of(version, NpgsqlDbType.Integer));
-            delete.Parameters.Add(DbParameter.Of(row.Tenant, NpgsqlDbType.Text));
-            delete.Parameters.Add(DbParameter.Of(row.Sha256, NpgsqlDbType.Text));
-            delete.Parameters.Add(DbParameter.Of(row.CreatedAt, NpgsqlDbType.TimestampTz));
-            delete.Parameters.Add(DbParameter.Of(deletedBy, NpgsqlDbType.Text));
+            if (sql.Contains("INSERT", StringComparison.Ordinal))
+            {
+                delete.Parameters.Add(DbParameter.Of(row.Tenant, NpgsqlDbType.Text));
+                delete.Parameters.Add(DbParameter.Of(row.Sha256, NpgsqlDbType.Text));
+                delete.Parameters.Add(DbParameter.Of(row.CreatedAt, NpgsqlDbType.TimestampTz));
+                delete.Parameters.Add(DbParameter.Of(deletedBy, NpgsqlDbType.Text));
+            }
+
             try
             {
                 await delete.ExecuteNonQueryAsync(ct);
@@ -135,7 +142,7 @@ public sealed partial class ModelStore
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ForeignKeyViolation)
             {
                 // A table added later (labels, comparisons ...) that refers to the version by foreign key.
-                throw new ModelVersionInUseException(InUse(modelName, version, [$"rows of scoring.{e.TableName}"]));
+                throw new ModelVersionInUseException(InUse(modelName, version, [$"rows that refer to it ({e.MessageText})"]));
             }
         }
 
