@@ -58,6 +58,7 @@ public sealed class RegistryRulesTests(ServerFixture servers)
             Assert.Equal("Incompatible signature", problem.GetProperty("title").GetString());
             Assert.Equal((2, 3), (problem.GetProperty("fromVersion").GetInt32(), problem.GetProperty("toVersion").GetInt32()));
             var diff = problem.GetProperty("diff");
+            AssertKeysDeclared(diff, LoadSchema("signature-diff.schema.json"));
             Assert.False(diff.GetProperty("compatible").GetBoolean());
             var change = diff.GetProperty("inputs").GetProperty("changed").EnumerateArray().Single();
             Assert.Equal("features", change.GetProperty("name").GetString());
@@ -316,7 +317,12 @@ public sealed class RegistryRulesTests(ServerFixture servers)
         await host.RegisterModelAsync("churn", SampleModels.Mlp([3, 1], seed: 1, featureNames: names).Bytes, Ct);
 
         var raw = await host.Client.GetStringAsync("/api/models/churn/versions", Ct);
-        var signature = JsonDocument.Parse(raw).RootElement[0].GetProperty("signature");
+        var version = JsonDocument.Parse(raw).RootElement[0];
+        var schema = LoadSchema("model-version.schema.json");
+        AssertKeysDeclared(version, schema);
+        AssertKeysDeclared(version.GetProperty("signature"), schema.GetProperty("$defs").GetProperty("signature"));
+        AssertKeysDeclared(version.GetProperty("signature").GetProperty("inputs")[0], schema.GetProperty("$defs").GetProperty("tensor"));
+        var signature = version.GetProperty("signature");
         Assert.Equal(JsonValueKind.Object, signature.ValueKind);
         Assert.Equal(names, signature.GetProperty("featureNames").EnumerateArray().Select(n => n.GetString()));
         Assert.False(signature.GetProperty("metadata").TryGetProperty("feature_names", out _));
@@ -329,6 +335,18 @@ public sealed class RegistryRulesTests(ServerFixture servers)
         Assert.Equal(names, JsonDocument.Parse(json.Stdout).RootElement[0].GetProperty("signature").GetProperty("featureNames").EnumerateArray().Select(n => n.GetString()));
         var table = await CliProcess.RunAsync(Ct, "models", "list", "--api", api);
         Assert.Contains("features: float[N, 3] → score: float[N, 1]  features [age, tenure, monthly_spend]", table.Stdout, StringComparison.Ordinal);
+    }
+
+    private static JsonElement LoadSchema(string file) =>
+        JsonDocument.Parse(File.ReadAllText(RepositoryPaths.FindUpwards(Path.Combine("schemas", file))!)).RootElement.Clone();
+
+    /// <summary>The schema in schemas/ follows the contract: every property written is declared, every required one is written.</summary>
+    private static void AssertKeysDeclared(JsonElement value, JsonElement schema)
+    {
+        var declared = schema.GetProperty("properties").EnumerateObject().Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
+        var written = value.EnumerateObject().Select(p => p.Name).ToList();
+        Assert.All(written, name => Assert.Contains(name, declared));
+        Assert.All(schema.GetProperty("required").EnumerateArray().Select(r => r.GetString()!), name => Assert.Contains(name, written));
     }
 
     private static string Hash(byte[] bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
