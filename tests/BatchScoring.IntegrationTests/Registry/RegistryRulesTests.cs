@@ -11,6 +11,7 @@ using BatchScoring.IntegrationTests.Api;
 using BatchScoring.IntegrationTests.Infrastructure;
 using BatchScoring.IntegrationTests.Jobs;
 using BatchScoring.Scoring.OnnxWriter;
+using BatchScoring.Worker.Requests;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -160,6 +161,18 @@ public sealed class RegistryRulesTests(ServerFixture servers)
 
         var store = host.Services.GetRequiredService<ModelStore>();
         Assert.Equal(1, (await store.ResolveModelAsync("churn", "latest", Ct))!.Version);
+
+        // Score requests for it are answered rejected, naming the version.
+        var answer = await host.Services.GetRequiredService<RequestScoringService>().ScoreAsync(
+            new ScoreRequest
+            {
+                RequestId = "archived-1",
+                Model = new ScoreRequestModel { Name = "churn", Version = "2" },
+                Rows = [new ScoreRequestRow { Key = "1", Features = new Dictionary<string, object?> { ["a"] = 0.1, ["b"] = 0.2 } }],
+            },
+            Ct);
+        Assert.Equal((ScoreRequestOutcome.Rejected, 2), (answer.Outcome, answer.Model.Version));
+        Assert.Contains("Model 'churn' v2 is archived; it does not score requests", answer.Error, StringComparison.Ordinal);
 
         // Kept for lineage: listed (marked archived), the old job still names it.
         var versions = (await host.Client.GetFromJsonAsync<List<ModelVersionInfo>>("/api/models/churn/versions", ServiceTestHost.Json, Ct))!;
