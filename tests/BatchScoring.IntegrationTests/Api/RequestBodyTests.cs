@@ -44,9 +44,9 @@ public sealed class RequestBodyTests(ServerFixture servers)
             await ProblemAssert.IsProblemAsync(r, HttpStatusCode.BadRequest, "$.windowHour");
         }
 
-        using (var r = await host.Client.PutAsync("/api/models/churn/aliases/production", Json("""{"version":1,"force":true}"""), Ct))
+        using (var r = await host.Client.PutAsync("/api/models/churn/aliases/production", Json("""{"version":1,"forced":true}"""), Ct))
         {
-            await ProblemAssert.IsProblemAsync(r, HttpStatusCode.BadRequest, "$.force");
+            await ProblemAssert.IsProblemAsync(r, HttpStatusCode.BadRequest, "$.forced");
         }
 
         using (var r = await Post("/api/jobs", valid + ""","chunkRows":"many"}"""))
