@@ -125,6 +125,28 @@ public sealed class SqlInputTests(ServerFixture servers)
         }
     }
 
+    [Fact]
+    public async Task The_CLI_submits_a_SQL_job_and_waits_for_it_and_refuses_bad_input_options_with_exit_2()
+    {
+        var source = await CreateSourceAsync("sqlcli");
+        await using var host = await StartAsync("sqlcli", ServiceRoles.All, source);
+        await host.RegisterModelAsync("m", SampleModels.Mlp([Features, 1], seed: 3).Bytes, Ct);
+        var api = host.Client.BaseAddress!.ToString();
+        string[] submit = ["jobs", "submit", "--model", "m", "--key-column", "customer_id", "--output-table", "cli_scores", "--api", api];
+
+        var (exit, stdout, stderr) = await CliProcess.RunAsync(Ct, [.. submit, "--input-sql", Query, "--input-source", "warehouse", "--chunk-rows", "400", "--wait", "--json"]);
+
+        Assert.True(exit == 0, stderr);
+        using var json = System.Text.Json.JsonDocument.Parse(stdout);
+        Assert.Equal("succeeded", json.RootElement.GetProperty("state").GetString());
+        Assert.Equal(DayRows, json.RootElement.GetProperty("scoredRows").GetInt64());
+        Assert.Equal(DayRows, (await ScoresAsync(host, "cli_scores")).Count);
+
+        Cli.CliAssert.OneLineError(2, await CliProcess.RunAsync(Ct, [.. submit, "--input-sql", Query, "--input-source", "nosuch"]), "Input source 'nosuch' is not configured");
+        Cli.CliAssert.OneLineError(2, await CliProcess.RunAsync(Ct, [.. submit, "--input-sql", Query]), "--input-sql needs --input-source");
+        Cli.CliAssert.OneLineError(2, await CliProcess.RunAsync(Ct, [.. submit, "--input-sql", Query, "--input-source", "warehouse", "--input", "x.parquet"]), "one of the two");
+    }
+
     private static SubmitScoringJob Job(string table) => new()
     {
         Model = "m",
