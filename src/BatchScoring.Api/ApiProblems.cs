@@ -98,6 +98,8 @@ internal sealed partial class ApiExceptionHandler(IProblemDetailsService problem
                 return (409, "Alias moved meanwhile", exception.Message, null);
             case ModelUnavailableException:
                 return (409, "Model cannot be used", exception.Message, null);
+            case InputSourceUnavailableException:
+                return (503, "Input source unavailable", exception.Message, null);
             case ModelLoadException:
                 return (409, "Model cannot be used", "A registered model's stored file cannot be loaded; register the model again. The service log names the file.", null);
             default:

@@ -79,7 +79,28 @@ public static class JobRequestValidation
         }
 
         RequireText(request.Model, "$.model");
-        RequireText(request.Input, "$.input");
+        if (request.InputSql is null)
+        {
+            if (string.IsNullOrWhiteSpace(request.Input))
+            {
+                Add("$.input", "missing required field 'input' (a file or directory), or give 'inputSql' and 'inputSource'");
+            }
+            else if (request.Input.Length > MaxTextLength)
+            {
+                Add("$.input", $"is longer than {MaxTextLength} characters");
+            }
+
+            OptionalText(request.InputSource, "$.inputSource", 128);
+        }
+        else
+        {
+            OptionalText(request.InputSql, "$.inputSql", BatchScoring.Application.SqlInputs.MaxQueryLength);
+            RequireText(request.InputSource, "$.inputSource");
+            if (!string.IsNullOrEmpty(request.Input))
+            {
+                Add("$.input", "give 'input' (files) or 'inputSql' (a query), not both");
+            }
+        }
         RequireText(request.KeyColumn, "$.keyColumn");
         OptionalText(request.ModelVersion, "$.modelVersion", 64);
         OptionalText(request.OutputTable, "$.outputTable", 127);

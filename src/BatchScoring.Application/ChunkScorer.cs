@@ -40,6 +40,7 @@ public sealed class ChunkScorer(
     JobFinisher finisher,
     DriftSampleRecorder driftSamples,
     StorageRoots storageRoots,
+    SqlInputs sqlInputs,
     IOptions<BatchScoringOptions> options,
     ILogger<ChunkScorer> logger)
 {
@@ -169,6 +170,17 @@ public sealed class ChunkScorer(
         if (spec.RowCount == 0)
         {
             source = new SourceBatch(EmptyBatch(job.ReadColumns), 0, []);
+        }
+        else if (job.Plan.Sql is { } sql)
+        {
+            // The query and its key ranges come from the job's stored plan, never from the message.
+            source = await sqlInputs.ReadChunkAsync(sql, spec, job.ReadColumns, cancellationToken);
+            if (source.Batch.RowCount != spec.RowCount)
+            {
+                logger.LogWarning(
+                    "Job {JobId} chunk {Chunk}: the query gave {Rows} rows in the chunk's key range, {Planned} when the job was planned (the source changed)",
+                    chunk.JobId, chunk.ChunkIndex, source.Batch.RowCount, spec.RowCount);
+            }
         }
         else
         {

@@ -53,6 +53,7 @@ public sealed class JobSubmitter(
     NpgsqlDataSource dataSource,
     ModelCache models,
     ChunkDispatcher dispatcher,
+    SqlInputs sqlInputs,
     IOptions<BatchScoringOptions> options,
     ILogger<JobSubmitter> logger)
 {
@@ -78,7 +79,8 @@ public sealed class JobSubmitter(
         // Paths are confined before anything opens them; from here on the resolved paths are used, so what was
         // checked is what is read and written.
         var roots = settings.GetStorageRoots();
-        var input = Confine(roots, request.Input, nameof(request.Input));
+        var isSql = request.InputSql is not null;
+        var input = isSql ? SqlDataset.PathPrefix + request.InputSource : Confine(roots, request.Input, nameof(request.Input));
         var outputParquet = request.OutputParquet is null ? null : Confine(roots, request.OutputParquet, nameof(request.OutputParquet));
 
         var version = await registry.ResolveAsync(request.Model, request.ModelVersion, tenant, cancellationToken)
@@ -90,13 +92,21 @@ public sealed class JobSubmitter(
 
         var chunkRows = request.ChunkRows ?? settings.DefaultChunkRows;
         DatasetPlan plan;
+        SqlInputPlan? sqlInput = null;
         try
         {
-            plan = await Dataset.PlanAsync(input, chunkRows, roots, cancellationToken);
+            if (isSql)
+            {
+                (plan, sqlInput) = await sqlInputs.PlanAsync(request, chunkRows, cancellationToken);
+            }
+            else
+            {
+                plan = await Dataset.PlanAsync(input, chunkRows, roots, cancellationToken);
+            }
         }
         catch (DatasetException ex)
         {
-            throw new JobValidationException($"Input: {ex.Message}", ex);
+            throw new JobValidationException($"{(isSql ? "InputSql" : "Input")}: {ex.Message}", ex);
         }
 
         var keyColumn = plan.FindColumn(request.KeyColumn);
@@ -117,6 +127,9 @@ public sealed class JobSubmitter(
 
         ThrowIfAny(problems);
 
+        // The first rows of list columns, to check their widths against the model's input shape before any work.
+        var listSample = await SampleListsAsync(plan, sqlInput, roots, cancellationToken);
+
         ModelLease lease;
         try
         {
@@ -134,7 +147,11 @@ public sealed class JobSubmitter(
         {
             try
             {
-                scoringPlan = ScoringPlan.Create(plan.Columns, lease.Model, request.KeyColumn, request.Passthrough, request.Features);
+                scoringPlan = ScoringPlan.Create(plan.Columns, lease.Model, request.KeyColumn, request.Passthrough, request.Features) with { Sql = sqlInput };
+                if (listSample is not null)
+                {
+                    TensorInputMapping.EnsureListWidths(lease.Model, scoringPlan.MapInputs(lease.Model, request.KeyColumn, request.Passthrough), listSample);
+                }
             }
             catch (InputMappingException ex)
             {
@@ -185,7 +202,7 @@ public sealed class JobSubmitter(
         };
         // An input with no rows is still one chunk (of no rows): the job then ends like every other one, through a
         // worker's commit and the finisher (ScoringJobCompleted, an empty part file and _SUCCESS).
-        var planned = plan.Chunks.Count > 0 ? plan.Chunks : [new ChunkSpec(0, Dataset.ListFiles(request.Input)[0], null, 0, 0)];
+        var planned = plan.Chunks.Count > 0 ? plan.Chunks : [new ChunkSpec(0, isSql ? input : Dataset.ListFiles(request.Input)[0], null, 0, 0)];
         job.ChunksTotal = planned.Count;
         var chunks = planned.Select(c => new ChunkEntity
         {
@@ -221,7 +238,19 @@ public sealed class JobSubmitter(
         ArgumentNullException.ThrowIfNull(request);
         var problems = new List<string>();
         Require(request.Model, nameof(request.Model), problems);
-        Require(request.Input, nameof(request.Input), problems);
+        if (request.InputSql is null)
+        {
+            Require(request.Input, nameof(request.Input), problems);
+            if (request.InputSource is not null)
+            {
+                problems.Add("InputSource is only used with InputSql.");
+            }
+        }
+        else
+        {
+            SqlInputs.ValidateFields(request, problems);
+        }
+
         Require(request.KeyColumn, nameof(request.KeyColumn), problems);
         if (request.OutputTable is null && request.OutputParquet is null)
         {
@@ -317,6 +346,31 @@ public sealed class JobSubmitter(
         catch (PathNotAllowedException ex)
         {
             throw new JobValidationException(ex.Message, ex);
+        }
+    }
+
+    /// <summary>Up to a hundred rows of the input's list columns (null when it has none): a list's width is only seen in the data.</summary>
+    private async Task<ColumnBatch?> SampleListsAsync(DatasetPlan plan, SqlInputPlan? sqlInput, StorageRoots roots, CancellationToken cancellationToken)
+    {
+        var lists = plan.Columns.Where(c => c.Kind == ColumnKind.Float32List).ToArray();
+        if (lists.Length == 0 || plan.Chunks.Count == 0)
+        {
+            return null;
+        }
+
+        try
+        {
+            if (sqlInput is not null)
+            {
+                return await sqlInputs.SampleAsync(sqlInput, lists, cancellationToken);
+            }
+
+            var first = plan.Chunks[0];
+            return (await Dataset.ReadChunkAsync(plan.Format, first with { RowCount = Math.Min(first.RowCount, SqlDataset.SampleRows) }, lists, roots, cancellationToken)).Batch;
+        }
+        catch (DatasetException ex)
+        {
+            throw new JobValidationException($"Input: {ex.Message}", ex);
         }
     }
 

@@ -22,6 +22,9 @@ public sealed record ScoringPlan(
     IReadOnlyList<string>? Features,
     IReadOnlyList<PlannedOutput> Outputs)
 {
+    /// <summary>For a SQL input: the source, query and key ranges its chunks read (null for files).</summary>
+    public SqlInputPlan? Sql { get; init; }
+
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
         Converters = { new JsonStringEnumConverter() },

@@ -13,8 +13,20 @@ public sealed record SubmitScoringJob
     [System.Text.Json.Serialization.JsonConverter(typeof(StringOrNumberConverter))]
     public string? ModelVersion { get; init; }
 
-    /// <summary>A Parquet file, a directory of Parquet files, or a CSV file, readable by the workers (shared storage).</summary>
-    public required string Input { get; init; }
+    /// <summary>
+    /// A Parquet file, a directory of Parquet files, or a CSV file, readable by the workers (shared storage).
+    /// Leave it out (or empty) when the rows come from <see cref="InputSql"/>.
+    /// </summary>
+    public string Input { get; init; } = "";
+
+    /// <summary>
+    /// A single SELECT whose rows are scored, instead of <see cref="Input"/>; it runs in a read-only transaction on
+    /// the PostgreSQL source named by <see cref="InputSource"/>, split into key ranges of <see cref="KeyColumn"/>.
+    /// </summary>
+    public string? InputSql { get; init; }
+
+    /// <summary>With <see cref="InputSql"/>: the name of a source configured as <c>BatchScoring:Sources:&lt;name&gt;</c> (an Npgsql connection string).</summary>
+    public string? InputSource { get; init; }
 
     /// <summary>Column that identifies a row in the results (and in failed-row records).</summary>
     public required string KeyColumn { get; init; }

@@ -16,7 +16,9 @@ public static class JobsCommand
     private static Command Submit()
     {
         var model = new Option<string>("--model") { Description = "Model name, optionally name@version or name@alias.", Required = true };
-        var input = new Option<string>("--input") { Description = "Parquet file, directory of Parquet files, or CSV file (as the workers see it).", Required = true };
+        var input = new Option<string?>("--input") { Description = "Parquet file, directory of Parquet files, or CSV file (as the workers see it)." };
+        var inputSql = new Option<string?>("--input-sql") { Description = "Instead of --input: a single SELECT whose rows are scored, e.g. \"select customer_id, f0, f1 from features where day = '2026-12-01'\" (needs --input-source; split by --key-column ranges)." };
+        var inputSource = new Option<string?>("--input-source") { Description = "With --input-sql: a PostgreSQL source configured on the service as BatchScoring:Sources:<name>." };
         var key = new Option<string>("--key-column") { Description = "Column identifying each row.", Required = true };
         var passthrough = CliOptions.List("--passthrough", "Columns copied into the results.");
         var features = CliOptions.List("--features", "Feature columns in model order (single [N,F] input).");
@@ -31,11 +33,24 @@ public static class JobsCommand
         var wait = new Option<bool>("--wait") { Description = "Follow progress until the job ends; the exit code tells how it ended (0 succeeded, 1 failed, 5 cancelled)." };
         var timeout = CliOptions.Duration("--timeout", "With --wait: give up waiting after this long (exit 6); the job keeps running.");
         var json = new Option<bool>("--json") { Description = "Machine-readable output." };
-        var command = new Command("submit", "Submit a scoring job.")
+        var command = new Command("submit", "Submit a scoring job. Example: batchscore jobs submit --model churn@production --input-sql \"select customer_id, f0, f1 from features\" --input-source warehouse --key-column customer_id --output-table scoring.results_churn --wait")
         {
-            model, input, key, passthrough, features, table, parquet, chunkRows, batchRows, allowNonFinite, maxFailedRows, maxFailedPercent, idempotencyKey, wait, timeout, json,
+            model, input, inputSql, inputSource, key, passthrough, features, table, parquet, chunkRows, batchRows, allowNonFinite, maxFailedRows, maxFailedPercent, idempotencyKey, wait, timeout, json,
         };
         command.Validators.Add(TimeoutNeedsWait(timeout, wait));
+        command.Validators.Add(result =>
+        {
+            var hasInput = result.GetResult(input) is not null;
+            var hasSql = result.GetResult(inputSql) is not null;
+            if (hasInput == hasSql)
+            {
+                result.AddError("Give --input (files) or --input-sql with --input-source (a query), one of the two.");
+            }
+            else if (hasSql != (result.GetResult(inputSource) is not null))
+            {
+                result.AddError(hasSql ? "--input-sql needs --input-source (a source configured as BatchScoring:Sources:<name>)." : "--input-source is only used with --input-sql.");
+            }
+        });
         command.SetAction(async (parse, ct) =>
         {
             var modelText = parse.GetRequiredValue(model);
@@ -44,7 +59,9 @@ public static class JobsCommand
             {
                 Model = at < 0 ? modelText : modelText[..at],
                 ModelVersion = at < 0 ? null : modelText[(at + 1)..],
-                Input = Path.GetFullPath(parse.GetRequiredValue(input)),
+                Input = parse.GetValue(input) is { } path ? Path.GetFullPath(path) : "",
+                InputSql = parse.GetValue(inputSql),
+                InputSource = parse.GetValue(inputSource),
                 KeyColumn = parse.GetRequiredValue(key),
                 Passthrough = CliOptions.Values(parse, passthrough),
                 Features = CliOptions.ValuesOrNull(parse, features),

@@ -72,7 +72,8 @@ public static class Dataset
 
     /// <summary>The columns of one input file, without planning its chunks (CSV: inferred from the first rows).</summary>
     public static Task<IReadOnlyList<SourceColumn>> ReadColumnsAsync(DatasetFormat format, string path, CancellationToken cancellationToken) =>
-        format == DatasetFormat.Parquet
+        format == DatasetFormat.Sql ? throw NotAFile()
+        : format == DatasetFormat.Parquet
             ? ParquetDataset.ReadColumnsAsync(path, cancellationToken)
             : CsvDataset.InferColumnsAsync(path, cancellationToken);
 
@@ -95,7 +96,8 @@ public static class Dataset
                 $"Chunk {chunk.Index} of '{chunk.Path}' is invalid (row group {chunk.RowGroup}, rows {chunk.RowStart}+{chunk.RowCount}, byte offset {chunk.ByteOffset}).");
         }
 
-        return format == DatasetFormat.Parquet
+        return format == DatasetFormat.Sql ? throw NotAFile()
+            : format == DatasetFormat.Parquet
             ? ParquetDataset.ReadChunkAsync(chunk, columns, cancellationToken)
             : CsvDataset.ReadChunkAsync(chunk, columns, cancellationToken);
     }
@@ -108,6 +110,8 @@ public static class Dataset
         ArgumentNullException.ThrowIfNull(roots);
         return ReadChunkAsync(format, chunk with { Path = ConfineFile(roots, chunk.Path) }, columns, cancellationToken);
     }
+
+    private static DatasetException NotAFile() => new("A SQL input is read from its source (SqlDataset), not as a file.");
 
     private static string ConfineFile(StorageRoots roots, string path)
     {

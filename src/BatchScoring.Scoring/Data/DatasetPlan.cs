@@ -4,6 +4,9 @@ public enum DatasetFormat
 {
     Parquet,
     Csv,
+
+    /// <summary>Rows of a SELECT on a named PostgreSQL source, read by BatchScoring.Data.SqlDataset.</summary>
+    Sql,
 }
 
 /// <summary>A column as the input files declare it (CSV: as inferred from the header and the first rows).</summary>

@@ -175,7 +175,8 @@ public static class ParquetDataset
                 case DataField data when KindOf(data.ClrType) is { } kind:
                     columns.Add(new SourceColumn(data.Name, kind, data.IsNullable));
                     break;
-                case ListField { Item: DataField item } list when item.ClrType == typeof(float) || item.ClrType == typeof(double):
+                case ListField list when ListLeaf(list) is { } item && (item.ClrType == typeof(float) || item.ClrType == typeof(double)):
+                    // Nested lists (an image as list<list<list<float>>>) are read flattened, row-major.
                     columns.Add(new SourceColumn(list.Name, ColumnKind.Float32List, true));
                     break;
                 default:
@@ -186,6 +187,14 @@ public static class ParquetDataset
 
         return columns.Count > 0 ? columns : throw new DatasetException($"'{path}' has no column of a supported type.");
     }
+
+    /// <summary>The numbers of a list, or of a list of lists at any depth; null for lists of anything else.</summary>
+    private static DataField? ListLeaf(ListField list) => list.Item switch
+    {
+        DataField data => data,
+        ListField inner => ListLeaf(inner),
+        _ => null,
+    };
 
     private static ColumnKind? KindOf(Type clrType) => clrType switch
     {
@@ -203,7 +212,7 @@ public static class ParquetDataset
         ParquetRowGroupReader groupReader, Field field, SourceColumn column, string path, CancellationToken cancellationToken)
     {
         var rows = checked((int)groupReader.RowCount);
-        if (field is ListField { Item: DataField item })
+        if (field is ListField list && ListLeaf(list) is { } item)
         {
             return await ReadListAsync(groupReader, item, column.Name, rows, cancellationToken);
         }

@@ -20,7 +20,10 @@ public enum InputMappingMode
     /// <summary>F numeric columns are packed row-major into the single [N,F] input.</summary>
     FeatureColumns,
 
-    /// <summary>One list column holds the F feature values of each row of the single [N,F] input.</summary>
+    /// <summary>
+    /// One list column holds the values of each row of the single input: F values for [N,F], or C·H·W values
+    /// (row-major) for a tensor input of higher rank such as [N,C,H,W], reshaped to the input's shape.
+    /// </summary>
     ListColumn,
 
     /// <summary>Each model input is fed from the column with its name.</summary>
@@ -98,6 +101,11 @@ internal static class InputMapper
         if (isFeatureInput)
         {
             return MapFeatureInput(signature, sha256, single!, columns, byName, request);
+        }
+
+        if (single is not null && TensorInputMapping.IsTensorInput(single))
+        {
+            return TensorInputMapping.Map(sha256, single, columns, byName, request);
         }
 
         if (request.Features is not null)
@@ -270,9 +278,14 @@ internal static class InputMapper
         var perRow = ValuesPerRow(input);
         if (kind == ColumnKind.Float32List)
         {
-            return input.ElementType is TensorElementKind.Float or TensorElementKind.Double && input.Shape.Length >= 2
-                ? null
-                : "a list column can only feed a float input of shape [N, F]";
+            if (input.ElementType is not (TensorElementKind.Float or TensorElementKind.Double) || input.Shape.Length < 2)
+            {
+                return "a list column can only feed a float input of shape [N, F] or a fixed-shape tensor such as [N, C, H, W]";
+            }
+
+            return input.Shape.Length > 2 && perRow < 0
+                ? "the input's non-batch dimensions are not all fixed, so a list cannot be reshaped to it"
+                : null;
         }
 
         if (perRow is not (1 or -1))
@@ -313,12 +326,12 @@ internal static class InputMapper
 
     private static string FeatureText(int f) => f < 0 ? "feature values" : $"{f} feature values";
 
-    private static string ElementText(TensorInfo input) =>
+    internal static string ElementText(TensorInfo input) =>
         $"{input.ElementType.ToString().ToLowerInvariant()}[{string.Join(", ", input.Shape.Select(d => d < 0 ? "N" : d.ToString(System.Globalization.CultureInfo.InvariantCulture)))}]";
 
     private const string SelectedFromData = "were selected";
 
-    private static string Count(int columns) => columns == 1 ? "1 column" : $"{columns} columns";
+    internal static string Count(int columns) => columns == 1 ? "1 column" : $"{columns} columns";
 
     private static string Describe(IReadOnlyList<TensorInfo> inputs) => string.Join("; ", inputs.Select(i => i.ToString()));
 }

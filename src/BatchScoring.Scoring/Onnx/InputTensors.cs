@@ -131,7 +131,8 @@ internal sealed class InputTensors : IDisposable
         if (column.Column.Kind == ColumnKind.Float32List)
         {
             var width = column.ListLength;
-            long[] listShape = [n, width];
+            // A list of C·H·W values is the row-major layout of one [C, H, W] row: only the shape differs.
+            var listShape = TensorInputMapping.ListShape(input, n, width);
             if (input.ElementType == TensorElementKind.Double)
             {
                 AddList<double>(input.Name, column.Column.As<float[]?>(), rows, width, listShape);

@@ -58,6 +58,10 @@ public static class BatchScoringHostExtensions
         builder.Services.AddDriftWebhook();
         builder.Services.AddSingleton<DispatchRecovery>();
         builder.Services.AddSingleton<JobPlanCache>();
+        // BatchScoring:Sources:<name> = Npgsql connection string of a database that SQL inputs may read.
+        builder.Services.AddSingleton(services => new NamedSources(services.GetRequiredService<IConfiguration>().GetSection(NamedSources.SectionName)
+            .GetChildren().Where(c => !string.IsNullOrWhiteSpace(c.Value)).ToDictionary(c => c.Key, c => c.Value!)));
+        builder.Services.AddSingleton<SqlInputs>();
         builder.Services.AddScoped<JobSubmitter>();
         builder.Services.AddScoped<ChunkDispatcher>();
         builder.Services.AddScoped<JobFinisher>();
