@@ -21,7 +21,8 @@ public static class ModelsApi
             .WithMetadata(new ModelUploadEndpoint())
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .DisableAntiforgery();
-        api.MapPut("/{name}/aliases/{alias}", SetAlias).WithName(nameof(SetAlias)).WithSummary("Point an alias (e.g. production) at a version.")
+        api.MapPut("/{name}/aliases/{alias}", SetAlias).WithName(nameof(SetAlias))
+            .WithSummary("Point an alias (e.g. production) at a version; with canaryVersion and canaryPercent, send that share of score request rows to a canary version.")
             .RequireAuthorization(ApiScopes.Admin);
         api.MapGet("/{name}/aliases/{alias}/history", AliasHistory).WithName(nameof(AliasHistory)).WithSummary("Every move of an alias, newest first.")
             .RequireAuthorization(ApiScopes.Read);
@@ -31,7 +32,10 @@ public static class ModelsApi
         return api;
     }
 
-    public sealed record SetAliasRequest(int Version);
+    /// <param name="Version">The version the alias points at.</param>
+    /// <param name="CanaryVersion">With <paramref name="CanaryPercent"/>: a canary version that gets that share of score request rows; absent: a plain move, which ends a running canary.</param>
+    /// <param name="CanaryPercent">1 to 99.</param>
+    public sealed record SetAliasRequest(int Version, int? CanaryVersion = null, int? CanaryPercent = null);
 
     public static async Task<Ok<IReadOnlyList<ModelVersionInfo>>> ListModels(ClaimsPrincipal user, ModelRegistry registry, CancellationToken cancellationToken) =>
         TypedResults.Ok(await registry.ListAsync(user.Tenant(), cancellationToken));
@@ -66,10 +70,15 @@ public static class ModelsApi
     }
 
     public static async Task<Results<Ok<ModelVersionInfo>, ProblemHttpResult>> SetAlias(
-        string name, string alias, SetAliasRequest body, ClaimsPrincipal user, ModelRegistry registry, CancellationToken cancellationToken)
+        string name, string alias, SetAliasRequest body, ClaimsPrincipal user, ModelRegistry registry, CanaryAliases canaries, CancellationToken cancellationToken)
     {
         try
         {
+            if (body.CanaryVersion is not null || body.CanaryPercent is not null)
+            {
+                return await CanaryApi.SetCanaryAsync(name, alias, body, user, registry, canaries, cancellationToken);
+            }
+
             return TypedResults.Ok(await registry.SetAliasAsync(name, alias, body.Version, user.Tenant(), cancellationToken));
         }
         catch (ModelNotFoundException ex)

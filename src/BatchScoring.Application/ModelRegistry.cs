@@ -157,7 +157,12 @@ public sealed partial class ModelRegistry(ModelStore store, IOptions<BatchScorin
         }
 
         var changes = await store.ListAliasHistoryAsync(name, alias, limit, cancellationToken);
-        return changes.Select(c => new ModelAliasChange(c.Model, c.Alias, c.Version, c.PreviousVersion, c.ChangedAt)).ToArray();
+        return changes.Select(c => new ModelAliasChange(c.Model, c.Alias, c.Version, c.PreviousVersion, c.ChangedAt)
+        {
+            CanaryVersion = c.CanaryVersion,
+            CanaryPercent = c.CanaryPercent,
+            EndedCanaryVersion = c.EndedCanaryVersion,
+        }).ToArray();
     }
 
     /// <summary>

@@ -43,4 +43,13 @@ public sealed record FailureReasonCount(string Reason, long Count);
 public sealed record ModelVersionInfo(string Name, int Version, string Sha256, IReadOnlyList<string> Aliases, DateTimeOffset CreatedAt, string Signature);
 
 /// <summary>One move of a model alias, as <c>/api/models/{name}/aliases/{alias}/history</c> reports it; <paramref name="PreviousVersion"/> null: the alias was created.</summary>
-public sealed record ModelAliasChange(string Model, string Alias, int Version, int? PreviousVersion, DateTimeOffset ChangedAt);
+public sealed record ModelAliasChange(string Model, string Alias, int Version, int? PreviousVersion, DateTimeOffset ChangedAt)
+{
+    /// <summary>Set when this move started or changed a canary (see docs/serving.md): the canary version and its share of rows.</summary>
+    public int? CanaryVersion { get; init; }
+
+    public int? CanaryPercent { get; init; }
+
+    /// <summary>The canary this move ended (a plain move ends a running canary).</summary>
+    public int? EndedCanaryVersion { get; init; }
+}

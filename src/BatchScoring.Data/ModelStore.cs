@@ -6,7 +6,16 @@ using NpgsqlTypes;
 namespace BatchScoring.Data;
 
 /// <summary>One move of a model alias: to <paramref name="Version"/>, from <paramref name="PreviousVersion"/> (null: created).</summary>
-public sealed record AliasChange(string Model, string Alias, int Version, int? PreviousVersion, DateTimeOffset ChangedAt);
+public sealed record AliasChange(string Model, string Alias, int Version, int? PreviousVersion, DateTimeOffset ChangedAt)
+{
+    /// <summary>Canary started or changed by this move (migration 012).</summary>
+    public int? CanaryVersion { get; init; }
+
+    public int? CanaryPercent { get; init; }
+
+    /// <summary>Canary this move ended.</summary>
+    public int? EndedCanaryVersion { get; init; }
+}
 
 /// <summary>
 /// The model registry's tables: model versions (each owned by a tenant), aliases and every move of an alias
@@ -126,7 +135,7 @@ public sealed class ModelStore(NpgsqlDataSource dataSource)
     {
         await using var command = dataSource.CreateCommand(
             """
-            SELECT version, previous_version, changed_at FROM scoring.model_alias_history
+            SELECT version, previous_version, changed_at, canary_version, canary_percent, ended_canary_version FROM scoring.model_alias_history
             WHERE model_name = $1 AND alias = $2 ORDER BY id DESC LIMIT $3
             """);
         command.Parameters.Add(DbParameter.Of(modelName, NpgsqlDbType.Text));
@@ -136,7 +145,12 @@ public sealed class ModelStore(NpgsqlDataSource dataSource)
         await using var reader = await command.ExecuteReaderAsync(ct);
         while (await reader.ReadAsync(ct))
         {
-            changes.Add(new AliasChange(modelName, alias, reader.GetInt32(0), reader.IsDBNull(1) ? null : reader.GetInt32(1), reader.GetFieldValue<DateTimeOffset>(2)));
+            changes.Add(new AliasChange(modelName, alias, reader.GetInt32(0), reader.IsDBNull(1) ? null : reader.GetInt32(1), reader.GetFieldValue<DateTimeOffset>(2))
+            {
+                CanaryVersion = reader.IsDBNull(3) ? null : reader.GetInt32(3),
+                CanaryPercent = reader.IsDBNull(4) ? null : reader.GetInt32(4),
+                EndedCanaryVersion = reader.IsDBNull(5) ? null : reader.GetInt32(5),
+            });
         }
 
         return changes;

@@ -30,13 +30,23 @@ public static class ModelsCommand
         var aliasName = new Option<string>("--name") { Description = "Model name.", Required = true };
         var alias = new Option<string>("--alias") { Description = "Alias, e.g. production.", Required = true };
         var version = new Option<int>("--version") { Description = "Version the alias points at.", Required = true };
-        var setAlias = new Command("alias", "Point an alias at a version (promote / roll back).") { aliasName, alias, version };
+        var (canary, percent) = CanaryOptions.Create();
+        var setAlias = new Command("alias", "Point an alias at a version (promote / roll back); with --canary and --percent, send that share of score request rows to a canary version.")
+        {
+            aliasName, alias, version, canary, percent,
+        };
+        CanaryOptions.AddExamples(setAlias);
         setAlias.SetAction(async (parse, ct) =>
         {
+            if (CanaryOptions.Problem(parse, canary, percent) is { } problem)
+            {
+                return ErrorReporter.Print(ExitCodes.Usage, problem);
+            }
+
             using var api = ApiClient.From(parse);
             var path = $"api/models/{Uri.EscapeDataString(parse.GetRequiredValue(aliasName))}/aliases/{Uri.EscapeDataString(parse.GetRequiredValue(alias))}";
-            var info = await api.PutJsonAsync<ModelVersionInfo>(path, new { version = parse.GetValue(version) }, ct);
-            Console.Error.WriteLine($"{parse.GetRequiredValue(alias)} → {info.Name} v{info.Version}");
+            var info = await api.PutJsonAsync<ModelVersionInfo>(path, CanaryOptions.Body(parse, parse.GetValue(version), canary, percent), ct);
+            Console.Error.WriteLine($"{parse.GetRequiredValue(alias)} → {info.Name} v{info.Version}{CanaryOptions.Describe(parse, canary, percent)}");
             return ExitCodes.Succeeded;
         });
 
@@ -62,7 +72,7 @@ public static class ModelsCommand
             var changes = await api.GetAsync<List<ModelAliasChange>>(path, ct);
             foreach (var c in changes)
             {
-                Console.WriteLine($"{c.ChangedAt:u}  {c.Alias} → v{c.Version}{(c.PreviousVersion is { } p ? $" (was v{p})" : " (created)")}");
+                Console.WriteLine($"{c.ChangedAt:u}  {c.Alias} → v{c.Version}{(c.PreviousVersion is { } p ? $" (was v{p})" : " (created)")}{CanaryOptions.Describe(c)}");
             }
 
             return ExitCodes.Succeeded;
