@@ -63,11 +63,14 @@ public sealed class CanaryStore(NpgsqlDataSource dataSource)
 
         await using var canary = new NpgsqlCommand(
             """
-            INSERT INTO scoring.model_alias_canaries (model_name, alias, canary_version, canary_percent) VALUES ($1, $2, $3, $4)
-            ON CONFLICT (model_name, alias) DO UPDATE SET canary_version = EXCLUDED.canary_version, canary_percent = EXCLUDED.canary_percent,
-                started_at = CASE WHEN model_alias_canaries.canary_version = EXCLUDED.canary_version THEN model_alias_canaries.started_at ELSE now() END;
+            WITH canary AS (
+                INSERT INTO scoring.model_alias_canaries (model_name, alias, canary_version, canary_percent) VALUES ($1, $2, $3, $4)
+                ON CONFLICT (model_name, alias) DO UPDATE SET canary_version = EXCLUDED.canary_version, canary_percent = EXCLUDED.canary_percent,
+                    started_at = CASE WHEN model_alias_canaries.canary_version = EXCLUDED.canary_version THEN model_alias_canaries.started_at ELSE now() END
+                RETURNING 1
+            )
             INSERT INTO scoring.model_alias_history (model_name, alias, version, previous_version, canary_version, canary_percent, ended_canary_version)
-            VALUES ($1, $2, $5, $6, $3, $4, $7);
+            SELECT $1, $2, $5, $6, $3, $4, $7 FROM canary
             """,
             connection,
             tx);

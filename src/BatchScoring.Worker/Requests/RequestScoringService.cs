@@ -36,6 +36,7 @@ public sealed class RequestScoringService : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<(string Name, string? Version), Resolution> _resolutions = new();
     private readonly ModelCache _models;
+    private long _aliasMovesHandled;
     private readonly RequestLanes _lanes;
 
     public RequestScoringService(
@@ -219,7 +220,11 @@ public sealed class RequestScoringService : IAsyncDisposable
         }
 
         _resolutions.TryRemove((move.Model, move.Alias), out _);
+        Interlocked.Increment(ref _aliasMovesHandled);
     }
+
+    /// <summary>Alias moves this worker has acted on (warmed what they point at, forgot the old resolution).</summary>
+    public long AliasMovesHandled => Interlocked.Read(ref _aliasMovesHandled);
 
     /// <summary>Whether the version is loaded in this worker's model cache (tests and the status of a warm-up).</summary>
     public bool IsWarm(string model, int version) => _lanes.IsStarted(model, version) && _models.IsLoaded(model, version);
