@@ -22,7 +22,7 @@ public static class ModelsApi
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .DisableAntiforgery();
         api.MapPut("/{name}/aliases/{alias}", SetAlias).WithName(nameof(SetAlias))
-            .WithSummary("Point an alias (e.g. production) at a version; 409 with the signature diff when it is incompatible with the current target (unless force).")
+            .WithSummary("Point an alias (e.g. production) at a version; 409 with the signature diff when it is incompatible with the current target (unless force); with canaryVersion and canaryPercent, send that share of score request rows to a canary version.")
             .RequireAuthorization(ApiScopes.Admin).ProducesProblem(StatusCodes.Status409Conflict);
         api.MapGet("/{name}/aliases/{alias}/history", AliasHistory).WithName(nameof(AliasHistory)).WithSummary("Every move of an alias, newest first.")
             .RequireAuthorization(ApiScopes.Read);
@@ -35,7 +35,9 @@ public static class ModelsApi
 
     /// <param name="Version">The version the alias points at after the move.</param>
     /// <param name="Force">Move even when the version's signature is incompatible with the current target's (recorded in the history).</param>
-    public sealed record SetAliasRequest(int Version, bool Force = false);
+    /// <param name="CanaryVersion">With <paramref name="CanaryPercent"/>: a canary version that gets that share of score request rows; absent: a plain move, which ends a running canary.</param>
+    /// <param name="CanaryPercent">1 to 99.</param>
+    public sealed record SetAliasRequest(int Version, bool Force = false, int? CanaryVersion = null, int? CanaryPercent = null);
 
     /// <param name="Force">Roll back even when the earlier version's signature is incompatible with the current one's.</param>
     public sealed record RollbackAliasRequest(bool Force = false);
@@ -74,10 +76,15 @@ public static class ModelsApi
     }
 
     public static async Task<Results<Ok<ModelVersionInfo>, ProblemHttpResult>> SetAlias(
-        string name, string alias, SetAliasRequest body, ClaimsPrincipal user, ModelRegistry registry, CancellationToken cancellationToken)
+        string name, string alias, SetAliasRequest body, ClaimsPrincipal user, ModelRegistry registry, CanaryAliases canaries, CancellationToken cancellationToken)
     {
         try
         {
+            if (body.CanaryVersion is not null || body.CanaryPercent is not null)
+            {
+                return await CanaryApi.SetCanaryAsync(name, alias, body, user, registry, canaries, cancellationToken);
+            }
+
             return TypedResults.Ok(await registry.SetAliasAsync(name, alias, body.Version, user.Tenant(), cancellationToken, body.Force, user.Identity?.Name));
         }
         catch (IncompatibleSignatureException ex)

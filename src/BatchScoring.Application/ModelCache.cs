@@ -23,8 +23,9 @@ public sealed class ModelCache(IOptions<BatchScoringOptions> options, ILoggerFac
         Entry entry;
         lock (_gate)
         {
-            entry = _entries.FirstOrDefault(e => e.Name == version.ModelName && e.Version == version.Version)
-                ?? AddEntry(version);
+            entry = _entries.FirstOrDefault(e => e.Name == version.ModelName && e.Version == version.Version) is { } cached
+                ? Hit(cached)
+                : AddEntry(version);
             _entries.Remove(entry);
             _entries.AddFirst(entry);
             entry.Leases++;
@@ -47,8 +48,33 @@ public sealed class ModelCache(IOptions<BatchScoringOptions> options, ILoggerFac
         }
     }
 
+    /// <summary>Whether the version's session is loaded (not loading, not failed) and still cached.</summary>
+    public bool IsLoaded(string name, int version)
+    {
+        lock (_gate)
+        {
+            return _entries.Any(e => e.Name == name && e.Version == version && e.Model.IsValueCreated);
+        }
+    }
+
+    /// <summary>The versions whose sessions are loaded, most recently used first.</summary>
+    public IReadOnlyList<(string Name, int Version)> Loaded()
+    {
+        lock (_gate)
+        {
+            return _entries.Where(e => e.Model.IsValueCreated).Select(e => (e.Name, e.Version)).ToArray();
+        }
+    }
+
+    private static Entry Hit(Entry entry)
+    {
+        ServingMetrics.CacheHits.Add(1, ServingMetrics.Tags(entry.Name, entry.Version));
+        return entry;
+    }
+
     private Entry AddEntry(ModelVersionEntity version)
     {
+        ServingMetrics.CacheMisses.Add(1, ServingMetrics.Tags(version.ModelName, version.Version));
         var settings = options.Value;
         var entry = new Entry(version.ModelName, version.Version, new Lazy<ScoringModel>(() =>
         {
@@ -63,11 +89,13 @@ public sealed class ModelCache(IOptions<BatchScoringOptions> options, ILoggerFac
                 throw new ModelLoadException(ex.Message, ex);
             }
 
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             var model = ScoringModel.Load(
                 path,
                 new ScoringSessionOptions { IntraOpThreads = IntraOpThreads(settings), PreferCuda = settings.PreferCuda, EnableCpuMemArena = settings.OnnxCpuMemArena },
                 loggerFactory.CreateLogger<ScoringModel>(),
                 version.Sha256);
+            ServingMetrics.LoadSeconds.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds, ServingMetrics.Tags(version.ModelName, version.Version));
             _logger.LogInformation("Loaded model {Model} v{Version} ({Provider})", version.ModelName, version.Version, model.ExecutionProvider);
             return model;
         }));
@@ -88,6 +116,7 @@ public sealed class ModelCache(IOptions<BatchScoringOptions> options, ILoggerFac
         {
             _entries.RemoveLast();
             last.Value.Evicted = true;
+            ServingMetrics.CacheEvictions.Add(1, ServingMetrics.Tags(last.Value.Name, last.Value.Version));
             DisposeIfIdle(last.Value);
         }
     }

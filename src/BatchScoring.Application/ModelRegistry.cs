@@ -219,7 +219,14 @@ public sealed partial class ModelRegistry(
         }
 
         var changes = await store.ListAliasHistoryAsync(name, alias, limit, cancellationToken);
-        return changes.Select(c => new ModelAliasChange(c.Model, c.Alias, c.Version, c.PreviousVersion, c.ChangedAt) { ChangedBy = c.ChangedBy, Forced = c.Forced }).ToArray();
+        return changes.Select(c => new ModelAliasChange(c.Model, c.Alias, c.Version, c.PreviousVersion, c.ChangedAt)
+        {
+            ChangedBy = c.ChangedBy,
+            Forced = c.Forced,
+            CanaryVersion = c.CanaryVersion,
+            CanaryPercent = c.CanaryPercent,
+            EndedCanaryVersion = c.EndedCanaryVersion,
+        }).ToArray();
     }
 
     /// <summary>

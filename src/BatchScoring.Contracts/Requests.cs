@@ -86,13 +86,30 @@ public sealed record ScoreRequestCompleted
     public DateTimeOffset CompletedAt { get; init; }
 }
 
-public sealed record ScoredModel(string Name, int? Version);
+public sealed record ScoredModel(string Name, int? Version)
+{
+    /// <summary>
+    /// While the alias requested runs a canary: the canary version and its share of rows in percent. Each row's
+    /// <see cref="RowScore.Version"/> then says which of the two versions scored it.
+    /// </summary>
+    public int? CanaryVersion { get; init; }
+
+    public int? CanaryPercent { get; init; }
+}
 
 /// <summary>A scored row: output column → value (number, string, boolean, null or an array of numbers).</summary>
-public sealed record RowScore(string Key, IReadOnlyDictionary<string, object?> Outputs);
+public sealed record RowScore(string Key, IReadOnlyDictionary<string, object?> Outputs)
+{
+    /// <summary>The model version that scored this row (differs between rows of one request while a canary runs).</summary>
+    public int? Version { get; init; }
+}
 
 /// <summary>A row that was not scored; <see cref="Column"/> names the offending feature when known.</summary>
-public sealed record RowFailureReport(string? Key, string? Column, string Reason);
+public sealed record RowFailureReport(string? Key, string? Column, string Reason)
+{
+    /// <summary>The model version the row was sent to, when it got that far.</summary>
+    public int? Version { get; init; }
+}
 
 /// <summary>Values of <see cref="ScoreRequestCompleted.Outcome"/>.</summary>
 public static class ScoreRequestOutcome

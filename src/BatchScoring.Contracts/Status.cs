@@ -62,4 +62,12 @@ public sealed record ModelAliasChange(string Model, string Alias, int Version, i
 
     /// <summary>The move was forced past an incompatible signature.</summary>
     public bool Forced { get; init; }
+
+    /// <summary>Set when this move started or changed a canary (see docs/serving.md): the canary version and its share of rows.</summary>
+    public int? CanaryVersion { get; init; }
+
+    public int? CanaryPercent { get; init; }
+
+    /// <summary>The canary this move ended (a plain move ends a running canary).</summary>
+    public int? EndedCanaryVersion { get; init; }
 }

@@ -13,6 +13,14 @@ public sealed record AliasChange(string Model, string Alias, int Version, int? P
 
     /// <summary>The move was forced past an incompatible signature.</summary>
     public bool Forced { get; init; }
+
+    /// <summary>Canary started or changed by this move (migration 012).</summary>
+    public int? CanaryVersion { get; init; }
+
+    public int? CanaryPercent { get; init; }
+
+    /// <summary>Canary this move ended.</summary>
+    public int? EndedCanaryVersion { get; init; }
 }
 
 /// <summary>
@@ -160,7 +168,7 @@ public sealed partial class ModelStore(NpgsqlDataSource dataSource)
     {
         await using var command = dataSource.CreateCommand(
             """
-            SELECT version, previous_version, changed_at, changed_by, forced FROM scoring.model_alias_history
+            SELECT version, previous_version, changed_at, changed_by, forced, canary_version, canary_percent, ended_canary_version FROM scoring.model_alias_history
             WHERE model_name = $1 AND alias = $2 ORDER BY id DESC LIMIT $3
             """);
         command.Parameters.Add(DbParameter.Of(modelName, NpgsqlDbType.Text));
@@ -174,6 +182,9 @@ public sealed partial class ModelStore(NpgsqlDataSource dataSource)
             {
                 ChangedBy = reader.IsDBNull(3) ? null : reader.GetString(3),
                 Forced = reader.GetBoolean(4),
+                CanaryVersion = reader.IsDBNull(5) ? null : reader.GetInt32(5),
+                CanaryPercent = reader.IsDBNull(6) ? null : reader.GetInt32(6),
+                EndedCanaryVersion = reader.IsDBNull(7) ? null : reader.GetInt32(7),
             });
         }
 

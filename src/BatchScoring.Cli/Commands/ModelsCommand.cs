@@ -39,19 +39,35 @@ public static class ModelsCommand
         var version = new Option<int>("--version") { Description = "Version the alias points at.", Required = true };
         var aliasForce = ModelLifecycleCommands.ForceOption();
         var aliasJson = new Option<bool>("--json") { Description = "Machine-readable output (a refused move prints the signature diff)." };
+        var (canary, percent) = CanaryOptions.Create();
         var setAlias = new Command(
             "alias",
-            "Point an alias at a version (promote / roll back); refused when its signature is incompatible with the current target's, unless --force. Example: batchscore models alias --name churn --alias production --version 4")
+            "Point an alias at a version (promote / roll back); refused when its signature is incompatible with the current target's, unless --force; "
+            + "with --canary and --percent, send that share of score request rows to a canary version. Example: batchscore models alias --name churn --alias production --version 4")
         {
-            aliasName, alias, version, aliasForce, aliasJson,
+            aliasName, alias, version, aliasForce, aliasJson, canary, percent,
         };
+        CanaryOptions.AddExamples(setAlias);
         setAlias.SetAction(async (parse, ct) =>
         {
+            if (CanaryOptions.Problem(parse, canary, percent) is { } problem)
+            {
+                return ErrorReporter.Print(ExitCodes.Usage, problem);
+            }
+
             using var api = ApiClient.From(parse);
             var path = $"api/models/{Uri.EscapeDataString(parse.GetRequiredValue(aliasName))}/aliases/{Uri.EscapeDataString(parse.GetRequiredValue(alias))}";
-            var info = await ModelLifecycleCommands.MoveAsync(
-                parse.GetValue(aliasJson), () => api.PutJsonAsync<ModelVersionInfo>(path, new { version = parse.GetValue(version), force = parse.GetValue(aliasForce) }, ct));
-            ModelLifecycleCommands.PrintMove(parse.GetRequiredValue(alias), info, parse.GetValue(aliasJson));
+            var json = parse.GetValue(aliasJson);
+            var body = CanaryOptions.Body(parse, parse.GetValue(version), parse.GetValue(aliasForce), canary, percent);
+            var info = await ModelLifecycleCommands.MoveAsync(json, () => api.PutJsonAsync<ModelVersionInfo>(path, body, ct));
+            if (json)
+            {
+                ModelLifecycleCommands.PrintMove(parse.GetRequiredValue(alias), info, json);
+            }
+            else
+            {
+                Console.Error.WriteLine($"{parse.GetRequiredValue(alias)} → {info.Name} v{info.Version}{CanaryOptions.Describe(parse, canary, percent)}");
+            }
             return ExitCodes.Succeeded;
         });
 
@@ -93,7 +109,7 @@ public static class ModelsCommand
             foreach (var c in changes)
             {
                 Console.WriteLine(
-                    $"{c.ChangedAt:u}  {c.Alias} → v{c.Version}{(c.PreviousVersion is { } p ? $" (was v{p})" : " (created)")}"
+                    $"{c.ChangedAt:u}  {c.Alias} → v{c.Version}{(c.PreviousVersion is { } p ? $" (was v{p})" : " (created)")}{CanaryOptions.Describe(c)}"
                     + $"{(c.ChangedBy is { } by ? $" by {by}" : "")}{(c.Forced ? " FORCED past an incompatible signature" : "")}");
             }
 

@@ -47,6 +47,8 @@ public static class BatchScoringHostExtensions
         builder.Services.AddSingleton<ModelStore>();
         builder.Services.AddSingleton<ModelCache>();
         builder.Services.AddSingleton<ModelRegistry>();
+        builder.Services.AddSingleton<CanaryStore>();
+        builder.Services.AddSingleton<CanaryAliases>();
         builder.Services.AddOptions<DriftOptions>()
             .BindConfiguration(DriftOptions.SectionName)
             .ValidateOnStart();

@@ -46,6 +46,16 @@ public sealed class RequestBatchingOptions
     /// </summary>
     public int MaxRedeliveries { get; set; } = 5;
 
+    /// <summary>
+    /// Whether a worker follows alias moves (PostgreSQL LISTEN on the alias history) and loads and warms the version
+    /// an alias now points at before its requests switch to it. Off: the switch happens when a resolution expires
+    /// (ModelResolutionCacheMs), and the first request on the new version pays for its load.
+    /// </summary>
+    public bool WarmOnAliasMove { get; set; } = true;
+
+    /// <summary>How often the alias history is re-read even without a notice (a notice lost to a pooler or a reconnect).</summary>
+    public int AliasPollSeconds { get; set; } = 30;
+
     public TimeSpan MaxQueueDelay => TimeSpan.FromMilliseconds(MaxQueueDelayMs);
 
     public IEnumerable<string> Validate()
@@ -83,6 +93,11 @@ public sealed class RequestBatchingOptions
         if (ModelResolutionCacheMs < 0)
         {
             yield return $"{SectionName}:{nameof(ModelResolutionCacheMs)} must not be negative (was {ModelResolutionCacheMs}).";
+        }
+
+        if (AliasPollSeconds < 1)
+        {
+            yield return $"{SectionName}:{nameof(AliasPollSeconds)} must be at least 1 (was {AliasPollSeconds}).";
         }
 
         if (MaxRedeliveries < 0)

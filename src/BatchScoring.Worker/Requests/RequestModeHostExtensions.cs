@@ -18,6 +18,7 @@ public static class RequestModeHostExtensions
         services.AddSingleton<RequestScoringService>();
         services.AddSingleton<RedeliveryCounter>();
         services.AddHostedService<RequestQueueListener>();
+        services.AddHostedService<WarmUp.AliasMoveWatcher>();
         return services;
     }
 }

@@ -55,4 +55,16 @@ internal static partial class RequestModeLog
 
     [LoggerMessage(EventId = 3121, Level = LogLevel.Warning, Message = "Request mode: could not reply to {Address}: {Error}")]
     public static partial void ReplyFailed(this ILogger logger, Uri address, string error);
+
+    [LoggerMessage(EventId = 3130, Level = LogLevel.Information, Message = "Request mode: model {Model} v{Version} warmed ({Rows} rows in {Milliseconds} ms) before serving")]
+    public static partial void WarmedUp(this ILogger logger, string model, int version, int rows, long milliseconds);
+
+    [LoggerMessage(EventId = 3131, Level = LogLevel.Warning, Message = "Request mode: warm-up of model {Model} v{Version} failed: {Error}")]
+    public static partial void WarmUpFailed(this ILogger logger, string model, int version, string error);
+
+    [LoggerMessage(EventId = 3132, Level = LogLevel.Information, Message = "Request mode: alias {Alias} of model {Model} moved to v{Version} (canary: v{Canary}); warming it")]
+    public static partial void AliasMoved(this ILogger logger, string model, string alias, int version, int? canary);
+
+    [LoggerMessage(EventId = 3133, Level = LogLevel.Warning, Message = "Request mode: following alias moves failed ({Error}); retrying in {Delay}")]
+    public static partial void AliasWatchFailed(this ILogger logger, string error, TimeSpan delay);
 }

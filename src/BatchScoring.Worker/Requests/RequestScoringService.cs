@@ -1,10 +1,13 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Globalization;
 using BatchScoring.Application;
 using BatchScoring.Application.Drift;
 using BatchScoring.Contracts;
 using BatchScoring.Data;
 using BatchScoring.Worker.Requests.Answers;
+using BatchScoring.Worker.Requests.Batching;
+using BatchScoring.Worker.Requests.Canary;
 using BatchScoring.Worker.Requests.Intake;
 using BatchScoring.Worker.Requests.Lanes;
 using Microsoft.Extensions.Logging;
@@ -27,17 +30,28 @@ public sealed class ScoreRequestRejectedException(string message, Exception? inn
 public sealed class RequestScoringService : IAsyncDisposable
 {
     private readonly ModelStore _store;
+    private readonly CanaryStore _canaries;
     private readonly NpgsqlDataSource _dataSource;
     private readonly RequestBatchingOptions _options;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<(string Name, string? Version), Resolution> _resolutions = new();
+    private readonly ModelCache _models;
+    private long _aliasMovesHandled;
     private readonly RequestLanes _lanes;
 
     public RequestScoringService(
-        ModelStore store, NpgsqlDataSource dataSource, ModelCache models, DriftSampleRecorder driftSamples, IOptions<RequestBatchingOptions> options, ILogger<RequestScoringService> logger)
+        ModelStore store,
+        CanaryStore canaries,
+        NpgsqlDataSource dataSource,
+        ModelCache models,
+        DriftSampleRecorder driftSamples,
+        IOptions<RequestBatchingOptions> options,
+        ILogger<RequestScoringService> logger)
     {
         ArgumentNullException.ThrowIfNull(options);
         _store = store;
+        _canaries = canaries;
+        _models = models;
         _dataSource = dataSource;
         _options = options.Value;
         _logger = logger;
@@ -63,17 +77,62 @@ public sealed class RequestScoringService : IAsyncDisposable
             return RequestAnswers.Rejected(request, new ScoredModel(modelName, null), problem);
         }
 
-        var version = await ResolveAsync(modelName, request.Model!.Version, cancellationToken);
-        if (version is null)
+        var route = await ResolveAsync(modelName, request.Model!.Version, cancellationToken);
+        if (route is null)
         {
             return RequestAnswers.Rejected(request, new ScoredModel(modelName, null), ModelRegistry.NotFound(modelName, request.Model.Version));
         }
 
-        if (version.ArchivedAt is not null)
+        if (new[] { route.Main, route.Canary }.FirstOrDefault(v => v?.ArchivedAt is not null) is { } archived)
         {
-            return RequestAnswers.Rejected(request, new ScoredModel(version.ModelName, version.Version), ModelRegistry.Archived(version, "it does not score requests"));
+            return RequestAnswers.Rejected(request, new ScoredModel(archived.ModelName, archived.Version), ModelRegistry.Archived(archived, "it does not score requests"));
         }
 
+        if (route.Canary is not null)
+        {
+            return await ScoreSplitAsync(route, request, redelivered, cancellationToken);
+        }
+
+        var (lane, pending, rejected) = await PrepareAsync(route.Main, request, cancellationToken);
+        return rejected ?? await RunAsync(lane!, pending!, request, redelivered, cancellationToken);
+    }
+
+    /// <summary>
+    /// A request on an alias with a canary: its rows split by key between the two versions, each part scored in its
+    /// version's lane, one answer. Both parts are checked before either is queued, so a part the request cannot feed
+    /// rejects the whole request with nothing written.
+    /// </summary>
+    private async Task<ScoreRequestCompleted> ScoreSplitAsync(ModelRoute route, ScoreRequest request, bool redelivered, CancellationToken cancellationToken)
+    {
+        var canary = route.Canary!;
+        var model = new ScoredModel(route.Main.ModelName, route.Main.Version) { CanaryVersion = canary.Version, CanaryPercent = route.CanaryPercent };
+        var (mainRows, canaryRows) = CanaryRouter.Split(request, route.Main.ModelName, route.CanaryPercent);
+        var prepared = new List<(RequestLane Lane, PendingRequest Pending, ScoreRequest Part)>(2);
+        foreach (var (version, rows) in new[] { (route.Main, mainRows), (canary, canaryRows) })
+        {
+            if (rows.Count == 0)
+            {
+                continue;
+            }
+
+            var part = request with { Rows = rows };
+            var (lane, pending, rejected) = await PrepareAsync(version, part, cancellationToken);
+            if (rejected is not null)
+            {
+                return rejected with { Model = model };
+            }
+
+            prepared.Add((lane!, pending!, part));
+        }
+
+        var answers = await Task.WhenAll(prepared.Select(p => RunAsync(p.Lane, p.Pending, p.Part, redelivered, cancellationToken)));
+        return CanaryAnswer.Merge(request, model, prepared.Select((p, i) => new CanaryPart(p.Lane.Model.Version!.Value, p.Part.Rows, answers[i])).ToList());
+    }
+
+    /// <summary>The version's lane (started and warmed on first use) and the request's rows converted for it; or the rejection.</summary>
+    private async Task<(RequestLane? Lane, PendingRequest? Pending, ScoreRequestCompleted? Rejected)> PrepareAsync(
+        ModelVersionEntity version, ScoreRequest request, CancellationToken cancellationToken)
+    {
         RequestLane lane;
         try
         {
@@ -81,15 +140,17 @@ public sealed class RequestScoringService : IAsyncDisposable
         }
         catch (ScoreRequestRejectedException ex)
         {
-            return RequestAnswers.Rejected(request, new ScoredModel(version.ModelName, version.Version), ex.Message);
+            return (null, null, RequestAnswers.Rejected(request, new ScoredModel(version.ModelName, version.Version), ex.Message));
         }
 
         var (pending, mismatch) = lane.Prepare(request);
-        if (pending is null)
-        {
-            return RequestAnswers.Rejected(request, lane.Model, mismatch!);
-        }
+        return pending is null ? (null, null, RequestAnswers.Rejected(request, lane.Model, mismatch!)) : (lane, pending, null);
+    }
 
+    /// <summary>Queues prepared rows in their lane and waits for them: deadline, backlog and redelivery checks first.</summary>
+    private async Task<ScoreRequestCompleted> RunAsync(RequestLane lane, PendingRequest pending, ScoreRequest request, bool redelivered, CancellationToken cancellationToken)
+    {
+        var version = lane.Version;
         if (redelivered)
         {
             var committed = await lane.Table.ReadCommittedAsync(_dataSource, request.RequestId, request.Rows.Select(r => r.Key).Distinct().ToArray(), cancellationToken);
@@ -138,8 +199,43 @@ public sealed class RequestScoringService : IAsyncDisposable
         return RedeliveredAnswer.Merge(request, lane.Model, committed, rest);
     }
 
-    /// <summary>Name + version/alias → model version, reused for ModelResolutionCacheMs so the hot path does not query PostgreSQL.</summary>
-    private async Task<ModelVersionEntity?> ResolveAsync(string name, string? version, CancellationToken cancellationToken)
+    /// <summary>
+    /// After an alias moved: starts (loads and warms) the lanes of the versions it now points at when this worker
+    /// serves the model, then forgets the cached resolution, so requests switch to the new version once it is warm.
+    /// </summary>
+    public async Task WarmAliasAsync(RecordedAliasMove move, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(move);
+        if (_lanes.Serves(move.Model))
+        {
+            foreach (var number in new[] { move.Version, move.CanaryVersion })
+            {
+                if (number is { } v && await _store.GetModelVersionAsync(move.Model, v, cancellationToken) is { } version)
+                {
+                    try
+                    {
+                        await _lanes.GetAsync(version, cancellationToken);
+                    }
+                    catch (ScoreRequestRejectedException ex)
+                    {
+                        _logger.WarmUpFailed(move.Model, v, ex.Message);
+                    }
+                }
+            }
+        }
+
+        _resolutions.TryRemove((move.Model, move.Alias), out _);
+        Interlocked.Increment(ref _aliasMovesHandled);
+    }
+
+    /// <summary>Alias moves this worker has acted on (warmed what they point at, forgot the old resolution).</summary>
+    public long AliasMovesHandled => Interlocked.Read(ref _aliasMovesHandled);
+
+    /// <summary>Whether the version is loaded in this worker's model cache (tests and the status of a warm-up).</summary>
+    public bool IsWarm(string model, int version) => _lanes.IsStarted(model, version) && _models.IsLoaded(model, version);
+
+    /// <summary>Name + version/alias → route (version, canary), reused for ModelResolutionCacheMs so the hot path does not query PostgreSQL.</summary>
+    private async Task<ModelRoute?> ResolveAsync(string name, string? version, CancellationToken cancellationToken)
     {
         var key = (name, string.IsNullOrWhiteSpace(version) ? null : version.Trim());
         var now = Stopwatch.GetTimestamp();
@@ -149,7 +245,7 @@ public sealed class RequestScoringService : IAsyncDisposable
         }
 
         var fresh = new Resolution(
-            _store.ResolveModelAsync(name, key.Item2, CancellationToken.None),
+            LoadRouteAsync(name, key.Item2),
             now + (long)(_options.ModelResolutionCacheMs / 1000.0 * Stopwatch.Frequency));
         _resolutions[key] = fresh;
         return await fresh.Task.WaitAsync(cancellationToken);
@@ -157,5 +253,23 @@ public sealed class RequestScoringService : IAsyncDisposable
 
     public ValueTask DisposeAsync() => _lanes.DisposeAsync();
 
-    private sealed record Resolution(Task<ModelVersionEntity?> Task, long ExpiresAt);
+    private async Task<ModelRoute?> LoadRouteAsync(string name, string? reference)
+    {
+        if (await _store.ResolveModelAsync(name, reference, CancellationToken.None) is not { } main)
+        {
+            return null;
+        }
+
+        // Only an alias can carry a canary: numbers and "latest" name one version.
+        if (reference is null || int.TryParse(reference, NumberStyles.None, CultureInfo.InvariantCulture, out _) || string.Equals(reference, "latest", StringComparison.OrdinalIgnoreCase)
+            || await _canaries.GetCanaryAsync(name, reference, CancellationToken.None) is not { } canary
+            || await _store.GetModelVersionAsync(name, canary.CanaryVersion, CancellationToken.None) is not { } canaryVersion)
+        {
+            return new ModelRoute(main, null, 0);
+        }
+
+        return new ModelRoute(main, canaryVersion, canary.Percent);
+    }
+
+    private sealed record Resolution(Task<ModelRoute?> Task, long ExpiresAt);
 }

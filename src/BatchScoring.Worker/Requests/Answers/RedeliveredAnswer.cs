@@ -29,11 +29,11 @@ internal static class RedeliveredAnswer
         {
             if (committed.Scored.TryGetValue(row.Key, out var outputs))
             {
-                scores.Add(new RowScore(row.Key, outputs));
+                scores.Add(new RowScore(row.Key, outputs) { Version = model.Version });
             }
             else if (committed.Failed.TryGetValue(row.Key, out var failed))
             {
-                failures.Add(new RowFailureReport(row.Key, failed.Column, failed.Reason));
+                failures.Add(new RowFailureReport(row.Key, failed.Column, failed.Reason) { Version = model.Version });
             }
             else if (restScores.TryGetValue(row.Key, out var score))
             {

@@ -45,6 +45,16 @@ public static class ScoreRequestCompletedJson
             writer.WriteNumber("version", version);
         }
 
+        if (completed.Model.CanaryVersion is { } canary)
+        {
+            writer.WriteNumber("canaryVersion", canary);
+        }
+
+        if (completed.Model.CanaryPercent is { } percent)
+        {
+            writer.WriteNumber("canaryPercent", percent);
+        }
+
         writer.WriteEndObject();
         writer.WriteString("outcome", completed.Outcome);
         writer.WriteStartArray("scores");
@@ -52,6 +62,11 @@ public static class ScoreRequestCompletedJson
         {
             writer.WriteStartObject();
             writer.WriteString("key", score.Key);
+            if (score.Version is { } scoredBy)
+            {
+                writer.WriteNumber("version", scoredBy);
+            }
+
             writer.WriteStartObject("outputs");
             foreach (var (name, value) in score.Outputs)
             {
@@ -79,6 +94,11 @@ public static class ScoreRequestCompletedJson
             }
 
             writer.WriteString("reason", failure.Reason);
+            if (failure.Version is { } sentTo)
+            {
+                writer.WriteNumber("version", sentTo);
+            }
+
             writer.WriteEndObject();
         }
 

@@ -74,5 +74,6 @@ internal sealed class BatchWriter(ModelVersionEntity version, ResultTable table,
 
         ScoringMetrics.RowsScored.WithLabels(version.ModelName, "request").Inc(scored.Length);
         ScoringMetrics.RowsFailed.WithLabels(version.ModelName, "request").Inc(failedRows.Count);
+        ServingMetrics.RowsOfVersion(version.ModelName, version.Version, scored.Length, failedRows.Count);
     }
 }

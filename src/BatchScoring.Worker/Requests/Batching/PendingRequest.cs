@@ -84,11 +84,11 @@ internal sealed class PendingRequest
         {
             if (_failures[i] is { } failure)
             {
-                failures.Add(new RowFailureReport(Keys[i], failure.Column, failure.Reason));
+                failures.Add(new RowFailureReport(Keys[i], failure.Column, failure.Reason) { Version = model.Version });
             }
             else if (_scored[i].Outputs is { } outputs)
             {
-                scores.Add(new RowScore(Keys[i], OutputValues(outputs, _scored[i].Row)));
+                scores.Add(new RowScore(Keys[i], OutputValues(outputs, _scored[i].Row)) { Version = model.Version });
             }
         }
 

@@ -57,6 +57,8 @@ internal sealed class RequestLane : IAsyncDisposable
 
     public ScoredModel Model { get; }
 
+    public ModelVersionEntity Version => _plan.Version;
+
     /// <summary>Rows admitted and not yet finished (queued, being scored or being written).</summary>
     public long BacklogRows => Interlocked.Read(ref _backlogRows);
 
@@ -66,6 +68,7 @@ internal sealed class RequestLane : IAsyncDisposable
         CancellationToken cancellationToken)
     {
         var plan = await RequestLanePlan.CreateAsync(version, models, dataSource, logger, cancellationToken);
+        LaneWarmUp.Run(plan, models, logger, cancellationToken);
         var lane = new RequestLane(plan, models, dataSource, driftSamples, options, logger);
         var stopping = lane._stopping.Token;
         lane._loop = Task.Run(async () =>

@@ -30,6 +30,13 @@ internal sealed class RequestLanes(
         return task.WaitAsync(cancellationToken);
     }
 
+    /// <summary>Whether a lane of any version of the model was started (this worker serves the model).</summary>
+    public bool Serves(string model) => _lanes.Keys.Any(k => k.Name == model);
+
+    /// <summary>Whether the version's lane has started (planned and warmed).</summary>
+    public bool IsStarted(string model, int version) =>
+        _lanes.TryGetValue((model, version), out var lazy) && lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully;
+
     private async Task<RequestLane> StartAsync(ModelVersionEntity version)
     {
         var lane = await RequestLane.StartAsync(version, models, dataSource, driftSamples, options, logger, _stopping.Token);

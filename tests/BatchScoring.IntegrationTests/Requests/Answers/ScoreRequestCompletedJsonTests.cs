@@ -11,13 +11,23 @@ public sealed class ScoreRequestCompletedJsonTests
 {
     private static readonly JsonSerializerOptions Contract = new(JsonSerializerDefaults.Web) { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
 
-    public static TheoryData<string> Cases => ["scored", "rejected"];
+    public static TheoryData<string> Cases => ["scored", "rejected", "canary"];
 
     [Theory]
     [MemberData(nameof(Cases))]
     public void Hand_written_json_equals_the_serializers(string kind)
     {
-        var completed = kind == "scored"
+        var completed = kind == "canary"
+            ? new ScoreRequestCompleted
+            {
+                RequestId = "r-2",
+                Model = new ScoredModel("churn", 5) { CanaryVersion = 4, CanaryPercent = 10 },
+                Outcome = ScoreRequestOutcome.PartiallyScored,
+                Scores = [new RowScore("k1", new Dictionary<string, object?> { ["score"] = 0.5f }) { Version = 4 }],
+                Failures = [new RowFailureReport("k2", null, "overloaded") { Version = 5 }],
+                CompletedAt = DateTimeOffset.UnixEpoch,
+            }
+            : kind == "scored"
             ? new ScoreRequestCompleted
             {
                 RequestId = "r-1",
