@@ -190,7 +190,11 @@ public sealed partial class ModelStore
     private static async Task<List<string>> AliasesOfAsync(NpgsqlConnection connection, NpgsqlTransaction tx, string modelName, int version, CancellationToken ct)
     {
         await using var command = new NpgsqlCommand(
-            "SELECT alias FROM scoring.model_aliases WHERE model_name = $1 AND version = $2 ORDER BY alias", connection, tx);
+            """
+            SELECT alias FROM scoring.model_aliases WHERE model_name = $1 AND version = $2
+            UNION SELECT alias || ' (canary)' FROM scoring.model_alias_canaries WHERE model_name = $1 AND canary_version = $2
+            ORDER BY 1
+            """, connection, tx);
         command.Parameters.Add(DbParameter.Of(modelName, NpgsqlDbType.Text));
         command.Parameters.Add(DbParameter.Of(version, NpgsqlDbType.Integer));
         var aliases = new List<string>();

@@ -120,6 +120,40 @@ public sealed class CanaryTests(ServerFixture servers)
     }
 
     [Fact]
+    public async Task A_canary_must_fit_the_main_version_and_cannot_be_archived_or_deleted_while_it_runs()
+    {
+        const string model = "churn_canary_rules";
+        await using var host = await StartAsync("req-canary-rules");
+        await RegisterAsync(host, model, seed: 5);
+        await RegisterAsync(host, model, seed: 6);
+        await host.RegisterModelAsync(model, SampleModels.Mlp([Features + 1, 1], seed: 7).Bytes, Ct); // v3 takes one more feature
+
+        using (var refused = await host.Client.PutAsJsonAsync($"/api/models/{model}/aliases/production", new { version = 1, canaryVersion = 3, canaryPercent = 10 }, Ct))
+        {
+            Assert.Equal(409, (int)refused.StatusCode);
+            Assert.Contains("Incompatible signature", await refused.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+        }
+
+        await SetAliasAsync(host, model, "production", new { version = 1, canaryVersion = 2, canaryPercent = 10 });
+        using (var archive = await host.Client.PostAsync($"/api/models/{model}/versions/2/archive", null, Ct))
+        {
+            Assert.Equal(409, (int)archive.StatusCode);
+            Assert.Contains("production (canary)", await archive.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+        }
+
+        using (var delete = await host.Client.DeleteAsync($"/api/models/{model}/versions/2", Ct))
+        {
+            Assert.Equal(409, (int)delete.StatusCode);
+            Assert.Contains("production (canary)", await delete.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+        }
+
+        // A plain move ends the canary; then v2 is free to archive.
+        await SetAliasAsync(host, model, "production", new { version = 1 });
+        using var archived = await host.Client.PostAsync($"/api/models/{model}/versions/2/archive", null, Ct);
+        Assert.True(archived.IsSuccessStatusCode, await archived.Content.ReadAsStringAsync(Ct));
+    }
+
+    [Fact]
     public async Task Workers_warm_the_version_an_alias_moves_to_before_its_first_request()
     {
         const string model = "churn_warm";
