@@ -106,6 +106,7 @@ public static class JobRequestValidation
         OptionalText(request.OutputTable, "$.outputTable", 127);
         OptionalText(request.OutputParquet, "$.outputParquet", MaxTextLength);
         OptionalText(request.IdempotencyKey, "$.idempotencyKey", MaxIdempotencyKeyLength);
+        OptionalText(request.Challenger, "$.challenger", 256);
         if (request.OutputTable is null && request.OutputParquet is null)
         {
             Add("$.outputTable", "give an output: outputTable (a PostgreSQL table) and/or outputParquet (a directory)");

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using BatchScoring.Application.Challengers;
 using BatchScoring.Application.Drift;
 using BatchScoring.Contracts;
 using BatchScoring.Data;
@@ -190,6 +191,14 @@ public sealed class ChunkScorer(
 
         using var lease = models.Acquire(job.ModelVersion);
         var context = new ResultRowContext(job.Job.Id, null, job.Job.ModelName, job.Job.ModelVersion, DateTimeOffset.UtcNow);
+
+        // A challenger scores the same slices in the same pass; its rows and the comparison commit with the champion's.
+        var challenger = job.Challenger;
+        using var challengerLease = challenger is null ? null : models.Acquire(challenger.ModelVersion);
+        var challengerContext = challenger is null ? null : context with { ModelName = challenger.Plan.Model, ModelVersion = challenger.Plan.Version };
+        var comparison = challenger is null ? null : new ChunkComparison(challenger.Plan);
+        var challengerParts = challenger?.OutputParquet is null ? null : new List<ColumnBatch>();
+
         var failures = new List<FailedRow>();
         var parts = job.Job.OutputParquet is null ? null : new List<ColumnBatch>();
         var issuesByRow = source.Issues.GroupBy(i => i.Row).ToDictionary(g => g.Key, g => g.First());
@@ -209,6 +218,13 @@ public sealed class ChunkScorer(
                 ScoringMetrics.InferenceSeconds.WithLabels(job.Job.ModelName, "job").Observe(watch.Elapsed.TotalSeconds);
                 ScoringMetrics.BatchRows.WithLabels(job.Job.ModelName, "job").Observe(result.ScoredRows.Length);
 
+                ScoreResult? challengerResult = null;
+                if (challengerLease is not null)
+                {
+                    challengerResult = challengerLease.Model.Score(slice, challenger!.Mapping, scoreOptions, cancellationToken);
+                    comparison!.Add(result, challengerResult);
+                }
+
                 foreach (var failure in result.Failures)
                 {
                     var row = start + failure.Row;
@@ -219,21 +235,36 @@ public sealed class ChunkScorer(
 
                 // Every batch, in order: the chunk's sample is a uniform random choice over all its scored rows.
                 driftSamples.RecordChunkBatch(job.Job.ModelName, job.Job.ModelVersion, (chunk.JobId, chunk.ChunkIndex), start, rows.RowCount, slice, job.Mapping, result);
-                if (result.ScoredRows.Length == 0)
+                var output = result.ScoredRows.Length == 0 ? null : BuildOutputRows(job, slice, result);
+                var challengerOutput = challengerResult is { ScoredRows.Length: > 0 } ? BuildOutputRows(job, slice, challengerResult) : null;
+                var copies = new List<(ResultTable Table, ResultRowContext Context, ColumnBatch Rows)>(2);
+                if (job.Table is not null && output is not null)
                 {
-                    continue;
+                    copies.Add((job.Table, context, output));
                 }
 
-                var output = BuildOutputRows(job, slice, result);
-                if (job.Table is not null)
+                if (challenger?.Table is not null && challengerOutput is not null)
+                {
+                    copies.Add((challenger.Table, challengerContext!, challengerOutput));
+                }
+
+                if (copies.Count > 0)
                 {
                     // One COPY in flight while the next batch is scored: inference and the write overlap.
                     await pendingCopy;
-                    pendingCopy = CopyAsync(commit, job.Table, context, output, cancellationToken);
+                    pendingCopy = CopyAsync(commit, copies, cancellationToken);
                 }
 
-                parts?.Add(output);
-                scored += output.RowCount;
+                if (challengerOutput is not null)
+                {
+                    challengerParts?.Add(challengerOutput);
+                }
+
+                if (output is not null)
+                {
+                    parts?.Add(output);
+                    scored += output.RowCount;
+                }
             }
 
             await pendingCopy;
@@ -247,7 +278,23 @@ public sealed class ChunkScorer(
 
         if (parts is not null)
         {
-            await WritePartAsync(job, chunk.ChunkIndex, parts, context, cancellationToken);
+            await WritePartAsync(job.Job.OutputParquet!, job.PartColumns, chunk.ChunkIndex, parts, context, cancellationToken);
+        }
+
+        if (challengerParts is not null)
+        {
+            await WritePartAsync(challenger!.OutputParquet!, challenger.PartColumns, chunk.ChunkIndex, challengerParts, challengerContext!, cancellationToken);
+        }
+
+        if (comparison is not null)
+        {
+            var (buckets, counts) = comparison.Differences.Buckets();
+            await ChallengerStore.WriteChunkStatsAsync(
+                commit,
+                new ChallengerChunkStats(
+                    chunk.ChunkIndex, comparison.RowsCompared, comparison.ChallengerFailedRows, comparison.LabelsCompared, comparison.LabelsAgreed,
+                    comparison.Differences.ZeroCount, buckets, counts, comparison.Differences.Max),
+                cancellationToken);
         }
 
         await commit.WriteFailedRowsAsync(failures, cancellationToken);
@@ -255,16 +302,27 @@ public sealed class ChunkScorer(
         ScoringMetrics.RowsScored.WithLabels(job.Job.ModelName, "job").Inc(scored);
         ScoringMetrics.RowsFailed.WithLabels(job.Job.ModelName, "job").Inc(failures.Count);
         ScoringMetrics.ChunksCompleted.Inc();
+        if (comparison is not null)
+        {
+            ChallengerMetrics.RowsCompared.Add(comparison.RowsCompared);
+        }
+
         await FinishIfDoneAsync(progress, job.Job, cancellationToken);
         return ChunkOutcome.Committed;
     }
 
-    private static async Task CopyAsync(ChunkCommit commit, ResultTable table, ResultRowContext context, ColumnBatch rows, CancellationToken cancellationToken)
+    private static async Task CopyAsync(
+        ChunkCommit commit, List<(ResultTable Table, ResultRowContext Context, ColumnBatch Rows)> copies, CancellationToken cancellationToken)
     {
         // Yield first so the caller goes on to score the next batch while this COPY serialises rows.
         await Task.Yield();
         var watch = Stopwatch.StartNew();
-        await commit.WriteResultsAsync(table, context, rows, cancellationToken);
+        foreach (var (table, context, rows) in copies)
+        {
+            // One after the other: both COPYs share the chunk's connection and transaction.
+            await commit.WriteResultsAsync(table, context, rows, cancellationToken);
+        }
+
         ScoringMetrics.CopySeconds.Observe(watch.Elapsed.TotalSeconds);
     }
 
@@ -316,21 +374,21 @@ public sealed class ChunkScorer(
     }
 
     private static async Task WritePartAsync(
-        JobPlan job, int chunkIndex, List<ColumnBatch> parts, ResultRowContext context, CancellationToken cancellationToken)
+        string folder, IReadOnlyList<SourceColumn> partColumns, int chunkIndex, List<ColumnBatch> parts, ResultRowContext context, CancellationToken cancellationToken)
     {
-        var path = Path.Combine(job.Job.OutputParquet!, PartFileName(chunkIndex));
+        var path = Path.Combine(folder, PartFileName(chunkIndex));
         // This worker holds the chunk's lock, so any temporary file of this part is a leftover of a killed attempt.
         ParquetBatchWriter.DeleteLeftovers(path);
-        await using var writer = await ParquetBatchWriter.CreateAsync(path, job.PartColumns, cancellationToken);
+        await using var writer = await ParquetBatchWriter.CreateAsync(path, partColumns, cancellationToken);
         if (parts.Count > 0)
         {
             var rows = ColumnBatch.Concat(parts);
             var n = rows.RowCount;
             var lineage = new List<BatchColumn>(rows.Columns)
             {
-                new("job_id", ColumnKind.String, Enumerable.Repeat(job.Job.Id.ToString(), n).ToArray()),
-                new("model_name", ColumnKind.String, Enumerable.Repeat(job.Job.ModelName, n).ToArray()),
-                new("model_version", ColumnKind.Int32, Enumerable.Repeat(job.Job.ModelVersion, n).ToArray()),
+                new("job_id", ColumnKind.String, Enumerable.Repeat(context.JobId!.Value.ToString(), n).ToArray()),
+                new("model_name", ColumnKind.String, Enumerable.Repeat(context.ModelName, n).ToArray()),
+                new("model_version", ColumnKind.Int32, Enumerable.Repeat(context.ModelVersion, n).ToArray()),
                 new("scored_at", ColumnKind.Timestamp, Enumerable.Repeat(context.ScoredAt.UtcDateTime, n).ToArray()),
             };
             await writer.WriteAsync(new ColumnBatch(lineage), cancellationToken);
@@ -380,7 +438,29 @@ public sealed class ChunkScorer(
         }
 
         var table = job.OutputTable is null ? null : plan.DefineResultTable(job.OutputTable, job.KeyColumn, job.PassthroughColumns);
-        return new JobPlan(job, version, format, plan, mapping, table, plan.PartColumns());
+        return new JobPlan(job, version, format, plan, mapping, table, plan.PartColumns())
+        {
+            Challenger = plan.Challenger is { } challenger ? await LoadChallengerAsync(job, plan, challenger, cancellationToken) : null,
+        };
+    }
+
+    private async Task<ChallengerJobPlan> LoadChallengerAsync(JobEntity job, ScoringPlan plan, ChallengerPlan challenger, CancellationToken cancellationToken)
+    {
+        var version = await modelStore.GetModelVersionAsync(challenger.Model, challenger.Version, cancellationToken)
+            ?? throw new JobPlanException($"Challenger '{challenger.Model}' v{challenger.Version} is no longer registered.");
+        InputMapping mapping;
+        using (var lease = models.Acquire(version))
+        {
+            mapping = plan.MapInputs(lease.Model, job.KeyColumn, job.PassthroughColumns);
+        }
+
+        return new ChallengerJobPlan(
+            challenger,
+            version,
+            mapping,
+            job.OutputTable is null ? null : plan.DefineChallengerTable(ChallengerPlan.TableName(job.OutputTable), job.KeyColumn, job.PassthroughColumns),
+            job.OutputParquet is null ? null : ChallengerPlan.ParquetPath(job.OutputParquet),
+            plan.ChallengerPartColumns());
     }
 
     /// <summary>Once per file and job on this worker: the file must still have the planned columns (a Parquet footer, a CSV header and first rows).</summary>

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using BatchScoring.Application.Challengers;
 using BatchScoring.Contracts;
 using BatchScoring.Data;
 using BatchScoring.Scoring.Data;
@@ -11,7 +12,7 @@ namespace BatchScoring.Application;
 /// Closes a job once all its chunks are done: decides succeeded/failed against the error threshold (one winner,
 /// decided in PostgreSQL), writes the Parquet <c>_SUCCESS</c> manifest last, and publishes the completion event.
 /// </summary>
-public sealed class JobFinisher(JobStore store, IPublishEndpoint publisher, ILogger<JobFinisher> logger)
+public sealed class JobFinisher(JobStore store, IPublishEndpoint publisher, ChallengerComparisons challengers, ILogger<JobFinisher> logger)
 {
     public const string ManifestFileName = "_SUCCESS";
 
@@ -32,6 +33,7 @@ public sealed class JobFinisher(JobStore store, IPublishEndpoint publisher, ILog
 
         var job = await store.GetJobAsync(jobId, cancellationToken)
             ?? throw new InvalidOperationException($"Job {jobId} vanished while finishing.");
+        await StoreComparisonAsync(job, cancellationToken);
         if (state == JobState.Succeeded)
         {
             if (job.OutputParquet is not null && manifest is null)
@@ -86,8 +88,27 @@ public sealed class JobFinisher(JobStore store, IPublishEndpoint publisher, ILog
 
         var job = await store.GetJobAsync(jobId, cancellationToken)
             ?? throw new InvalidOperationException($"Job {jobId} vanished while failing.");
+        await StoreComparisonAsync(job, cancellationToken);
         await PublishFailedAsync(job, cancellationToken);
         return true;
+    }
+
+    /// <summary>Before the event: whoever reacts to it finds the comparison. Best effort: the status API merges the chunks' comparisons without it.</summary>
+    private async Task StoreComparisonAsync(JobEntity job, CancellationToken cancellationToken)
+    {
+        if (ChallengerComparisons.PlanOf(job) is null)
+        {
+            return;
+        }
+
+        try
+        {
+            await challengers.StoreAsync(job, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            logger.LogWarning("Job {JobId}: the challenger comparison was not stored: {Error}", job.Id, ex.Message);
+        }
     }
 
     private async Task PublishFailedAsync(JobEntity job, CancellationToken cancellationToken)

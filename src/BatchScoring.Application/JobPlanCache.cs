@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using BatchScoring.Application.Challengers;
 using BatchScoring.Data;
 using BatchScoring.Scoring.Data;
 using BatchScoring.Scoring.Onnx;
@@ -77,6 +78,9 @@ public sealed record JobPlan(
     IReadOnlyList<SourceColumn> PartColumns)
 {
     private readonly ConcurrentDictionary<string, Lazy<Task>> _checkedFiles = new(StringComparer.Ordinal);
+
+    /// <summary>The challenger scored in the same pass, resolved like the model; null for a job without one.</summary>
+    public ChallengerJobPlan? Challenger { get; init; }
 
     public IReadOnlyList<SourceColumn> ReadColumns => Plan.Columns;
 

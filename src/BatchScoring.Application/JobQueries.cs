@@ -1,3 +1,4 @@
+using BatchScoring.Application.Challengers;
 using BatchScoring.Contracts;
 using BatchScoring.Data;
 
@@ -7,7 +8,7 @@ namespace BatchScoring.Application;
 /// Read side of the status API: job status with rate and ETA, and a summary of failure reasons. Every read takes the
 /// caller's tenant: another tenant's job is answered exactly like a job that does not exist.
 /// </summary>
-public sealed class JobQueries(JobStore store)
+public sealed class JobQueries(JobStore store, ChallengerComparisons challengers)
 {
     /// <summary>The job states as the API spells them (<c>queued</c>, <c>running</c>, …).</summary>
     public static IReadOnlyList<string> StateNames { get; } = Enum.GetValues<JobState>().Select(StateText.ToDb).ToArray();
@@ -22,7 +23,10 @@ public sealed class JobQueries(JobStore store)
         }
 
         var failures = await store.CountFailureReasonsAsync(id, 5, cancellationToken);
-        return ToStatus(job, failures.Select(f => new FailureReasonCount(f.Reason, f.Rows)).ToArray());
+        var status = ToStatus(job, failures.Select(f => new FailureReasonCount(f.Reason, f.Rows)).ToArray());
+        return status.Challenger is { } challenger
+            ? status with { Challenger = challenger with { Comparison = await challengers.CurrentAsync(job, cancellationToken) } }
+            : status;
     }
 
     /// <summary>
@@ -84,6 +88,7 @@ public sealed class JobQueries(JobStore store)
             CreatedAt = job.CreatedAt,
             StartedAt = job.StartedAt,
             FinishedAt = job.FinishedAt,
+            Challenger = ChallengerComparisons.StatusOf(job),
         };
     }
 }

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json;
+using BatchScoring.Application.Challengers;
 using BatchScoring.Contracts;
 using BatchScoring.Data;
 using BatchScoring.Scoring.Data;
@@ -159,6 +160,11 @@ public sealed class JobSubmitter(
             }
         }
 
+        if (request.Challenger is not null)
+        {
+            scoringPlan = await ChallengerPlanner.PlanAsync(request, tenant, version, scoringPlan, registry, models, dataSource, logger, cancellationToken);
+        }
+
         if (request.OutputTable is { } tableName)
         {
             try
@@ -288,6 +294,11 @@ public sealed class JobSubmitter(
             {
                 problems.Add($"OutputTable: {ex.Message}");
             }
+        }
+
+        if (request.Challenger is { } challenger && ChallengerPlanner.CheckText(challenger) is { } challengerProblem)
+        {
+            problems.Add(challengerProblem);
         }
 
         RequireNames(request.Passthrough, nameof(request.Passthrough), problems, nullable: false);

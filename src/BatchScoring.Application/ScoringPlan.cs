@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using BatchScoring.Application.Challengers;
 using BatchScoring.Data;
 using BatchScoring.Scoring.Data;
 using BatchScoring.Scoring.Onnx;
@@ -29,6 +30,9 @@ public sealed record ScoringPlan(
     {
         Converters = { new JsonStringEnumConverter() },
     };
+
+    /// <summary>The version scored beside the model in the same pass (docs/challenger.md); null for most jobs.</summary>
+    public ChallengerPlan? Challenger { get; init; }
 
     /// <summary>
     /// Plans a job over an input with <paramref name="inputColumns"/> for <paramref name="model"/>. Throws
@@ -80,6 +84,22 @@ public sealed record ScoringPlan(
             passthrough.Select(p => new ResultColumn(p, Column(p).Kind)).ToArray(),
             Outputs.Select(o => new ResultColumn(o.Name, o.Kind)).ToArray());
     }
+
+    /// <summary>The challenger's result table: the same key and passthrough columns, then the challenger's outputs.</summary>
+    public ResultTable DefineChallengerTable(string tableName, string keyColumn, IReadOnlyList<string> passthrough)
+    {
+        ArgumentNullException.ThrowIfNull(passthrough);
+        var challenger = Challenger ?? throw new JobPlanException("The job's plan has no challenger.");
+        return ResultTable.Define(
+            tableName,
+            new ResultColumn(keyColumn, Column(keyColumn).Kind),
+            passthrough.Select(p => new ResultColumn(p, Column(p).Kind)).ToArray(),
+            challenger.Outputs.Select(o => new ResultColumn(o.Name, o.Kind)).ToArray());
+    }
+
+    /// <summary>Schema of the challenger's Parquet part files.</summary>
+    public IReadOnlyList<SourceColumn> ChallengerPartColumns() =>
+        ChunkScorer.PartColumns(Carried.Select(Column), (Challenger ?? throw new JobPlanException("The job's plan has no challenger.")).Outputs.Select(o => (o.Name, o.Kind)));
 
     /// <summary>Schema of the job's Parquet part files.</summary>
     public IReadOnlyList<SourceColumn> PartColumns() =>

@@ -60,6 +60,13 @@ public sealed record SubmitScoringJob
 
     /// <summary>Resubmitting with the same key returns the existing job instead of starting another.</summary>
     public string? IdempotencyKey { get; init; }
+
+    /// <summary>
+    /// A second model version, <c>name@version</c> or <c>name@alias</c> (<c>name</c> alone: its latest version), that
+    /// scores the same rows in the same pass; its results go to <c>&lt;OutputTable&gt;_challenger</c> and
+    /// <c>&lt;OutputParquet&gt;/challenger/</c>. It must take the same inputs as the model. See docs/challenger.md.
+    /// </summary>
+    public string? Challenger { get; init; }
 }
 
 /// <summary>Claim check for one chunk of a job: the worker reads the rows from the input itself.</summary>

@@ -35,6 +35,9 @@ public sealed record JobStatus
     public required DateTimeOffset CreatedAt { get; init; }
     public DateTimeOffset? StartedAt { get; init; }
     public DateTimeOffset? FinishedAt { get; init; }
+
+    /// <summary>The challenger scored beside the model and how the two compare; null for a job without one.</summary>
+    public ChallengerStatus? Challenger { get; init; }
 }
 
 public sealed record FailureReasonCount(string Reason, long Count);

@@ -279,9 +279,10 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
         await using var connection = await _dataSource.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
         string? outputTable;
+        var hasChallenger = false;
         await using (var select = new NpgsqlCommand(
             """
-            SELECT state, output_table FROM scoring.jobs WHERE id = $1 FOR UPDATE
+            SELECT state, output_table, jsonb_typeof(plan -> 'challenger') = 'object' FROM scoring.jobs WHERE id = $1 FOR UPDATE
             """,
             connection,
             tx))
@@ -297,6 +298,7 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
             }
 
             outputTable = reader.IsDBNull(1) ? null : reader.GetString(1);
+            hasChallenger = !reader.IsDBNull(2) && reader.GetBoolean(2);
         }
 
         await using (var batch = new NpgsqlBatch(connection, tx))
@@ -337,7 +339,15 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
                     var (schema, table) = ResultTable.ParseQualifiedName(outputTable);
                     batch.BatchCommands.Add(new NpgsqlBatchCommand(
                         $"DELETE FROM {ResultTable.Quote(schema)}.{ResultTable.Quote(table)} WHERE job_id = $1"));
+                    if (hasChallenger)
+                    {
+                        // The challenger's rows (<table>_challenger, docs/challenger.md) start again with the job's.
+                        batch.BatchCommands.Add(new NpgsqlBatchCommand(
+                            $"DELETE FROM {ResultTable.Quote(schema)}.{ResultTable.Quote(table + "_challenger")} WHERE job_id = $1"));
+                    }
                 }
+
+                batch.BatchCommands.Add(new NpgsqlBatchCommand("DELETE FROM scoring.challenger_chunk_stats WHERE job_id = $1"));
 
                 batch.BatchCommands.Add(new NpgsqlBatchCommand("DELETE FROM scoring.failed_rows WHERE job_id = $1"));
                 batch.BatchCommands.Add(new NpgsqlBatchCommand(

@@ -30,12 +30,16 @@ public static class JobsCommand
         var maxFailedRows = new Option<long?>("--max-failed-rows") { Description = "Fail the job past this many failed rows." };
         var maxFailedPercent = new Option<double?>("--max-failed-percent") { Description = "Fail the job past this percentage of failed rows (default 1)." };
         var idempotencyKey = new Option<string?>("--idempotency-key") { Description = "Resubmitting with the same key returns the same job." };
+        var challenger = new Option<string?>("--challenger")
+        {
+            Description = "Also score every row with this version (name@version or name@alias, same inputs as --model): results in <table>_challenger and challenger/, comparison in `jobs status`.",
+        };
         var wait = new Option<bool>("--wait") { Description = "Follow progress until the job ends; the exit code tells how it ended (0 succeeded, 1 failed, 5 cancelled)." };
         var timeout = CliOptions.Duration("--timeout", "With --wait: give up waiting after this long (exit 6); the job keeps running.");
         var json = new Option<bool>("--json") { Description = "Machine-readable output." };
-        var command = new Command("submit", "Submit a scoring job. Example: batchscore jobs submit --model churn@production --input-sql \"select customer_id, f0, f1 from features\" --input-source warehouse --key-column customer_id --output-table scoring.results_churn --wait")
+        var command = new Command("submit", "Submit a scoring job. Example: batchscore jobs submit --model churn@production --input-sql \"select customer_id, f0, f1 from features\" --input-source warehouse --challenger churn@staging --key-column customer_id --output-table scoring.results_churn --wait")
         {
-            model, input, inputSql, inputSource, key, passthrough, features, table, parquet, chunkRows, batchRows, allowNonFinite, maxFailedRows, maxFailedPercent, idempotencyKey, wait, timeout, json,
+            model, input, inputSql, inputSource, key, passthrough, features, table, parquet, chunkRows, batchRows, allowNonFinite, maxFailedRows, maxFailedPercent, idempotencyKey, challenger, wait, timeout, json,
         };
         command.Validators.Add(TimeoutNeedsWait(timeout, wait));
         command.Validators.Add(result =>
@@ -74,6 +78,7 @@ public static class JobsCommand
                 MaxFailedPercent = parse.GetValue(maxFailedPercent),
                 // A key of our own makes a retried submit (after a 503 or a dropped connection) return the same job, never a second one.
                 IdempotencyKey = parse.GetValue(idempotencyKey) ?? $"cli-{Guid.NewGuid():N}",
+                Challenger = parse.GetValue(challenger),
             };
             using var api = ApiClient.From(parse);
             var status = await api.PostJsonAsync<JobStatus>("api/jobs", request, ct, idempotent: true);
@@ -196,6 +201,7 @@ public static class JobsCommand
         }
 
         lines.AddRange(s.FailureSummary.Select(f => $"  failures   {f.Count:N0} × {f.Reason}"));
+        lines.AddRange(ChallengerLines.Describe(s.Challenger));
         return string.Join(Environment.NewLine, lines);
     }
 }

@@ -1,4 +1,5 @@
 using BatchScoring.Application;
+using BatchScoring.Application.Challengers;
 using BatchScoring.Application.Drift;
 using BatchScoring.Data;
 using BatchScoring.Scoring.Data;
@@ -67,6 +68,8 @@ public static class BatchScoringHostExtensions
         builder.Services.AddScoped<JobSubmitter>();
         builder.Services.AddScoped<ChunkDispatcher>();
         builder.Services.AddScoped<JobFinisher>();
+        builder.Services.AddSingleton<ChallengerStore>();
+        builder.Services.AddSingleton<ChallengerComparisons>();
         builder.Services.AddScoped<ChunkScorer>();
         ScoringMetrics.EnsureRegistered();
         return builder;
