@@ -110,7 +110,7 @@ public sealed class DispatchRecovery(
             finished++;
         }
 
-        ScoringMetrics.ChunkFailures.WithLabels("resent").Inc(resent);
+        ScoringMetrics.ChunkFailed("resent", resent);
         return new ReconcileResult(dispatched, resent, failed, finished);
     }
 }

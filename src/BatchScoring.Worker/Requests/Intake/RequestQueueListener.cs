@@ -4,7 +4,6 @@ using BatchScoring.Application;
 using BatchScoring.Worker.Requests.Answers;
 using BatchScoring.Worker.Requests.Transport;
 using BatchScoring.Contracts;
-using BatchScoring.Worker.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -79,7 +78,7 @@ internal sealed class RequestQueueListener(
         try
         {
             await gate.WhenReady(cancellationToken);
-            for (var delay = TimeSpan.FromMilliseconds(500); ; delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, DependencyWaiter.MaxDelay.Ticks)))
+            for (var delay = TimeSpan.FromMilliseconds(500); ; delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, DependencyGate.MaxRetryDelay.Ticks)))
             {
                 try
                 {
@@ -138,7 +137,7 @@ internal sealed class RequestQueueListener(
         // The same topology MassTransit declares for a receive endpoint, so producers may use either the queue or its exchange.
         await _consumerChannel.ExchangeDeclareAsync(_queue, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
         await _consumerChannel.QueueDeclareAsync(
-            _queue, durable: true, exclusive: false, autoDelete: false, arguments: ChunkQueueTopology.QueueArguments(options.Value), cancellationToken: cancellationToken);
+            _queue, durable: true, exclusive: false, autoDelete: false, arguments: options.Value.QueueArguments(), cancellationToken: cancellationToken);
         await _consumerChannel.QueueBindAsync(_queue, _queue, "", cancellationToken: cancellationToken);
 
         // Hold many small messages at once: the batcher needs them in memory to form large batches.
@@ -156,7 +155,7 @@ internal sealed class RequestQueueListener(
         if (delivery.BasicProperties.IsTimestampPresent())
         {
             var sent = DateTimeOffset.FromUnixTimeSeconds(delivery.BasicProperties.Timestamp.UnixTime);
-            ScoringMetrics.QueueWaitSeconds.WithLabels("request").Observe(Math.Max(0, (DateTimeOffset.UtcNow - sent).TotalSeconds));
+            ScoringMetrics.QueueWaitSeconds.Record(Math.Max(0, (DateTimeOffset.UtcNow - sent).TotalSeconds), ScoringMetrics.ModeTag("request"));
         }
 
         // The body buffer is only valid during this call: keep a copy for the error queue.

@@ -1,8 +1,9 @@
+using BatchScoring.Application;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Quartz;
 
-namespace BatchScoring.Worker.Hosting;
+namespace BatchScoring.ServiceDefaults;
 
 /// <summary>
 /// Starts the Quartz scheduler once PostgreSQL (its job store) answers, retrying with a capped backoff; stops it
@@ -37,7 +38,7 @@ internal sealed class SchedulerStarter(ISchedulerFactory factory, DependencyGate
         try
         {
             await gate.WhenReady(cancellationToken);
-            for (var delay = TimeSpan.FromMilliseconds(500); ; delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, DependencyWaiter.MaxDelay.Ticks)))
+            for (var delay = TimeSpan.FromMilliseconds(500); ; delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, DependencyGate.MaxRetryDelay.Ticks)))
             {
                 try
                 {

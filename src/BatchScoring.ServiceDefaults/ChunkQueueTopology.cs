@@ -6,7 +6,7 @@ using Microsoft.Extensions.Logging;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Exceptions;
 
-namespace BatchScoring.Worker.Hosting;
+namespace BatchScoring.ServiceDefaults;
 
 /// <summary>
 /// Declares <c>score-chunks</c> (queue of its configured type, plus the fanout exchange of the same name bound to it, as
@@ -19,9 +19,6 @@ internal sealed class ChunkQueueTopology(
 {
     private readonly CancellationTokenSource _stopping = new();
     private Task? _pending;
-
-    public static Dictionary<string, object?>? QueueArguments(BatchScoringOptions options) =>
-        options.UseQuorumQueues ? new Dictionary<string, object?> { ["x-queue-type"] = BatchScoringOptions.QuorumQueues } : null;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -46,7 +43,7 @@ internal sealed class ChunkQueueTopology(
         try
         {
             await gate.WhenReady(cancellationToken);
-            for (var delay = TimeSpan.FromMilliseconds(500); ; delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, DependencyWaiter.MaxDelay.Ticks)))
+            for (var delay = TimeSpan.FromMilliseconds(500); ; delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, DependencyGate.MaxRetryDelay.Ticks)))
             {
                 try
                 {
@@ -77,7 +74,7 @@ internal sealed class ChunkQueueTopology(
         await using var connection = await factory.CreateConnectionAsync(cancellationToken);
         await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
         await channel.ExchangeDeclareAsync(queue, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
-        await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false, arguments: QueueArguments(options.Value), cancellationToken: cancellationToken);
+        await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false, arguments: options.Value.QueueArguments(), cancellationToken: cancellationToken);
         await channel.QueueBindAsync(queue, queue, "", cancellationToken: cancellationToken);
         await channel.CloseAsync(cancellationToken);
         await connection.CloseAsync(cancellationToken);
