@@ -62,7 +62,7 @@ public sealed class ChunkScorer(
             catch (Exception ex) when (attempt < retry.InPlaceRetries)
             {
                 ScoringMetrics.ChunkFailed("retry");
-                logger.LogWarning("Job {JobId} chunk {Chunk}: transient error, retrying in place: {Error}", chunk.JobId, chunk.ChunkIndex, ChunkErrors.Describe(ex));
+                logger.ChunkRetryingInPlace(chunk.JobId, chunk.ChunkIndex, ChunkErrors.Describe(ex));
                 await Task.Delay(retry.InPlaceDelay(attempt), cancellationToken);
             }
             catch (Exception ex)
@@ -98,9 +98,7 @@ public sealed class ChunkScorer(
 
         var retryAt = state.NextAttemptAt;
         ScoringMetrics.ChunkFailed("retry_later");
-        logger.LogWarning(
-            "Job {JobId} chunk {Chunk}: transient failure {Failures} of at most {Max}; re-sent at {RetryAt:O}: {Error}",
-            chunk.JobId, chunk.ChunkIndex, state.Failures, retry.MaxFailures, retryAt, reason);
+        logger.ChunkRetryLater(chunk.JobId, chunk.ChunkIndex, state.Failures, retry.MaxFailures, retryAt, reason);
         return ChunkOutcome.RetryLater;
     }
 
@@ -149,7 +147,7 @@ public sealed class ChunkScorer(
     private async Task<ChunkOutcome> FailChunkAsync(ScoreChunk chunk, string reason, string kind, CancellationToken cancellationToken)
     {
         ScoringMetrics.ChunkFailed(kind);
-        logger.LogWarning("Job {JobId} chunk {Chunk} failed: {Error}", chunk.JobId, chunk.ChunkIndex, reason);
+        logger.ChunkFailed(chunk.JobId, chunk.ChunkIndex, reason);
         var progress = await ChunkCommit.FailChunkAsync(dataSource, chunk.JobId, chunk.ChunkIndex, WorkerName, reason, cancellationToken);
         if (progress is not null)
         {

@@ -68,7 +68,7 @@ public sealed class ModelCache(IOptions<BatchScoringOptions> options, ILoggerFac
                 new ScoringSessionOptions { IntraOpThreads = IntraOpThreads(settings), PreferCuda = settings.PreferCuda, EnableCpuMemArena = settings.OnnxCpuMemArena },
                 loggerFactory.CreateLogger<ScoringModel>(),
                 version.Sha256);
-            _logger.LogInformation("Loaded model {Model} v{Version} ({Provider})", version.ModelName, version.Version, model.ExecutionProvider);
+            _logger.ModelLoaded(version.ModelName, version.Version, model.ExecutionProvider);
             return model;
         }));
         _entries.AddFirst(entry);

@@ -90,7 +90,7 @@ public sealed class DriftAuditor(
 
         if (fireId is not null && await drift.GetFireReportAsync(fireId, version.ModelName, version.Version, cancellationToken) is { } earlier)
         {
-            logger.LogInformation("Model {Model} v{Version}: fire {Fire} already stored drift report {Report}", version.ModelName, version.Version, fireId, earlier.Id);
+            logger.AlreadyAudited(version.ModelName, version.Version, fireId, earlier.Id);
             return FromStored(earlier);
         }
 
@@ -146,14 +146,12 @@ public sealed class DriftAuditor(
                 report = report with { EventsPublished = detect, RetrainingRequested = retrain };
             }
 
-            logger.LogInformation(
-                "Model {Model} v{Version}: drift (report {Report}, {Streak} drifted audits in a row): DriftDetected {Detected}, RetrainingRequested {Retraining}",
+            logger.DriftEvents(
                 report.Model, report.Version, report.Id, streak, detect ? "published" : "within the cooldown",
                 retrain ? "published" : streak < settings.RetrainAfterDriftedAudits ? $"waits for {settings.RetrainAfterDriftedAudits} drifted audits" : "within the cooldown");
         }
 
-        logger.LogInformation(
-            "Model {Model} v{Version}: drift audit {Report} over {Rows} sampled rows: {Outcome}",
+        logger.Audited(
             report.Model, report.Version, report.Id, rows,
             verdict switch
             {
@@ -174,7 +172,7 @@ public sealed class DriftAuditor(
         var deleted = await drift.DeleteSamplesBeforeAsync(DateTimeOffset.UtcNow.AddDays(-settings.RetentionDays), cancellationToken);
         if (deleted > 0)
         {
-            logger.LogInformation("Drift: deleted {Count} samples older than {Days} days", deleted, settings.RetentionDays);
+            logger.SamplesDeleted(deleted, settings.RetentionDays);
         }
 
         var reports = new List<DriftReport>();
@@ -187,7 +185,7 @@ public sealed class DriftAuditor(
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 // One model's failure must not stop the audits of the others.
-                logger.LogError(ex, "Drift audit of {Model} v{Version} failed", model, version);
+                logger.AuditFailed(ex, model, version);
             }
         }
 

@@ -130,7 +130,7 @@ public sealed class DriftSampleRecorder(NpgsqlDataSource dataSource, IOptions<Dr
                 catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or TimeoutException)
                 {
                     ScoringMetrics.DriftSamplesDropped.Add(1);
-                    logger.LogWarning("Drift sample for {Model} v{Version} not written: {Error}", sample.Model, sample.Version, ex.Message);
+                    logger.SampleNotWritten(sample.Model, sample.Version, ex.Message);
                 }
             }
         }
