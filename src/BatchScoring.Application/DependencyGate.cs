@@ -20,4 +20,38 @@ public sealed class DependencyGate
     public Task WhenReady(CancellationToken cancellationToken) => _ready.Task.WaitAsync(cancellationToken);
 
     public void Open() => _ready.TrySetResult();
+
+    /// <summary>
+    /// Once the gate is open, runs <paramref name="start"/> until it succeeds: after a failure that
+    /// <paramref name="transient"/> accepts, reports it to <paramref name="retrying"/> and tries again (0.5 s doubling to
+    /// <see cref="MaxRetryDelay"/>). Ends quietly when <paramref name="cancellationToken"/> is cancelled.
+    /// </summary>
+    public async Task StartWhenReachableAsync(
+        Func<CancellationToken, Task> start, Func<Exception, bool> transient, Func<Exception, TimeSpan, Task> retrying, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(start);
+        ArgumentNullException.ThrowIfNull(transient);
+        ArgumentNullException.ThrowIfNull(retrying);
+        try
+        {
+            await WhenReady(cancellationToken);
+            for (var delay = TimeSpan.FromMilliseconds(500); ; delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxRetryDelay.Ticks)))
+            {
+                try
+                {
+                    await start(cancellationToken);
+                    return;
+                }
+                catch (Exception ex) when (transient(ex) && !cancellationToken.IsCancellationRequested)
+                {
+                    await retrying(ex, delay);
+                    await Task.Delay(delay, cancellationToken);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // stopping before the dependency came back
+        }
+    }
 }

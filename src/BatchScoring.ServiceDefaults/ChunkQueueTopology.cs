@@ -29,7 +29,7 @@ internal sealed class ChunkQueueTopology(
                 await DeclareAsync(cancellationToken);
                 return;
             }
-            catch (Exception ex) when (ex is BrokerUnreachableException or IOException or OperationInterruptedException or AlreadyClosedException)
+            catch (Exception ex) when (IsUnreachable(ex))
             {
                 logger.LogWarning("Declaring {Queue} failed ({Error}); retrying in the background", ChunkDispatcher.QueueName, ex.Message);
             }
@@ -38,30 +38,14 @@ internal sealed class ChunkQueueTopology(
         _pending = Task.Run(() => DeclareWhenReachableAsync(_stopping.Token), CancellationToken.None);
     }
 
-    private async Task DeclareWhenReachableAsync(CancellationToken cancellationToken)
-    {
-        try
+    private Task DeclareWhenReachableAsync(CancellationToken cancellationToken) =>
+        gate.StartWhenReachableAsync(DeclareAsync, IsUnreachable, (ex, delay) =>
         {
-            await gate.WhenReady(cancellationToken);
-            for (var delay = TimeSpan.FromMilliseconds(500); ; delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, DependencyGate.MaxRetryDelay.Ticks)))
-            {
-                try
-                {
-                    await DeclareAsync(cancellationToken);
-                    return;
-                }
-                catch (Exception ex) when (ex is BrokerUnreachableException or IOException or OperationInterruptedException or AlreadyClosedException)
-                {
-                    logger.LogWarning("Declaring {Queue} failed ({Error}); retrying in {Delay:0.#} s", ChunkDispatcher.QueueName, ex.Message, delay.TotalSeconds);
-                    await Task.Delay(delay, cancellationToken);
-                }
-            }
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            // stopping
-        }
-    }
+            logger.LogWarning("Declaring {Queue} failed ({Error}); retrying in {Delay:0.#} s", ChunkDispatcher.QueueName, ex.Message, delay.TotalSeconds);
+            return Task.CompletedTask;
+        }, cancellationToken);
+
+    private static bool IsUnreachable(Exception ex) => ex is BrokerUnreachableException or IOException or OperationInterruptedException or AlreadyClosedException;
 
     private async Task DeclareAsync(CancellationToken cancellationToken)
     {

@@ -427,7 +427,7 @@ public sealed class RequestModeTests(ServerFixture servers)
             await client.PublishAsync(queue, RequestJson(id, "churn", rows, replyTo: client.ReplyQueue), Ct);
         }
 
-        await Task.Delay(300, Ct);
+        await client.WaitUntilDeliveredAsync(queue, TimeSpan.FromSeconds(10), Ct);
         var shared = new Dictionary<string, string>(slowBatches)
         {
             ["ConnectionStrings:Postgres"] = first.Settings["ConnectionStrings:Postgres"],

@@ -73,31 +73,12 @@ internal sealed class RequestQueueListener(
         _pendingStart = Task.Run(() => ConnectWhenReachableAsync(_stopping.Token), CancellationToken.None);
     }
 
-    private async Task ConnectWhenReachableAsync(CancellationToken cancellationToken)
-    {
-        try
+    private Task ConnectWhenReachableAsync(CancellationToken cancellationToken) =>
+        gate.StartWhenReachableAsync(ConnectAsync, IsUnreachable, async (ex, delay) =>
         {
-            await gate.WhenReady(cancellationToken);
-            for (var delay = TimeSpan.FromMilliseconds(500); ; delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, DependencyGate.MaxRetryDelay.Ticks)))
-            {
-                try
-                {
-                    await ConnectAsync(cancellationToken);
-                    return;
-                }
-                catch (Exception ex) when (IsUnreachable(ex))
-                {
-                    logger.BrokerUnreachable(ex.Message, delay.TotalSeconds);
-                    await ResetAsync();
-                    await Task.Delay(delay, cancellationToken);
-                }
-            }
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            // stopping before the broker came back
-        }
-    }
+            logger.BrokerUnreachable(ex.Message, delay.TotalSeconds);
+            await ResetAsync();
+        }, cancellationToken);
 
     private static bool IsUnreachable(Exception ex) =>
         ex is BrokerUnreachableException or IOException or OperationInterruptedException or AlreadyClosedException or System.Net.Sockets.SocketException or TimeoutException;
