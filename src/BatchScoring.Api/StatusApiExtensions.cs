@@ -4,12 +4,10 @@ using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
-using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
-using Prometheus;
 
 namespace BatchScoring.Api;
 
@@ -20,7 +18,7 @@ public static class StatusApiExtensions
 
     /// <summary>
     /// Services of the status API: API keys (authentication, one authorization policy per scope), problem details for every
-    /// error, strict JSON bodies, OpenAPI (the host registers the readiness checks).
+    /// error, strict JSON bodies, OpenAPI (the host maps /metrics and /health).
     /// </summary>
     public static IHostApplicationBuilder AddStatusApi(this IHostApplicationBuilder builder)
     {
@@ -85,15 +83,10 @@ public static class StatusApiExtensions
         app.UseMiddleware<RequestBodyLimits>();
         app.UseAuthentication();
         app.UseAuthorization();
-        app.UseHttpMetrics();
         app.MapJobsApi();
         app.MapModelsApi();
         app.MapDriftApi();
         app.MapOpenApi();
-        app.MapMetrics("/metrics");
-        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
-        // Readiness: the host's checks (start-up, PostgreSQL, RabbitMQ) and MassTransit's bus check, all tagged "ready".
-        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") });
         return app;
     }
 }

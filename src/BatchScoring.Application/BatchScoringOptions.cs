@@ -54,6 +54,10 @@ public sealed class BatchScoringOptions
 
     public bool UseQuorumQueues => string.Equals(QueueType, QuorumQueues, StringComparison.OrdinalIgnoreCase);
 
+    /// <summary>Declaration arguments of a work queue of <see cref="QueueType"/> (null for classic queues).</summary>
+    public Dictionary<string, object?>? QueueArguments() =>
+        UseQuorumQueues ? new Dictionary<string, object?> { ["x-queue-type"] = QuorumQueues } : null;
+
     /// <summary>Quartz cron (seconds first) of the scheduler's dispatch recovery (see <see cref="DispatchRecovery"/>).</summary>
     public string DispatchRecoverySchedule { get; set; } = "0/10 * * * * ?";
 

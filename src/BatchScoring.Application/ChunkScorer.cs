@@ -63,8 +63,8 @@ public sealed class ChunkScorer(
             }
             catch (Exception ex) when (attempt < retry.InPlaceRetries)
             {
-                ScoringMetrics.ChunkFailures.WithLabels("retry").Inc();
-                logger.LogWarning("Job {JobId} chunk {Chunk}: transient error, retrying in place: {Error}", chunk.JobId, chunk.ChunkIndex, ChunkErrors.Describe(ex));
+                ScoringMetrics.ChunkFailed("retry");
+                logger.ChunkRetryingInPlace(chunk.JobId, chunk.ChunkIndex, ChunkErrors.Describe(ex));
                 await Task.Delay(retry.InPlaceDelay(attempt), cancellationToken);
             }
             catch (Exception ex)
@@ -99,10 +99,8 @@ public sealed class ChunkScorer(
         }
 
         var retryAt = state.NextAttemptAt;
-        ScoringMetrics.ChunkFailures.WithLabels("retry_later").Inc();
-        logger.LogWarning(
-            "Job {JobId} chunk {Chunk}: transient failure {Failures} of at most {Max}; re-sent at {RetryAt:O}: {Error}",
-            chunk.JobId, chunk.ChunkIndex, state.Failures, retry.MaxFailures, retryAt, reason);
+        ScoringMetrics.ChunkFailed("retry_later");
+        logger.ChunkRetryLater(chunk.JobId, chunk.ChunkIndex, state.Failures, retry.MaxFailures, retryAt, reason);
         return ChunkOutcome.RetryLater;
     }
 
@@ -111,7 +109,7 @@ public sealed class ChunkScorer(
         await using var commit = await ChunkCommit.BeginAsync(dataSource, chunk.JobId, chunk.ChunkIndex, WorkerName, cancellationToken);
         if (commit is null)
         {
-            ScoringMetrics.ChunkDuplicates.Inc();
+            ScoringMetrics.ChunkDuplicates.Add(1);
             return ChunkOutcome.AlreadyDone;
         }
 
@@ -150,8 +148,8 @@ public sealed class ChunkScorer(
     /// <summary>Fails the chunk for good; the job cannot succeed any more, so it fails too, with the rest of its chunks.</summary>
     private async Task<ChunkOutcome> FailChunkAsync(ScoreChunk chunk, string reason, string kind, CancellationToken cancellationToken)
     {
-        ScoringMetrics.ChunkFailures.WithLabels(kind).Inc();
-        logger.LogWarning("Job {JobId} chunk {Chunk} failed: {Error}", chunk.JobId, chunk.ChunkIndex, reason);
+        ScoringMetrics.ChunkFailed(kind);
+        logger.ChunkFailed(chunk.JobId, chunk.ChunkIndex, reason);
         var progress = await ChunkCommit.FailChunkAsync(dataSource, chunk.JobId, chunk.ChunkIndex, WorkerName, reason, cancellationToken);
         if (progress is not null)
         {
@@ -215,8 +213,8 @@ public sealed class ChunkScorer(
                 var slice = start == 0 && count == rows.RowCount ? rows : rows.Slice(start, count);
                 var watch = Stopwatch.StartNew();
                 var result = lease.Model.Score(slice, job.Mapping, scoreOptions, cancellationToken);
-                ScoringMetrics.InferenceSeconds.WithLabels(job.Job.ModelName, "job").Observe(watch.Elapsed.TotalSeconds);
-                ScoringMetrics.BatchRows.WithLabels(job.Job.ModelName, "job").Observe(result.ScoredRows.Length);
+                ScoringMetrics.InferenceSeconds.Record(watch.Elapsed.TotalSeconds, ScoringMetrics.ModelTags(job.Job.ModelName, "job"));
+                ScoringMetrics.BatchRows.Record(result.ScoredRows.Length, ScoringMetrics.ModelTags(job.Job.ModelName, "job"));
 
                 ScoreResult? challengerResult = null;
                 if (challengerLease is not null)
@@ -299,9 +297,9 @@ public sealed class ChunkScorer(
 
         await commit.WriteFailedRowsAsync(failures, cancellationToken);
         var progress = await commit.CompleteAsync(scored, failures.Count, cancellationToken);
-        ScoringMetrics.RowsScored.WithLabels(job.Job.ModelName, "job").Inc(scored);
-        ScoringMetrics.RowsFailed.WithLabels(job.Job.ModelName, "job").Inc(failures.Count);
-        ScoringMetrics.ChunksCompleted.Inc();
+        ScoringMetrics.RowsScored.Add(scored, ScoringMetrics.ModelTags(job.Job.ModelName, "job"));
+        ScoringMetrics.RowsFailed.Add(failures.Count, ScoringMetrics.ModelTags(job.Job.ModelName, "job"));
+        ScoringMetrics.ChunksCompleted.Add(1);
         if (comparison is not null)
         {
             ChallengerMetrics.RowsCompared.Add(comparison.RowsCompared);
@@ -323,7 +321,7 @@ public sealed class ChunkScorer(
             await commit.WriteResultsAsync(table, context, rows, cancellationToken);
         }
 
-        ScoringMetrics.CopySeconds.Observe(watch.Elapsed.TotalSeconds);
+        ScoringMetrics.CopySeconds.Record(watch.Elapsed.TotalSeconds);
     }
 
     private async Task FinishIfDoneAsync(JobProgress progress, JobEntity job, CancellationToken cancellationToken)

@@ -43,9 +43,7 @@ public sealed class DispatchRecovery(
             }
 
             var pending = await store.GetPendingChunksAsync(id, cancellationToken);
-            logger.LogWarning(
-                "Job {JobId} was recorded but its chunk messages were never confirmed as sent (process stopped?); sending its {Chunks} pending chunks",
-                id, pending.Count);
+            logger.UndispatchedJobSent(id, pending.Count);
             await using var scope = scopes.CreateAsyncScope();
             await scope.ServiceProvider.GetRequiredService<ChunkDispatcher>().DispatchAsync(job, pending, cancellationToken);
             recovered++;
@@ -90,9 +88,7 @@ public sealed class DispatchRecovery(
                 resent += send.Length;
                 foreach (var job in send.GroupBy(c => c.JobId))
                 {
-                    logger.LogWarning(
-                        "Job {JobId}: re-sent {Count} pending chunks ({Chunks}) whose messages were lost, dead-lettered or backed off",
-                        job.Key, job.Count(), string.Join(", ", job.Select(c => c.ChunkIndex).Take(20)));
+                    logger.ChunksResent(job.Key, job.Count(), string.Join(", ", job.Select(c => c.ChunkIndex).Take(20)));
                 }
             }
 
@@ -105,12 +101,12 @@ public sealed class DispatchRecovery(
         var finished = 0;
         foreach (var id in await store.ListUnfinishedJobsAsync(DateTimeOffset.UtcNow - TimeSpan.FromSeconds(retry.LostAfterSeconds), cancellationToken))
         {
-            logger.LogWarning("Job {JobId}: every chunk ended but the job was not finished (worker stopped?); finishing it", id);
+            logger.UnfinishedJobFinished(id);
             await finisher.TryFinishAsync(id, cancellationToken);
             finished++;
         }
 
-        ScoringMetrics.ChunkFailures.WithLabels("resent").Inc(resent);
+        ScoringMetrics.ChunkFailed("resent", resent);
         return new ReconcileResult(dispatched, resent, failed, finished);
     }
 }

@@ -41,7 +41,7 @@ public sealed class JobFinisher(JobStore store, IPublishEndpoint publisher, Chal
                 await WriteManifestAsync(job, cancellationToken);
             }
 
-            logger.LogInformation("Job {JobId} succeeded: {Scored} rows scored, {Failed} failed", job.Id, job.ScoredRows, job.FailedRows);
+            logger.JobSucceeded(job.Id, job.ScoredRows, job.FailedRows);
             await publisher.Publish(
                 new ScoringJobCompleted(job.Id, job.ModelName, job.ModelVersion, job.TotalRows, job.ScoredRows, job.FailedRows,
                     job.OutputTable, job.OutputParquet, job.FinishedAt ?? DateTimeOffset.UtcNow),
@@ -114,7 +114,7 @@ public sealed class JobFinisher(JobStore store, IPublishEndpoint publisher, Chal
     private async Task PublishFailedAsync(JobEntity job, CancellationToken cancellationToken)
     {
         var reason = job.Error ?? $"{job.FailedRows} of {job.TotalRows} rows failed; {job.ChunksFailed} chunks failed.";
-        logger.LogWarning("Job {JobId} failed: {Reason}", job.Id, reason);
+        logger.JobFailed(job.Id, reason);
         await publisher.Publish(
             new ScoringJobFailed(job.Id, job.ModelName, job.ModelVersion, job.TotalRows, job.ScoredRows, job.FailedRows,
                 reason, job.FinishedAt ?? DateTimeOffset.UtcNow),

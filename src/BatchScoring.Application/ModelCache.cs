@@ -96,7 +96,7 @@ public sealed class ModelCache(IOptions<BatchScoringOptions> options, ILoggerFac
                 loggerFactory.CreateLogger<ScoringModel>(),
                 version.Sha256);
             ServingMetrics.LoadSeconds.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds, ServingMetrics.Tags(version.ModelName, version.Version));
-            _logger.LogInformation("Loaded model {Model} v{Version} ({Provider})", version.ModelName, version.Version, model.ExecutionProvider);
+            _logger.ModelLoaded(version.ModelName, version.Version, model.ExecutionProvider);
             return model;
         }));
         _entries.AddFirst(entry);

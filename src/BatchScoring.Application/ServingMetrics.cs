@@ -8,9 +8,7 @@ namespace BatchScoring.Application;
 /// </summary>
 public static class ServingMetrics
 {
-    public const string MeterName = "BatchScoring";
-
-    private static readonly Meter s_meter = new(MeterName);
+    private static readonly Meter s_meter = ScoringMetrics.Meter;
 
     public static readonly Counter<long> CacheHits = s_meter.CreateCounter<long>(
         "batchscoring_model_cache_hits", description: "Model sessions taken from the cache already loaded (or loading).");

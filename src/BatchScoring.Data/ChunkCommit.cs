@@ -85,21 +85,14 @@ public sealed class ChunkCommit : IAsyncDisposable
             ChunkEntity? chunk = null;
             var jobState = JobState.Queued;
             var jobRetries = 0;
-            await using (var select = new NpgsqlCommand(
+            await using (var select = LockChunk(
                 """
-                SELECT c.state, j.state, c.source_path, c.row_group, c.row_start, c.row_count, c.attempts,
-                       c.scored_rows, c.failed_rows, c.worker, c.error, c.started_at, c.finished_at,
-                       c.open_attempts, c.failures, c.first_failed_at, c.last_error, j.retries
-                FROM scoring.chunks AS c
-                JOIN scoring.jobs AS j ON j.id = c.job_id
-                WHERE c.job_id = $1 AND c.chunk_index = $2
-                FOR UPDATE OF c
+                c.state, j.state, c.source_path, c.row_group, c.row_start, c.row_count, c.attempts,
+                c.scored_rows, c.failed_rows, c.worker, c.error, c.started_at, c.finished_at,
+                c.open_attempts, c.failures, c.first_failed_at, c.last_error, j.retries
                 """,
-                connection,
-                transaction))
+                connection, transaction, jobId, chunkIndex))
             {
-                select.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = jobId });
-                select.Parameters.Add(new NpgsqlParameter<int> { TypedValue = chunkIndex });
                 await using var reader = await select.ExecuteReaderAsync(ct);
                 if (await reader.ReadAsync(ct))
                 {
@@ -241,19 +234,8 @@ public sealed class ChunkCommit : IAsyncDisposable
         await using var connection = await dataSource.OpenConnectionAsync(ct);
         await using var transaction = await connection.BeginTransactionAsync(ct);
 
-        await using (var select = new NpgsqlCommand(
-            """
-            SELECT c.state, j.state
-            FROM scoring.chunks AS c
-            JOIN scoring.jobs AS j ON j.id = c.job_id
-            WHERE c.job_id = $1 AND c.chunk_index = $2
-            FOR UPDATE OF c
-            """,
-            connection,
-            transaction))
+        await using (var select = LockChunk("c.state, j.state", connection, transaction, jobId, chunkIndex))
         {
-            select.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = jobId });
-            select.Parameters.Add(new NpgsqlParameter<int> { TypedValue = chunkIndex });
             await using var reader = await select.ExecuteReaderAsync(ct);
             if (!await reader.ReadAsync(ct))
             {
@@ -352,6 +334,24 @@ public sealed class ChunkCommit : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await ReleaseAsync();
+    }
+
+    /// <summary>Selects <paramref name="columns"/> of a chunk (alias <c>c</c>) and its job (<c>j</c>), locking the chunk row.</summary>
+    private static NpgsqlCommand LockChunk(string columns, NpgsqlConnection connection, NpgsqlTransaction transaction, Guid jobId, int chunkIndex)
+    {
+        var select = new NpgsqlCommand(
+            $"""
+            SELECT {columns}
+            FROM scoring.chunks AS c
+            JOIN scoring.jobs AS j ON j.id = c.job_id
+            WHERE c.job_id = $1 AND c.chunk_index = $2
+            FOR UPDATE OF c
+            """,
+            connection,
+            transaction);
+        select.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = jobId });
+        select.Parameters.Add(new NpgsqlParameter<int> { TypedValue = chunkIndex });
+        return select;
     }
 
     internal static JobProgress ReadProgress(NpgsqlDataReader reader) => new(

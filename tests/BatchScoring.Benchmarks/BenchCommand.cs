@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using BatchScoring.Application;
-using BatchScoring.Worker.Hosting;
 using Microsoft.Extensions.Configuration;
 
 namespace BatchScoring.Benchmarks;

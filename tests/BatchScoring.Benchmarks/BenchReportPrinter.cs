@@ -69,7 +69,7 @@ internal static class BenchReportPrinter
             Row("CPU: worker / postgres (s; cores busy)", w => pick(w) is { } e
                 ? $"{e.WorkerCpuSeconds:F1} / {e.PostgresCpuSeconds:F1} ({(e.WorkerCpuSeconds + e.PostgresCpuSeconds) / e.Seconds:F2})"
                 : "-");
-            Row("worker peak RSS (MiB)", w => pick(w) is { } e ? $"{e.WorkerPeakRssMiB:N0} (now {e.WorkerRssAfterMiB:N0}, managed heap {e.WorkerManagedHeapMiB:N0})" : "-");
+            Row("worker peak RSS (MiB)", w => pick(w) is { } e ? $"{e.WorkerPeakRssMiB:N0} (now {e.WorkerRssAfterMiB:N0})" : "-");
         }
     }
 

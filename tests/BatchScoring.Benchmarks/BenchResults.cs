@@ -167,9 +167,6 @@ public sealed class EndToEndResult
     public double WorkerPeakRssMiB { get; set; }
 
     public double WorkerRssAfterMiB { get; set; }
-
-    /// <summary>The worker's managed heap after the job (dotnet_total_memory_bytes); the rest of the RSS is native (ONNX Runtime, buffers) or freed-but-kept GC memory.</summary>
-    public double WorkerManagedHeapMiB { get; set; }
 }
 
 public sealed record TargetResult(string Name, string Requirement, double Actual, bool Met);

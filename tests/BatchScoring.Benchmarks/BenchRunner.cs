@@ -555,7 +555,6 @@ internal sealed class BenchRunner(BenchSettings settings)
             PostgresCpuSeconds = postgresAfter - postgresBefore,
             WorkerPeakRssMiB = worker.PeakRssBytes / 1048576.0,
             WorkerRssAfterMiB = worker.RssBytes / 1048576.0,
-            WorkerManagedHeapMiB = after.GetValueOrDefault("dotnet_total_memory_bytes") / 1048576.0,
         };
     }
 

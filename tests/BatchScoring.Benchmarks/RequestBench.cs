@@ -87,6 +87,8 @@ internal sealed class RequestBenchRunner(string postgresConnectionString, string
     private const int Features = 16;
     private const string ModelName = "bench_requests";
 
+    private static readonly RequestMeters Meters = new(ModelName);
+
     public async Task<RequestBenchReport> RunAsync(CancellationToken cancellationToken)
     {
         var defaults = new RequestBatchingOptions();
@@ -430,8 +432,7 @@ internal sealed class RequestBenchRunner(string postgresConnectionString, string
         }
 
         /// <summary>Requests the worker finished (all outcomes), and those of them scored.</summary>
-        private static (double All, double Scored) FinishedRequests() =>
-            (ScoringMetrics.RequestsFinishedAll(), ScoringMetrics.RequestsFinishedWith(ScoreRequestOutcome.Scored));
+        private static (double All, double Scored) FinishedRequests() => Meters.Finished;
 
         private byte[] Body(string id, int rows, bool withReply, Random random)
         {
@@ -459,11 +460,7 @@ internal sealed class RequestBenchRunner(string postgresConnectionString, string
             return Encoding.UTF8.GetBytes(json.ToString());
         }
 
-        private static (double Sum, double Count) BatchStats()
-        {
-            var child = ScoringMetrics.BatchRows.WithLabels(ModelName, "request");
-            return (child.Sum, child.Count);
-        }
+        private static (double Sum, double Count) BatchStats() => Meters.Batches;
 
         private static double Percentile(double[] sorted, double p) =>
             sorted.Length == 0 ? 0 : sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];

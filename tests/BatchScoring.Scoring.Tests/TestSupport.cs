@@ -8,6 +8,17 @@ internal static class TestSupport
 {
     public static ScoringSessionOptions CpuOptions => new() { PreferCuda = false, IntraOpThreads = 1 };
 
+    /// <summary>Waits until <paramref name="condition"/> holds, checking every 5 ms; fails with <paramref name="what"/> after 10 s.</summary>
+    public static async Task WaitUntilAsync(Func<bool> condition, string what, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting for: {what}");
+            await Task.Delay(5, cancellationToken);
+        }
+    }
+
     public static float[] RandomMatrix(int rows, int cols, int seed, float scale = 1f)
     {
         var random = new Random(seed);

@@ -1,9 +1,9 @@
+using System.Diagnostics;
 using System.Text.Json;
 using BatchScoring.Contracts;
 using BatchScoring.Data;
 using BatchScoring.Scoring.Drift;
 using MassTransit;
-using Prometheus;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -66,17 +66,6 @@ public sealed class DriftAuditor(
     public const string ManualTrigger = "manual";
 
     // Per model version, not per column: alert on these; the report names the columns.
-    private static readonly Gauge DriftedColumns = Metrics.CreateGauge(
-        "batchscoring_drift_columns_drifted", "Columns found drifted by the latest drift audit of a model version.",
-        new GaugeConfiguration { LabelNames = ["model", "version"] });
-
-    private static readonly Gauge MaxPsi = Metrics.CreateGauge(
-        "batchscoring_drift_max_psi", "Largest population stability index over the columns in the latest drift audit of a model version.",
-        new GaugeConfiguration { LabelNames = ["model", "version"] });
-
-    private static readonly Counter Audits = Metrics.CreateCounter(
-        "batchscoring_drift_audits_total", "Drift audits run, by trigger and result.", new CounterConfiguration { LabelNames = ["trigger", "result"] });
-
     /// <param name="model">Model name.</param>
     /// <param name="versionOrAlias">Version number or alias; null = latest.</param>
     /// <param name="trigger"><see cref="ScheduleTrigger"/> or <see cref="ManualTrigger"/>.</param>
@@ -101,7 +90,7 @@ public sealed class DriftAuditor(
 
         if (fireId is not null && await drift.GetFireReportAsync(fireId, version.ModelName, version.Version, cancellationToken) is { } earlier)
         {
-            logger.LogInformation("Model {Model} v{Version}: fire {Fire} already stored drift report {Report}", version.ModelName, version.Version, fireId, earlier.Id);
+            logger.AlreadyAudited(version.ModelName, version.Version, fireId, earlier.Id);
             return FromStored(earlier);
         }
 
@@ -131,11 +120,12 @@ public sealed class DriftAuditor(
         {
             // The gauges describe the latest judged audit: a quiet hour with few samples does not reset an alert.
             var versionLabel = version.Version.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            DriftedColumns.WithLabels(version.ModelName, versionLabel).Set(results.Count(r => r.Drifted));
-            MaxPsi.WithLabels(version.ModelName, versionLabel).Set(results.Count == 0 ? 0 : results.Max(r => r.Psi));
+            var tags = new TagList { { "model", version.ModelName }, { "version", versionLabel } };
+            ScoringMetrics.DriftedColumns.Record(results.Count(r => r.Drifted), tags);
+            ScoringMetrics.DriftMaxPsi.Record(results.Count == 0 ? 0 : results.Max(r => r.Psi), tags);
         }
 
-        Audits.WithLabels(trigger, verdict).Inc();
+        ScoringMetrics.DriftAudits.Add(1, new TagList { { "trigger", trigger }, { "result", verdict } });
         var report = new DriftReport(Guid.CreateVersion7(), version.ModelName, version.Version, trigger, start, end, rows, drifted, false, false, results, end, verdict, fireId);
         if (!await drift.InsertReportAsync(ToStored(report), cancellationToken))
         {
@@ -156,14 +146,12 @@ public sealed class DriftAuditor(
                 report = report with { EventsPublished = detect, RetrainingRequested = retrain };
             }
 
-            logger.LogInformation(
-                "Model {Model} v{Version}: drift (report {Report}, {Streak} drifted audits in a row): DriftDetected {Detected}, RetrainingRequested {Retraining}",
+            logger.DriftEvents(
                 report.Model, report.Version, report.Id, streak, detect ? "published" : "within the cooldown",
                 retrain ? "published" : streak < settings.RetrainAfterDriftedAudits ? $"waits for {settings.RetrainAfterDriftedAudits} drifted audits" : "within the cooldown");
         }
 
-        logger.LogInformation(
-            "Model {Model} v{Version}: drift audit {Report} over {Rows} sampled rows: {Outcome}",
+        logger.Audited(
             report.Model, report.Version, report.Id, rows,
             verdict switch
             {
@@ -184,7 +172,7 @@ public sealed class DriftAuditor(
         var deleted = await drift.DeleteSamplesBeforeAsync(DateTimeOffset.UtcNow.AddDays(-settings.RetentionDays), cancellationToken);
         if (deleted > 0)
         {
-            logger.LogInformation("Drift: deleted {Count} samples older than {Days} days", deleted, settings.RetentionDays);
+            logger.SamplesDeleted(deleted, settings.RetentionDays);
         }
 
         var reports = new List<DriftReport>();
@@ -197,7 +185,7 @@ public sealed class DriftAuditor(
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 // One model's failure must not stop the audits of the others.
-                logger.LogError(ex, "Drift audit of {Model} v{Version} failed", model, version);
+                logger.AuditFailed(ex, model, version);
             }
         }
 

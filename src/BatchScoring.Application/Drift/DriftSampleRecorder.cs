@@ -9,7 +9,6 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using NpgsqlTypes;
-using Prometheus;
 
 namespace BatchScoring.Application.Drift;
 
@@ -27,9 +26,6 @@ public sealed class DriftSampleRecorder(NpgsqlDataSource dataSource, IOptions<Dr
 
     /// <summary>A chunk whose last batch never came (its scoring failed) is forgotten after this long.</summary>
     private static readonly TimeSpan AbandonedChunkAge = TimeSpan.FromMinutes(10);
-
-    private static readonly Counter Dropped = Metrics.CreateCounter(
-        "batchscoring_drift_samples_dropped_total", "Drift samples dropped because the writer was behind or the database refused them.");
 
     private readonly Channel<DriftSample> _pending = Channel.CreateBounded<DriftSample>(
         new BoundedChannelOptions(64) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite });
@@ -116,7 +112,7 @@ public sealed class DriftSampleRecorder(NpgsqlDataSource dataSource, IOptions<Dr
     {
         if (sample.Rows > 0 && !_pending.Writer.TryWrite(new DriftSample(sample.Model, sample.Version, sample.Source, sample.Rows, sample.ToJson())))
         {
-            Dropped.Inc();
+            ScoringMetrics.DriftSamplesDropped.Add(1);
         }
     }
 
@@ -133,8 +129,8 @@ public sealed class DriftSampleRecorder(NpgsqlDataSource dataSource, IOptions<Dr
                 }
                 catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or TimeoutException)
                 {
-                    Dropped.Inc();
-                    logger.LogWarning("Drift sample for {Model} v{Version} not written: {Error}", sample.Model, sample.Version, ex.Message);
+                    ScoringMetrics.DriftSamplesDropped.Add(1);
+                    logger.SampleNotWritten(sample.Model, sample.Version, ex.Message);
                 }
             }
         }

@@ -6,7 +6,7 @@ using System.Text.Json.Serialization;
 using BatchScoring.Cli.Errors;
 using BatchScoring.Cli.Hosting;
 using BatchScoring.Data;
-using BatchScoring.Worker.Hosting;
+using BatchScoring.Application;
 using Microsoft.Extensions.Configuration;
 using Npgsql;
 

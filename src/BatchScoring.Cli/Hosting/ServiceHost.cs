@@ -2,16 +2,15 @@ using BatchScoring.Api;
 using BatchScoring.Cli.Errors;
 using BatchScoring.Data;
 using BatchScoring.Scoring.Data;
-using BatchScoring.Worker.Hosting;
+using BatchScoring.Application;
+using BatchScoring.ServiceDefaults;
 using Microsoft.AspNetCore.Builder;
 using Npgsql;
-using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Prometheus;
 
 namespace BatchScoring.Cli.Hosting;
 
@@ -54,19 +53,14 @@ public static class ServiceHost
 
     public static WebApplication Build(ServeSettings settings, string[]? args = null, Action<IConfigurationBuilder>? configure = null)
     {
+        ArgumentNullException.ThrowIfNull(settings);
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args ?? [] });
         configure?.Invoke(builder.Configuration);
         DatabaseWait.RequirePostgres(builder.Configuration.GetConnectionString(ConnectionNames.Postgres));
         DatabaseWait.RequireRabbitMq(builder.Configuration.GetConnectionString(ConnectionNames.RabbitMq));
-        var redactor = SecretRedactor.FromConfiguration(builder.Configuration);
-        SecretRedactor.Current = redactor;
-        builder.Logging.AddConsole(o => o.FormatterName = ServiceLogFormatter.FormatterName);
-        builder.Logging.AddConsoleFormatter<ServiceLogFormatter, ServiceLogFormatterOptions>(o =>
-        {
-            o.TimestampFormat = "HH:mm:ss ";
-            o.Verbose = settings.Verbose;
-            o.Redactor = redactor;
-        });
+        var api = settings.Roles.HasFlag(ServiceRoles.Api);
+        builder.AddServiceLogging(settings.Verbose);
+        builder.AddServiceDefaults();
         builder.AddBatchScoringCore();
         // Applied once PostgreSQL answers (DependencyWaiter), so a role started before its database waits instead of exiting.
         // (with --migrate-timeout the migration runs once, bounded, at the end of Build instead)
@@ -76,22 +70,17 @@ public static class ServiceHost
         {
             builder.AddScheduler();
         }
-        var api = settings.Roles.HasFlag(ServiceRoles.Api);
+
         if (api)
         {
             builder.AddStatusApi();
         }
 
         var keys = builder.Configuration.GetSection(ApiKeyOptions.SectionName).Get<ApiKeyOptions>() ?? new ApiKeyOptions();
-        var urls = settings.Urls ?? builder.Configuration["Urls"] ?? (api ? DefaultApiUrl : "http://127.0.0.1:0");
-        if (api && keys.LocalOnly)
-        {
-            // No key configured: never listen beyond loopback.
-            urls = string.Join(';', urls.Split(';').Select(ToLoopback));
-        }
-
+        var urls = ListenUrls(settings.Urls ?? builder.Configuration["Urls"], api, keys);
         builder.WebHost.UseUrls(urls);
         var app = builder.Build();
+        app.MapDefaultEndpoints();
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("BatchScoring");
         if (api)
         {
@@ -99,12 +88,6 @@ public static class ServiceHost
             logger.LogInformation(keys.LocalOnly
                 ? "No API key configured: local-only mode, listening on loopback only ({Urls}). Set BatchScoring__Api__Keys__0 to serve other hosts."
                 : "API keys required for /api routes; listening on {Urls}", urls);
-        }
-        else
-        {
-            app.MapMetrics("/metrics");
-            app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
-            app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains(ReadinessChecks.ReadyTag) });
         }
 
         logger.LogInformation("Roles: {Roles}", settings.Roles);
@@ -117,6 +100,28 @@ public static class ServiceHost
         }
 
         return app;
+    }
+
+    /// <summary>One line per event, secrets redacted; full exceptions only with <paramref name="verbose"/>.</summary>
+    private static void AddServiceLogging(this WebApplicationBuilder builder, bool verbose)
+    {
+        var redactor = SecretRedactor.FromConfiguration(builder.Configuration);
+        SecretRedactor.Current = redactor;
+        builder.Logging.AddConsole(o => o.FormatterName = ServiceLogFormatter.FormatterName);
+        builder.Logging.AddConsoleFormatter<ServiceLogFormatter, ServiceLogFormatterOptions>(o =>
+        {
+            o.TimestampFormat = "HH:mm:ss ";
+            o.Verbose = verbose;
+            o.Redactor = redactor;
+        });
+    }
+
+    /// <summary>Where to listen: the API's default address, or any free loopback port for roles that only serve /metrics and /health.</summary>
+    private static string ListenUrls(string? configured, bool api, ApiKeyOptions keys)
+    {
+        var urls = configured ?? (api ? DefaultApiUrl : "http://127.0.0.1:0");
+        // No key configured: never listen beyond loopback.
+        return api && keys.LocalOnly ? string.Join(';', urls.Split(';').Select(ToLoopback)) : urls;
     }
 
     private static string ToLoopback(string url)

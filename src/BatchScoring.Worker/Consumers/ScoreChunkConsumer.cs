@@ -12,7 +12,7 @@ public sealed class ScoreChunkConsumer(ChunkScorer scorer) : IConsumer<ScoreChun
     {
         if (context.SentTime is { } sent)
         {
-            ScoringMetrics.QueueWaitSeconds.WithLabels("job").Observe(Math.Max(0, (DateTime.UtcNow - sent).TotalSeconds));
+            ScoringMetrics.QueueWaitSeconds.Record(Math.Max(0, (DateTime.UtcNow - sent).TotalSeconds), ScoringMetrics.ModeTag("job"));
         }
 
         // Every error ends in a recorded outcome inside the scorer (failed, or left to the reconciler with backoff), so

@@ -1,7 +1,6 @@
-using BatchScoring.Worker.Hosting;
+using BatchScoring.Application;
 using BatchScoring.Worker.Requests.Intake;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Options;
 
 namespace BatchScoring.Worker.Requests;
 
@@ -11,10 +10,7 @@ public static class RequestModeHostExtensions
     /// <summary>Options (section <c>BatchScoring:Requests</c>), the batching service and the consumer of <c>score-requests</c> (plain JSON or envelope).</summary>
     public static IServiceCollection AddRequestModeServices(this IServiceCollection services)
     {
-        services.AddOptions<RequestBatchingOptions>()
-            .BindConfiguration(RequestBatchingOptions.SectionName)
-            .ValidateOnStart();
-        services.AddSingleton<IValidateOptions<RequestBatchingOptions>>(new OptionsValidator<RequestBatchingOptions>(o => o.Validate()));
+        services.AddValidatedOptions<RequestBatchingOptions>(RequestBatchingOptions.SectionName, o => o.Validate());
         services.AddSingleton<RequestScoringService>();
         services.AddSingleton<RedeliveryCounter>();
         services.AddHostedService<RequestQueueListener>();

@@ -1,4 +1,5 @@
 using BatchScoring.Data;
+using BatchScoring.IntegrationTests.Infrastructure;
 using BatchScoring.Scoring.Data;
 
 namespace BatchScoring.IntegrationTests.Data;
@@ -76,6 +77,12 @@ public sealed class ChunkCommitTests(DataDatabase db) : IClassFixture<DataDataba
         Assert.Equal("worker-b", (await db.Jobs.GetChunksAsync(job.Id, ct))[0].Worker);
     }
 
+    /// <summary>Waits until a session of this database is blocked on a lock (the second delivery on the chunk row).</summary>
+    private Task WaitForLockWaiterAsync(CancellationToken ct) =>
+        Poll.UntilAsync(
+            async () => await db.ScalarAsync<long>("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'", ct) > 0,
+            TimeSpan.FromSeconds(10), "the second delivery to wait on the chunk lock", ct, TimeSpan.FromMilliseconds(20));
+
     [Fact]
     public async Task A_concurrent_second_begin_waits_for_the_first_and_then_returns_null()
     {
@@ -87,7 +94,7 @@ public sealed class ChunkCommitTests(DataDatabase db) : IClassFixture<DataDataba
         await using (first)
         {
             var second = Task.Run(() => ChunkCommit.BeginAsync(db.DataSource, job.Id, 0, "worker-b", ct), ct);
-            await Task.Delay(300, ct);
+            await WaitForLockWaiterAsync(ct);
             Assert.False(second.IsCompleted, "the second delivery must wait on the chunk lock");
 
             await first.WriteResultsAsync(Results, Context(job), Rows("c", 0, 3), ct);
@@ -109,7 +116,7 @@ public sealed class ChunkCommitTests(DataDatabase db) : IClassFixture<DataDataba
         Assert.NotNull(first);
         var second = Task.Run(() => ChunkCommit.BeginAsync(db.DataSource, job.Id, 0, "worker-b", ct), ct);
         await first.WriteResultsAsync(Results, Context(job), Rows("c", 0, 3), ct);
-        await Task.Delay(200, ct);
+        await WaitForLockWaiterAsync(ct);
         await first.DisposeAsync();
 
         await using var taken = await second.WaitAsync(TimeSpan.FromSeconds(10), ct);

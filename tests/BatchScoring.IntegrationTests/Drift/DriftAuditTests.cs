@@ -422,17 +422,13 @@ public sealed class DriftAuditTests(ServerFixture servers)
 
         Assert.All(await client.ReceiveAsync(40, TimeSpan.FromSeconds(30), Ct), r => Assert.Equal("scored", r.Body.GetProperty("outcome").GetString()));
         await using var db = NpgsqlDataSource.Create(host.PostgresConnectionString);
-        for (var wait = 0; ; wait++)
-        {
-            await using var count = db.CreateCommand("SELECT coalesce(sum(row_count), 0) FROM scoring.drift_samples WHERE model_name = 'tenure'");
-            if ((long)(await count.ExecuteScalarAsync(Ct))! >= 400)
+        await Poll.UntilAsync(
+            async () =>
             {
-                break;
-            }
-
-            Assert.True(wait < 100, "request-mode samples not written");
-            await Task.Delay(100, Ct);
-        }
+                await using var count = db.CreateCommand("SELECT coalesce(sum(row_count), 0) FROM scoring.drift_samples WHERE model_name = 'tenure'");
+                return (long)(await count.ExecuteScalarAsync(Ct))! >= 400;
+            },
+            TimeSpan.FromSeconds(10), "request-mode samples written", Ct);
 
         using var audit = await host.Client.PostAsJsonAsync("/api/models/tenure/drift/audit", new { }, Ct);
         var report = System.Text.Json.JsonSerializer.Deserialize<DriftReport>(await audit.Content.ReadAsStringAsync(Ct), ServiceTestHost.Json)!;

@@ -134,15 +134,9 @@ public sealed class OutageFaultTests(ServerFixture servers, ITestOutputHelper ou
         return job!.Id;
     }
 
-    internal static async Task WaitForChunksAsync(ServiceTestHost host, Guid id, int chunks)
-    {
-        var deadline = DateTime.UtcNow.AddMinutes(2);
-        while ((await host.GetStatusAsync(id, Ct)).ChunksDone < chunks)
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"fewer than {chunks} chunks done within 2 minutes");
-            await Task.Delay(50, Ct);
-        }
-    }
+    internal static Task WaitForChunksAsync(ServiceTestHost host, Guid id, int chunks) =>
+        Poll.UntilAsync(
+            async () => (await host.GetStatusAsync(id, Ct)).ChunksDone >= chunks, TimeSpan.FromMinutes(2), $"{chunks} chunks of job {id} done", Ct, TimeSpan.FromMilliseconds(50));
 
     /// <summary>True once a chunk transaction of the worker is open (the COPY runs in it); false if none was seen in time.</summary>
     private static async Task<bool> WaitForOpenTransactionAsync(string adminConnectionString, TimeSpan timeout)

@@ -113,7 +113,7 @@ public sealed class OutageHostingTests(ServerFixture servers, ITestOutputHelper 
             new SubmitScoringJob { Model = "reconnect", Input = input, KeyColumn = "customer_id", OutputTable = "reconnect_results", ChunkRows = 250, BatchRows = 250 }, Ct);
         Assert.True(job is not null, body);
 
-        await WaitForChunksAsync(host, job!.Id, 2);
+        await OutageFaultTests.WaitForChunksAsync(host, job!.Id, 2);
         await broker.StopRabbitMqAsync(Ct);
         var outage = TimeSpan.FromSeconds(20);
         await Task.Delay(outage, Ct); // the outage itself is what is measured against: its length is the scenario
@@ -131,7 +131,7 @@ public sealed class OutageHostingTests(ServerFixture servers, ITestOutputHelper 
             var reply = (await client.ReceiveAsync(1, TimeSpan.FromSeconds(60), Ct))[0];
             return (back.Elapsed, reply.Body.GetProperty("outcome").GetString());
         }, Ct);
-        await WaitForChunksAsync(host, job.Id, doneAtReturn + 1);
+        await OutageFaultTests.WaitForChunksAsync(host, job.Id, doneAtReturn + 1);
         var resumed = back.Elapsed;
         var (requestAnswered, requestOutcome) = await answered;
         output.WriteLine($"broker down {outage.TotalSeconds:0} s; first chunk done {resumed.TotalSeconds:0.0} s after it was back; a request answered ({requestOutcome}) after {requestAnswered.TotalSeconds:0.0} s");
@@ -147,32 +147,14 @@ public sealed class OutageHostingTests(ServerFixture servers, ITestOutputHelper 
         Assert.True(tally.Exact, $"lost {tally.Lost}, duplicated {tally.Duplicated}");
     }
 
-    private static async Task WaitForChunksAsync(ServiceTestHost host, Guid id, int chunks)
-    {
-        var deadline = DateTime.UtcNow.AddMinutes(2);
-        while ((await host.GetStatusAsync(id, Ct)).ChunksDone < chunks)
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"fewer than {chunks} chunks done within 2 minutes");
-            await Task.Delay(100, Ct);
-        }
-    }
-
     private static async Task<HttpStatusCode> StatusAsync(HttpClient client, string path)
     {
         using var response = await client.GetAsync(path, Ct);
         return response.StatusCode;
     }
 
-    private static async Task WaitForAsync(HttpClient client, string path, HttpStatusCode expected, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        HttpStatusCode last;
-        while ((last = await StatusAsync(client, path)) != expected)
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"{path} still {(int)last} after {timeout}, expected {(int)expected}");
-            await Task.Delay(200, Ct);
-        }
-    }
+    private static Task WaitForAsync(HttpClient client, string path, HttpStatusCode expected, TimeSpan timeout) =>
+        Poll.UntilAsync(async () => await StatusAsync(client, path) == expected, timeout, $"{path} to answer {(int)expected}", Ct, TimeSpan.FromMilliseconds(200));
 
     private static async Task<long> CountJobsAsync(string connectionString)
     {

@@ -8,7 +8,7 @@ using BatchScoring.IntegrationTests.Jobs;
 using BatchScoring.Scoring.Data;
 using BatchScoring.Scoring.Onnx;
 using BatchScoring.Scoring.OnnxWriter;
-using BatchScoring.Worker.Hosting;
+using BatchScoring.ServiceDefaults;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;

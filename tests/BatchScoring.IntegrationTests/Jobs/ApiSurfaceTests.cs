@@ -4,6 +4,7 @@ using System.Text;
 using BatchScoring.Cli.Hosting;
 using BatchScoring.Contracts;
 using BatchScoring.IntegrationTests.Infrastructure;
+using BatchScoring.IntegrationTests.Requests;
 using BatchScoring.Scoring.OnnxWriter;
 using Npgsql;
 
@@ -135,7 +136,12 @@ public sealed class ApiSurfaceTests(ServerFixture servers)
 
         var cancelled = await host.WaitForEndAsync(job.Id, TimeSpan.FromSeconds(30), Ct);
         Assert.Equal("cancelled", cancelled.State);
-        await Task.Delay(1_000, Ct); // let the worker drain (and skip) the chunk messages still queued
+        // The worker drains (and skips) the chunk messages still queued.
+        await using (var broker = await RawAmqpClient.ConnectAsync(servers.RabbitMqUri, Ct))
+        {
+            await broker.WaitUntilDeliveredAsync(host.Settings["BatchScoring:QueuePrefix"] + "score-chunks", TimeSpan.FromSeconds(30), Ct);
+        }
+
         var afterCancel = await host.GetStatusAsync(job.Id, Ct);
         Assert.True(afterCancel.ChunksDone < 80, "cancel came too late to stop anything");
 

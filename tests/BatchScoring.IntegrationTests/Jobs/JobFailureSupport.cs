@@ -109,15 +109,4 @@ internal static class JobFailureSupport
         await using var command = db.CreateCommand(sql);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
-
-    /// <summary>Waits until <paramref name="condition"/> holds; fails with <paramref name="what"/> after <paramref name="timeout"/>.</summary>
-    public static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what, CancellationToken cancellationToken)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"timed out after {timeout} waiting for: {what}");
-            await Task.Delay(100, cancellationToken);
-        }
-    }
 }

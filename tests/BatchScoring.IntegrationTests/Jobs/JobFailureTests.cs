@@ -116,7 +116,7 @@ public sealed class JobFailureTests(ServerFixture servers)
         {
             await channel.QueueDeclareAsync(queue + "_error", durable: true, exclusive: false, autoDelete: false, cancellationToken: Ct);
             var taken = new List<BasicGetResult>();
-            await WaitUntilAsync(async () =>
+            await Poll.UntilAsync(async () =>
             {
                 if (await channel.BasicGetAsync(queue, autoAck: false, Ct) is { } message)
                 {
@@ -170,7 +170,7 @@ public sealed class JobFailureTests(ServerFixture servers)
         // Outage that ends before the chunk's limit: the reconciler re-sends it after its backoff, and it succeeds.
         await ExecuteAsync(host.PostgresConnectionString, Outage, Ct);
         var recovering = await SubmitOkAsync(host, Job(input, "flaky_results"));
-        await WaitUntilAsync(
+        await Poll.UntilAsync(
             async () => await ScalarAsync(host.PostgresConnectionString, "SELECT coalesce(max(failures), 0) FROM scoring.chunks WHERE job_id = $1", recovering.Id, Ct) >= 2,
             TimeSpan.FromSeconds(30), "two recorded transient failures", Ct);
         await ExecuteAsync(host.PostgresConnectionString, Recover, Ct);
@@ -271,7 +271,7 @@ public sealed class JobFailureTests(ServerFixture servers)
             Assert.Equal("failed", (await host.WaitForEndAsync(threshold.Id, TimeSpan.FromSeconds(60), Ct)).State);
             var (status, body) = await RetryAsync(host, threshold.Id);
             Assert.True(status == HttpStatusCode.Accepted, body);
-            await WaitUntilAsync(
+            await Poll.UntilAsync(
                 async () => await ScalarAsync(host.PostgresConnectionString, "SELECT min(attempts) FROM scoring.chunks WHERE job_id = $1", threshold.Id, Ct) >= 2,
                 TimeSpan.FromSeconds(60), "every chunk of the threshold job ran again", Ct);
             var again = await host.WaitForEndAsync(threshold.Id, TimeSpan.FromSeconds(60), Ct);

@@ -323,7 +323,7 @@ public sealed class CanaryTests(ServerFixture servers)
         {
             _listener.InstrumentPublished = (instrument, listener) =>
             {
-                if (instrument.Meter.Name == ServingMetrics.MeterName)
+                if (instrument.Meter.Name == ScoringMetrics.MeterName)
                 {
                     listener.EnableMeasurementEvents(instrument);
                 }

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Threading.Channels;
+using BatchScoring.IntegrationTests.Infrastructure;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Events;
 
@@ -99,10 +100,18 @@ public sealed class RawAmqpClient : IAsyncDisposable
         await _channel.BasicNackAsync(message.DeliveryTag, multiple: false, requeue: true, cancellationToken);
     }
 
+    /// <summary>Messages ready in <paramref name="queue"/> (delivered but unacknowledged ones not counted).</summary>
+    public async Task<uint> ReadyAsync(string queue, CancellationToken cancellationToken) =>
+        (await _channel.QueueDeclarePassiveAsync(queue, cancellationToken)).MessageCount;
+
+    /// <summary>Waits until every message of <paramref name="queue"/> has been delivered to a consumer (none left ready).</summary>
+    public Task WaitUntilDeliveredAsync(string queue, TimeSpan timeout, CancellationToken cancellationToken) =>
+        Poll.UntilAsync(async () => await ReadyAsync(queue, cancellationToken) == 0, timeout, $"{queue} to be taken by its consumers", cancellationToken, TimeSpan.FromMilliseconds(20));
+
     /// <summary>Fails when anything arrives within <paramref name="wait"/>.</summary>
     public async Task ExpectNothingAsync(TimeSpan wait, CancellationToken cancellationToken)
     {
-        await Task.Delay(wait, cancellationToken);
+        await Task.Delay(wait, cancellationToken); // the quiet window is what is asserted
         while (_replies.Reader.TryRead(out var extra))
         {
             Assert.False(Accept?.Invoke(extra) ?? true, $"unexpected message: {extra.Body.GetRawText()}");

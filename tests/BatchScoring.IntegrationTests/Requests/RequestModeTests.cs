@@ -99,8 +99,8 @@ public sealed class RequestModeTests(ServerFixture servers)
         await using var client = await RawAmqpClient.ConnectAsync(servers.RabbitMqUri, Ct);
         var queue = Queue(host);
         var good = Enumerable.Range(0, 6).Select(i => ($"good-{i}", Rows($"g{i}-", 4, "f_", seed: 20 + i))).ToList();
-        var rejectedBefore = ScoringMetrics.RequestsFinishedWith(ScoreRequestOutcome.Rejected);
-        var scoredBefore = ScoringMetrics.RequestsFinishedWith(ScoreRequestOutcome.Scored);
+        var rejectedBefore = await FinishedAsync(host, ScoreRequestOutcome.Rejected);
+        var scoredBefore = await FinishedAsync(host, ScoreRequestOutcome.Scored);
 
         await client.PublishAsync(queue, RequestJson("good-0", "churn", good[0].Item2, replyTo: client.ReplyQueue), Ct);
         await client.PublishAsync(queue, "{\"requestId\": \"broken\", \"model\": {\"name\": \"churn\"", Ct, replyTo: client.ReplyQueue); // invalid JSON
@@ -153,20 +153,17 @@ public sealed class RequestModeTests(ServerFixture servers)
         Assert.All(written.Values, w => Assert.StartsWith("good-", w.RequestId, StringComparison.Ordinal));
 
         // Operators see the outcomes in /metrics (other tests in this process may add to the same counters).
-        await WaitForFinishedAsync(ScoreRequestOutcome.Rejected, rejectedBefore + 5);
-        await WaitForFinishedAsync(ScoreRequestOutcome.Scored, scoredBefore + 6);
+        await WaitForFinishedAsync(host, ScoreRequestOutcome.Rejected, rejectedBefore + 5);
+        await WaitForFinishedAsync(host, ScoreRequestOutcome.Scored, scoredBefore + 6);
     }
 
     /// <summary>The counter is raised after the acknowledgement, which may come just after the reply.</summary>
-    private static async Task WaitForFinishedAsync(string outcome, double atLeast)
-    {
-        for (var wait = 0; ScoringMetrics.RequestsFinishedWith(outcome) < atLeast && wait < 100; wait++)
-        {
-            await Task.Delay(50, Ct);
-        }
+    private static Task WaitForFinishedAsync(ServiceTestHost host, string outcome, double atLeast) =>
+        Poll.UntilAsync(
+            async () => await FinishedAsync(host, outcome) >= atLeast, TimeSpan.FromSeconds(5), $"batchscoring_requests_total{{outcome=\"{outcome}\"}} ≥ {atLeast} on /metrics", Ct);
 
-        Assert.True(ScoringMetrics.RequestsFinishedWith(outcome) >= atLeast, $"batchscoring_requests_total{{outcome=\"{outcome}\"}} = {ScoringMetrics.RequestsFinishedWith(outcome)}, expected ≥ {atLeast}");
-    }
+    private static Task<double> FinishedAsync(ServiceTestHost host, string outcome) =>
+        ScrapedMetrics.ValueAsync(host.Client, $"batchscoring_requests_total{{outcome=\"{outcome}\"}}", Ct);
 
     [Fact]
     public async Task Poison_rows_fail_alone_and_an_expired_deadline_times_out_without_writing()
@@ -337,14 +334,14 @@ public sealed class RequestModeTests(ServerFixture servers)
             await refuse.ExecuteNonQueryAsync(Ct);
         }
 
-        var failedBefore = ScoringMetrics.RequestsFinishedWith(ScoringMetrics.RequestFailedOutcome);
+        var failedBefore = await FinishedAsync(host, ScoringMetrics.RequestFailedOutcome);
         await client.PublishAsync(queue, RequestJson("unwritable", "churn", Rows("u-", 3, "f_", seed: 2), replyTo: client.ReplyQueue), Ct);
         var errors = await client.DrainAsync(queue + "_error", atLeast: 1, TimeSpan.FromSeconds(15), Ct);
         var (body, fault) = Assert.Single(errors);
         Assert.Contains("\"unwritable\"", body, StringComparison.Ordinal);
         Assert.Contains("failed 3 times", fault, StringComparison.Ordinal);
         Assert.Contains("refuse_rows", fault, StringComparison.Ordinal);
-        await WaitForFinishedAsync(ScoringMetrics.RequestFailedOutcome, failedBefore + 1);
+        await WaitForFinishedAsync(host, ScoringMetrics.RequestFailedOutcome, failedBefore + 1);
 
         // Once the table accepts rows again, the same worker scores new requests.
         await using (var accept = db.CreateCommand("ALTER TABLE scoring.request_results_churn DROP CONSTRAINT refuse_rows"))
@@ -430,7 +427,7 @@ public sealed class RequestModeTests(ServerFixture servers)
             await client.PublishAsync(queue, RequestJson(id, "churn", rows, replyTo: client.ReplyQueue), Ct);
         }
 
-        await Task.Delay(300, Ct);
+        await client.WaitUntilDeliveredAsync(queue, TimeSpan.FromSeconds(10), Ct);
         var shared = new Dictionary<string, string>(slowBatches)
         {
             ["ConnectionStrings:Postgres"] = first.Settings["ConnectionStrings:Postgres"],

@@ -73,10 +73,12 @@ public sealed class DynamicBatcherTests
         for (var i = 0; i < 3; i++)
         {
             harness.Batcher.TryEnqueue(new Item($"r{i}", 1));
-            await Task.Delay(40, Ct);
+            await Task.Delay(40, Ct); // items trickle in: the gap between them is the scenario
         }
 
-        // Three rows of four: the loop is waiting for the fourth (or the 30 s delay), not closing early.
+        // Three rows of four: the loop has opened a batch with the first and waits for the fourth (or the 30 s delay),
+        // leaving the others queued until the batch can fill; it does not close early.
+        await TestSupport.WaitUntilAsync(() => harness.Batcher.QueuedRows == 2, "the loop to open a batch with the first row", Ct);
         Assert.False(harness.Batches.Reader.TryRead(out _), "a batch below the row limit closed before its delay");
         harness.Batcher.TryEnqueue(new Item("r3", 2));
         var batch = await harness.NextAsync();
@@ -96,7 +98,7 @@ public sealed class DynamicBatcherTests
         });
         var loop = batcher.RunAsync(Ct);
         batcher.TryEnqueue(new Item("only", 3));
-        await Task.Delay(50, Ct);
+        await TestSupport.WaitUntilAsync(() => batcher.QueuedRows == 0, "the loop to take the item and wait for more", Ct);
         batcher.Complete();
 
         var batch = await batches.Reader.ReadAsync(Ct).AsTask().WaitAsync(TimeSpan.FromSeconds(10), Ct);
@@ -112,7 +114,7 @@ public sealed class DynamicBatcherTests
         await using var harness = new Harness(maxRows: 100, delay);
         var start = Stopwatch.GetTimestamp();
         harness.Batcher.TryEnqueue(new Item("a", 2));
-        await Task.Delay(30, Ct);
+        await Task.Delay(30, Ct); // "b" arrives later than "a": the delay counts from the first row
         harness.Batcher.TryEnqueue(new Item("b", 3));
 
         var batch = await harness.NextAsync();

@@ -69,11 +69,11 @@ internal sealed class BatchWriter(ModelVersionEntity version, ResultTable table,
 
             await FailedRowWriter.WriteAsync(connection, failedRows, cancellationToken);
             await tx.CommitAsync(cancellationToken);
-            ScoringMetrics.CopySeconds.Observe(watch.Elapsed.TotalSeconds);
+            ScoringMetrics.CopySeconds.Record(watch.Elapsed.TotalSeconds);
         }
 
-        ScoringMetrics.RowsScored.WithLabels(version.ModelName, "request").Inc(scored.Length);
-        ScoringMetrics.RowsFailed.WithLabels(version.ModelName, "request").Inc(failedRows.Count);
+        ScoringMetrics.RowsScored.Add(scored.Length, ScoringMetrics.ModelTags(version.ModelName, "request"));
+        ScoringMetrics.RowsFailed.Add(failedRows.Count, ScoringMetrics.ModelTags(version.ModelName, "request"));
         ServingMetrics.RowsOfVersion(version.ModelName, version.Version, scored.Length, failedRows.Count);
     }
 }

@@ -4,7 +4,6 @@ using BatchScoring.Application;
 using BatchScoring.Worker.Requests.Answers;
 using BatchScoring.Worker.Requests.Transport;
 using BatchScoring.Contracts;
-using BatchScoring.Worker.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -74,31 +73,12 @@ internal sealed class RequestQueueListener(
         _pendingStart = Task.Run(() => ConnectWhenReachableAsync(_stopping.Token), CancellationToken.None);
     }
 
-    private async Task ConnectWhenReachableAsync(CancellationToken cancellationToken)
-    {
-        try
+    private Task ConnectWhenReachableAsync(CancellationToken cancellationToken) =>
+        gate.StartWhenReachableAsync(ConnectAsync, IsUnreachable, async (ex, delay) =>
         {
-            await gate.WhenReady(cancellationToken);
-            for (var delay = TimeSpan.FromMilliseconds(500); ; delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, DependencyWaiter.MaxDelay.Ticks)))
-            {
-                try
-                {
-                    await ConnectAsync(cancellationToken);
-                    return;
-                }
-                catch (Exception ex) when (IsUnreachable(ex))
-                {
-                    logger.BrokerUnreachable(ex.Message, delay.TotalSeconds);
-                    await ResetAsync();
-                    await Task.Delay(delay, cancellationToken);
-                }
-            }
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            // stopping before the broker came back
-        }
-    }
+            logger.BrokerUnreachable(ex.Message, delay.TotalSeconds);
+            await ResetAsync();
+        }, cancellationToken);
 
     private static bool IsUnreachable(Exception ex) =>
         ex is BrokerUnreachableException or IOException or OperationInterruptedException or AlreadyClosedException or System.Net.Sockets.SocketException or TimeoutException;
@@ -138,7 +118,7 @@ internal sealed class RequestQueueListener(
         // The same topology MassTransit declares for a receive endpoint, so producers may use either the queue or its exchange.
         await _consumerChannel.ExchangeDeclareAsync(_queue, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
         await _consumerChannel.QueueDeclareAsync(
-            _queue, durable: true, exclusive: false, autoDelete: false, arguments: ChunkQueueTopology.QueueArguments(options.Value), cancellationToken: cancellationToken);
+            _queue, durable: true, exclusive: false, autoDelete: false, arguments: options.Value.QueueArguments(), cancellationToken: cancellationToken);
         await _consumerChannel.QueueBindAsync(_queue, _queue, "", cancellationToken: cancellationToken);
 
         // Hold many small messages at once: the batcher needs them in memory to form large batches.
@@ -156,7 +136,7 @@ internal sealed class RequestQueueListener(
         if (delivery.BasicProperties.IsTimestampPresent())
         {
             var sent = DateTimeOffset.FromUnixTimeSeconds(delivery.BasicProperties.Timestamp.UnixTime);
-            ScoringMetrics.QueueWaitSeconds.WithLabels("request").Observe(Math.Max(0, (DateTimeOffset.UtcNow - sent).TotalSeconds));
+            ScoringMetrics.QueueWaitSeconds.Record(Math.Max(0, (DateTimeOffset.UtcNow - sent).TotalSeconds), ScoringMetrics.ModeTag("request"));
         }
 
         // The body buffer is only valid during this call: keep a copy for the error queue.

@@ -145,8 +145,8 @@ internal sealed class RequestLane : IAsyncDisposable
             }
 
             var model = version.ModelName;
-            ScoringMetrics.InferenceSeconds.WithLabels(model, "request").Observe(watch.Elapsed.TotalSeconds);
-            ScoringMetrics.BatchRows.WithLabels(model, "request").Observe(batch.Rows);
+            ScoringMetrics.InferenceSeconds.Record(watch.Elapsed.TotalSeconds, ScoringMetrics.ModelTags(model, "request"));
+            ScoringMetrics.BatchRows.Record(batch.Rows, ScoringMetrics.ModelTags(model, "request"));
             if (_driftSamples.RequestSampleDue(model, version.Version))
             {
                 _driftSamples.Record(model, version.Version, DriftSampleRecorder.RequestSource, input, _plan.Mapping, result);

@@ -1,5 +1,5 @@
+using BatchScoring.Application;
 using BatchScoring.Data;
-using BatchScoring.Worker.Hosting;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -65,7 +65,7 @@ internal sealed class AliasMoveWatcher(
             {
                 logger.AliasWatchFailed(ex.Message, retry);
                 await Task.Delay(retry, stoppingToken);
-                retry = TimeSpan.FromTicks(Math.Min(retry.Ticks * 2, DependencyWaiter.MaxDelay.Ticks));
+                retry = TimeSpan.FromTicks(Math.Min(retry.Ticks * 2, DependencyGate.MaxRetryDelay.Ticks));
             }
         }
     }

@@ -83,7 +83,7 @@ public sealed class CoalescingTcpClientTests
             for (var i = 0; i < 10_000; i++)
             {
                 await stream.WriteAsync(new byte[1024], Ct);
-                await Task.Delay(1, Ct);
+                await Task.Delay(1, Ct); // paced writes, so the peer's reset arrives between two of them
             }
         });
         Assert.Contains("earlier send", failure.Message, StringComparison.Ordinal);

@@ -6,7 +6,7 @@ using Microsoft.Extensions.Logging;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Exceptions;
 
-namespace BatchScoring.Worker.Hosting;
+namespace BatchScoring.ServiceDefaults;
 
 /// <summary>
 /// Declares <c>score-chunks</c> (queue of its configured type, plus the fanout exchange of the same name bound to it, as
@@ -20,9 +20,6 @@ internal sealed class ChunkQueueTopology(
     private readonly CancellationTokenSource _stopping = new();
     private Task? _pending;
 
-    public static Dictionary<string, object?>? QueueArguments(BatchScoringOptions options) =>
-        options.UseQuorumQueues ? new Dictionary<string, object?> { ["x-queue-type"] = BatchScoringOptions.QuorumQueues } : null;
-
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         if (gate.IsReady)
@@ -32,7 +29,7 @@ internal sealed class ChunkQueueTopology(
                 await DeclareAsync(cancellationToken);
                 return;
             }
-            catch (Exception ex) when (ex is BrokerUnreachableException or IOException or OperationInterruptedException or AlreadyClosedException)
+            catch (Exception ex) when (IsUnreachable(ex))
             {
                 logger.LogWarning("Declaring {Queue} failed ({Error}); retrying in the background", ChunkDispatcher.QueueName, ex.Message);
             }
@@ -41,30 +38,14 @@ internal sealed class ChunkQueueTopology(
         _pending = Task.Run(() => DeclareWhenReachableAsync(_stopping.Token), CancellationToken.None);
     }
 
-    private async Task DeclareWhenReachableAsync(CancellationToken cancellationToken)
-    {
-        try
+    private Task DeclareWhenReachableAsync(CancellationToken cancellationToken) =>
+        gate.StartWhenReachableAsync(DeclareAsync, IsUnreachable, (ex, delay) =>
         {
-            await gate.WhenReady(cancellationToken);
-            for (var delay = TimeSpan.FromMilliseconds(500); ; delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, DependencyWaiter.MaxDelay.Ticks)))
-            {
-                try
-                {
-                    await DeclareAsync(cancellationToken);
-                    return;
-                }
-                catch (Exception ex) when (ex is BrokerUnreachableException or IOException or OperationInterruptedException or AlreadyClosedException)
-                {
-                    logger.LogWarning("Declaring {Queue} failed ({Error}); retrying in {Delay:0.#} s", ChunkDispatcher.QueueName, ex.Message, delay.TotalSeconds);
-                    await Task.Delay(delay, cancellationToken);
-                }
-            }
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            // stopping
-        }
-    }
+            logger.LogWarning("Declaring {Queue} failed ({Error}); retrying in {Delay:0.#} s", ChunkDispatcher.QueueName, ex.Message, delay.TotalSeconds);
+            return Task.CompletedTask;
+        }, cancellationToken);
+
+    private static bool IsUnreachable(Exception ex) => ex is BrokerUnreachableException or IOException or OperationInterruptedException or AlreadyClosedException;
 
     private async Task DeclareAsync(CancellationToken cancellationToken)
     {
@@ -77,7 +58,7 @@ internal sealed class ChunkQueueTopology(
         await using var connection = await factory.CreateConnectionAsync(cancellationToken);
         await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
         await channel.ExchangeDeclareAsync(queue, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
-        await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false, arguments: QueueArguments(options.Value), cancellationToken: cancellationToken);
+        await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false, arguments: options.Value.QueueArguments(), cancellationToken: cancellationToken);
         await channel.QueueBindAsync(queue, queue, "", cancellationToken: cancellationToken);
         await channel.CloseAsync(cancellationToken);
         await connection.CloseAsync(cancellationToken);

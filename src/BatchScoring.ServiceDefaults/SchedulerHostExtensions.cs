@@ -7,7 +7,7 @@ using Microsoft.Extensions.Logging;
 using Npgsql;
 using Quartz;
 
-namespace BatchScoring.Worker.Hosting;
+namespace BatchScoring.ServiceDefaults;
 
 public static class SchedulerHostExtensions
 {

@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using BatchScoring.Application;
 using BatchScoring.Data;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
@@ -7,7 +8,7 @@ using Npgsql;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Exceptions;
 
-namespace BatchScoring.Worker.Hosting;
+namespace BatchScoring.ServiceDefaults;
 
 /// <summary>Start-up options of a role: whether it applies the database migrations once PostgreSQL answers.</summary>
 public sealed class StartupOptions
@@ -16,26 +17,7 @@ public sealed class StartupOptions
 }
 
 /// <summary>
-/// Opens once PostgreSQL and RabbitMQ have both answered (and migrations, if asked for, are applied). Services that
-/// need the broker or the database at start-up wait on it, so a role starts, serves liveness and reports "not ready"
-/// while its dependencies are down, instead of exiting.
-/// </summary>
-public sealed class DependencyGate
-{
-    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    public bool IsReady => _ready.Task.IsCompletedSuccessfully;
-
-    /// <summary>What the gate is waiting for (shown by the readiness check).</summary>
-    public string Waiting { get; internal set; } = "start-up";
-
-    public Task WhenReady(CancellationToken cancellationToken) => _ready.Task.WaitAsync(cancellationToken);
-
-    internal void Open() => _ready.TrySetResult();
-}
-
-/// <summary>
-/// Waits for PostgreSQL and RabbitMQ with logged retries (backoff capped at <see cref="MaxDelay"/>), then migrates
+/// Waits for PostgreSQL and RabbitMQ with logged retries (backoff capped at <see cref="DependencyGate.MaxRetryDelay"/>), then migrates
 /// (with <see cref="StartupOptions.Migrate"/>) and opens the <see cref="DependencyGate"/>. When both answer at once the
 /// gate opens before the host finishes starting, so the services behind it start as they always did.
 /// </summary>
@@ -47,8 +29,6 @@ internal sealed class DependencyWaiter(
     IHostApplicationLifetime lifetime,
     ILogger<DependencyWaiter> logger) : IHostedService, IDisposable
 {
-    public static readonly TimeSpan MaxDelay = TimeSpan.FromSeconds(3);
-
     private readonly CancellationTokenSource _stopping = new();
     private Task? _waiting;
 
@@ -79,7 +59,7 @@ internal sealed class DependencyWaiter(
 
                 logger.LogWarning("Waiting for {Dependency} (attempt {Attempt}); retrying in {Delay:0.#} s", problem, attempt, delay.TotalSeconds);
                 await Task.Delay(delay, cancellationToken);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxDelay.Ticks));
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, DependencyGate.MaxRetryDelay.Ticks));
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)

@@ -14,14 +14,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
-namespace BatchScoring.Worker.Hosting;
-
-/// <summary>Names of the connection strings (ConnectionStrings:Postgres, ConnectionStrings:RabbitMq).</summary>
-public static class ConnectionNames
-{
-    public const string Postgres = "Postgres";
-    public const string RabbitMq = "RabbitMq";
-}
+namespace BatchScoring.ServiceDefaults;
 
 public static class BatchScoringHostExtensions
 {
@@ -32,10 +25,7 @@ public static class BatchScoringHostExtensions
     public static IHostApplicationBuilder AddBatchScoringCore(this IHostApplicationBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        builder.Services.AddOptions<BatchScoringOptions>()
-            .BindConfiguration(BatchScoringOptions.SectionName)
-            .ValidateOnStart();
-        builder.Services.AddSingleton<IValidateOptions<BatchScoringOptions>>(new OptionsValidator<BatchScoringOptions>(o => o.Validate()));
+        builder.Services.AddValidatedOptions<BatchScoringOptions>(BatchScoringOptions.SectionName, o => o.Validate());
 
         var postgres = builder.Configuration.GetRequiredConnectionString(ConnectionNames.Postgres);
         builder.Services.AddSingleton(_ => new NpgsqlDataSourceBuilder(postgres).Build());
@@ -43,17 +33,13 @@ public static class BatchScoringHostExtensions
         // First hosted service: the others wait on its gate for PostgreSQL and RabbitMQ.
         builder.Services.AddSingleton<DependencyGate>();
         builder.Services.AddHostedService<DependencyWaiter>();
-        builder.Services.AddReadinessChecks();
         builder.Services.AddSingleton<JobStore>();
         builder.Services.AddSingleton<ModelStore>();
         builder.Services.AddSingleton<ModelCache>();
         builder.Services.AddSingleton<ModelRegistry>();
         builder.Services.AddSingleton<CanaryStore>();
         builder.Services.AddSingleton<CanaryAliases>();
-        builder.Services.AddOptions<DriftOptions>()
-            .BindConfiguration(DriftOptions.SectionName)
-            .ValidateOnStart();
-        builder.Services.AddSingleton<IValidateOptions<DriftOptions>>(new OptionsValidator<DriftOptions>(o => o.Validate()));
+        builder.Services.AddValidatedOptions<DriftOptions>(DriftOptions.SectionName, o => o.Validate());
         builder.Services.AddSingleton<DriftSampleRecorder>();
         builder.Services.AddSingleton<DriftStore>();
         builder.Services.AddSingleton<ReferenceProfiler>();
@@ -71,7 +57,6 @@ public static class BatchScoringHostExtensions
         builder.Services.AddSingleton<ChallengerStore>();
         builder.Services.AddSingleton<ChallengerComparisons>();
         builder.Services.AddScoped<ChunkScorer>();
-        ScoringMetrics.EnsureRegistered();
         return builder;
     }
 
@@ -114,13 +99,7 @@ public static class BatchScoringHostExtensions
 
             x.UsingRabbitMq((context, cfg) =>
             {
-                cfg.Host(rabbit.Host, (ushort)(rabbit.IsDefaultPort || rabbit.Port < 0 ? 5672 : rabbit.Port), VirtualHost(rabbit), h =>
-                {
-                    var (user, password) = Credentials(rabbit);
-                    h.Username(user);
-                    h.Password(password);
-                    h.RequestedConnectionTimeout(TimeSpan.FromSeconds(5));
-                });
+                cfg.Host(rabbit, h => ConfigureRabbitMqHost(h, rabbit));
                 BrokerReconnect.Cap(cfg);
                 cfg.ConfigureEndpoints(context);
             });
@@ -137,38 +116,20 @@ public static class BatchScoringHostExtensions
         return builder;
     }
 
-    public static string GetRequiredConnectionString(this IConfiguration configuration, string name) =>
-        configuration.GetConnectionString(name) is { Length: > 0 } value
-            ? value
-            : throw new InvalidOperationException(
-                $"Connection string '{name}' is not configured: set ConnectionStrings__{name} (environment) or ConnectionStrings:{name} (appsettings).");
-
-    private static string VirtualHost(Uri uri)
+    /// <summary>
+    /// What the URI does not say. MassTransit reads host, port, user, password and virtual host from it, and turns TLS
+    /// on for port 5671 (the default of <c>amqps</c>); an <c>amqps</c> URI on another port gets TLS here too.
+    /// </summary>
+    public static void ConfigureRabbitMqHost(IRabbitMqHostConfigurator host, Uri uri)
     {
-        var path = Uri.UnescapeDataString(uri.AbsolutePath.TrimStart('/'));
-        return path.Length == 0 ? "/" : path;
-    }
-
-    private static (string User, string Password) Credentials(Uri uri)
-    {
-        if (string.IsNullOrEmpty(uri.UserInfo))
+        ArgumentNullException.ThrowIfNull(host);
+        ArgumentNullException.ThrowIfNull(uri);
+        if (uri.Scheme is "amqps" or "rabbitmqs")
         {
-            return ("guest", "guest");
+            host.UseSsl();
         }
 
-        var parts = uri.UserInfo.Split(':', 2);
-        return (Uri.UnescapeDataString(parts[0]), parts.Length > 1 ? Uri.UnescapeDataString(parts[1]) : "");
-    }
-}
-
-/// <summary>Start-up validation by an options class's own <c>Validate()</c>, which names each bad setting.</summary>
-internal sealed class OptionsValidator<TOptions>(Func<TOptions, IEnumerable<string>> validate) : IValidateOptions<TOptions>
-    where TOptions : class
-{
-    public ValidateOptionsResult Validate(string? name, TOptions options)
-    {
-        var failures = validate(options).ToList();
-        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+        host.RequestedConnectionTimeout(TimeSpan.FromSeconds(5));
     }
 }
 

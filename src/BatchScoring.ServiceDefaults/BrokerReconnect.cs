@@ -1,3 +1,4 @@
+using BatchScoring.Application;
 using System.Reflection;
 using MassTransit;
 using MassTransit.RabbitMqTransport;
@@ -5,7 +6,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using RabbitMQ.Client.Exceptions;
 
-namespace BatchScoring.Worker.Hosting;
+namespace BatchScoring.ServiceDefaults;
 
 /// <summary>
 /// Caps MassTransit's reconnect backoff. MassTransit 8's RabbitMQ transport retries a lost connection exponentially

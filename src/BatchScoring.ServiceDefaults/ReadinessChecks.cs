@@ -1,9 +1,10 @@
+using BatchScoring.Application;
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Npgsql;
 
-namespace BatchScoring.Worker.Hosting;
+namespace BatchScoring.ServiceDefaults;
 
 public static class ReadinessChecks
 {

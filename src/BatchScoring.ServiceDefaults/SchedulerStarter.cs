@@ -1,8 +1,9 @@
+using BatchScoring.Application;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Quartz;
 
-namespace BatchScoring.Worker.Hosting;
+namespace BatchScoring.ServiceDefaults;
 
 /// <summary>
 /// Starts the Quartz scheduler once PostgreSQL (its job store) answers, retrying with a capped backoff; stops it
@@ -32,30 +33,12 @@ internal sealed class SchedulerStarter(ISchedulerFactory factory, DependencyGate
         _pending = Task.Run(() => StartWhenReachableAsync(_stopping.Token), CancellationToken.None);
     }
 
-    private async Task StartWhenReachableAsync(CancellationToken cancellationToken)
-    {
-        try
+    private Task StartWhenReachableAsync(CancellationToken cancellationToken) =>
+        gate.StartWhenReachableAsync(StartSchedulerAsync, ex => ex is not OperationCanceledException, (ex, delay) =>
         {
-            await gate.WhenReady(cancellationToken);
-            for (var delay = TimeSpan.FromMilliseconds(500); ; delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, DependencyWaiter.MaxDelay.Ticks)))
-            {
-                try
-                {
-                    await StartSchedulerAsync(cancellationToken);
-                    return;
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    logger.LogWarning("Scheduler: could not start ({Error}); retrying in {Delay:0.#} s", ex.Message, delay.TotalSeconds);
-                    await Task.Delay(delay, cancellationToken);
-                }
-            }
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            // stopping
-        }
-    }
+            logger.LogWarning("Scheduler: could not start ({Error}); retrying in {Delay:0.#} s", ex.Message, delay.TotalSeconds);
+            return Task.CompletedTask;
+        }, cancellationToken);
 
     private async Task StartSchedulerAsync(CancellationToken cancellationToken)
     {
