@@ -91,7 +91,10 @@ public sealed class DriftStore(NpgsqlDataSource dataSource)
     {
         await using var select = dataSource.CreateCommand(
             """
-            SELECT max(created_at) FILTER (WHERE events_published), max(created_at) FILTER (WHERE retraining_requested)
+            SELECT max(created_at) FILTER (WHERE events_published),
+                   greatest(max(created_at) FILTER (WHERE retraining_requested),
+                            (SELECT max(p.created_at) FROM scoring.performance_reports p  -- one cooldown whatever the reason (014)
+                             WHERE p.model_name = $1 AND p.model_version = $2 AND p.retraining_requested))
             FROM scoring.drift_reports WHERE model_name = $1 AND model_version = $2
             """);
         select.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model });

@@ -56,6 +56,7 @@ public static class BatchScoringHostExtensions
         builder.Services.AddSingleton<ReferenceProfiler>();
         builder.Services.AddSingleton<DriftAuditor>();
         builder.Services.AddDriftWebhook();
+        builder.AddPerformance();
         builder.Services.AddSingleton<DispatchRecovery>();
         builder.Services.AddSingleton<JobPlanCache>();
         builder.Services.AddScoped<JobSubmitter>();
