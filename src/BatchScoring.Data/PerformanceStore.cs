@@ -189,9 +189,15 @@ public sealed class PerformanceStore(NpgsqlDataSource dataSource)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await using (var lockVersion = new NpgsqlCommand("SELECT pg_advisory_xact_lock(hashtext('batchscoring.retraining:' || $1 || ':' || $2::text))", connection, transaction))
+        {
+            lockVersion.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model });
+            lockVersion.Parameters.Add(new NpgsqlParameter<int> { TypedValue = version });
+            await lockVersion.ExecuteNonQueryAsync(cancellationToken);
+        }
+
         await using var claim = new NpgsqlCommand(
             """
-            SELECT pg_advisory_xact_lock(hashtext('batchscoring.retraining:' || $1 || ':' || $2));
             UPDATE scoring.performance_reports SET retraining_requested = true
             WHERE id = $3
               AND NOT EXISTS (SELECT 1 FROM scoring.performance_reports

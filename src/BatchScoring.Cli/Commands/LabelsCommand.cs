@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Text.Json;
 using BatchScoring.Application.Performance;
 using BatchScoring.Cli.Errors;
-using Spectre.Console;
 
 namespace BatchScoring.Cli.Commands;
 
@@ -105,27 +104,20 @@ public static class LabelsCommand
         return new Command("performance", "Realised performance from delayed labels (see `labels ingest`).") { report };
     }
 
+    /// <summary>One line per version (plain text, so scripts can grep a metric as name=value).</summary>
     private static void Print(IReadOnlyList<PerformanceReport> reports)
     {
-        var table = new Table().Border(TableBorder.Rounded);
-        foreach (var column in new[] { "version", "task", "scored", "labelled", "coverage", "metrics", "against baseline" })
-        {
-            table.AddColumn(column);
-        }
-
+        Console.WriteLine($"{reports[0].Model}: rows scored from {reports[0].WindowStart:u} to {reports[0].WindowEnd:u}");
         foreach (var r in reports)
         {
-            var metrics = string.Join("  ", MetricNames.All.Where(m => r.Metrics.Get(m) is not null).Select(m => string.Create(CultureInfo.InvariantCulture, $"{m} {r.Metrics.Get(m):0.####}")));
-            var baseline = r.BaselineReportId is null ? "this is the baseline (or too few labels)"
-                : r.Drops.Count == 0 ? "no drop"
-                : $"[red]dropped: {Markup.Escape(string.Join(", ", r.Drops.Select(d => string.Create(CultureInfo.InvariantCulture, $"{d.Metric} {d.Baseline:0.###} → {d.Current:0.###}"))))}[/]"
-                    + (r.RetrainingRequested ? ", RetrainingRequested published" : ", within the cooldown");
-            table.AddRow(
-                $"v{r.Version}", r.Task, r.ScoredRows.ToString("N0", CultureInfo.InvariantCulture), r.LabelledRows.ToString("N0", CultureInfo.InvariantCulture),
-                r.LabelCoverage is { } c ? c.ToString("P1", CultureInfo.InvariantCulture) : "-", Markup.Escape(metrics), baseline);
+            var metrics = string.Join(" ", MetricNames.All.Where(m => r.Metrics.Get(m) is not null).Select(m => string.Create(CultureInfo.InvariantCulture, $"{m}={r.Metrics.Get(m):0.####}")));
+            var baseline = r.BaselineReportId is null ? "baseline: this report (or too few labels to judge)"
+                : r.Drops.Count == 0 ? "no drop against the baseline"
+                : "DROPPED: " + string.Join(", ", r.Drops.Select(d => string.Create(CultureInfo.InvariantCulture, $"{d.Metric} {d.Baseline:0.####} -> {d.Current:0.####}")))
+                    + (r.RetrainingRequested ? "; RetrainingRequested published" : "; within the retraining cooldown");
+            Console.WriteLine(string.Create(
+                CultureInfo.InvariantCulture,
+                $"  v{r.Version}  {r.Task}  {r.ScoredRows:N0} scored, {r.LabelledRows:N0} labelled ({r.LabelCoverage ?? 0:P1})  {(metrics.Length == 0 ? "no metrics" : metrics)}  {baseline}"));
         }
-
-        AnsiConsole.MarkupLine($"[bold]{Markup.Escape(reports[0].Model)}[/]: rows scored from {reports[0].WindowStart:u} to {reports[0].WindowEnd:u}");
-        AnsiConsole.Write(table);
     }
 }
