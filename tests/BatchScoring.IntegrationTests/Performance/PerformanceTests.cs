@@ -261,6 +261,10 @@ public sealed class PerformanceTests(ServerFixture servers)
             await ProblemAssert.IsProblemAsync(response, HttpStatusCode.BadRequest, "window");
         }
 
+        var openApi = await host.Client.GetStringAsync("/openapi/v1.json", Ct);
+        Assert.Contains("\"/api/models/{name}/labels\"", openApi, StringComparison.Ordinal);
+        Assert.Contains("\"/api/models/{name}/performance\"", openApi, StringComparison.Ordinal);
+
         // No job has scored anything yet: nothing to report, which is not an error.
         Assert.Empty((await host.Client.GetFromJsonAsync<List<PerformanceReport>>("/api/models/churn/performance", ServiceTestHost.Json, Ct))!);
     }
