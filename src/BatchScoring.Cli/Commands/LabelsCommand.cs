@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Net.Http.Json;
 using System.Text.Json;
 using BatchScoring.Application.Performance;
 using BatchScoring.Cli.Errors;
@@ -36,19 +37,23 @@ public static class LabelsCommand
             }
 
             using var api = ApiClient.From(parse);
-            var result = await api.PostJsonAsync<LabelIngestResult>(
-                $"api/models/{Uri.EscapeDataString(parse.GetRequiredValue(model))}/labels",
-                new LabelIngestRequest
-                {
-                    Input = file is null ? null : Path.GetFullPath(file),
-                    InputSql = query,
-                    InputSource = parse.GetValue(source),
-                    KeyColumn = parse.GetRequiredValue(key),
-                    LabelColumn = parse.GetRequiredValue(label),
-                    LabelledAtColumn = parse.GetValue(at),
-                },
+            var path = $"api/models/{Uri.EscapeDataString(parse.GetRequiredValue(model))}/labels";
+            var body = new LabelIngestRequest
+            {
+                Input = file is null ? null : Path.GetFullPath(file),
+                InputSql = query,
+                InputSource = parse.GetValue(source),
+                KeyColumn = parse.GetRequiredValue(key),
+                LabelColumn = parse.GetRequiredValue(label),
+                LabelledAtColumn = parse.GetValue(at),
+            };
+
+            // A large ingest runs for minutes inside the request: no per-attempt timeout, and no resend once sent.
+            var result = await api.SendAsync<LabelIngestResult>(
+                () => new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonContent.Create(body, options: ApiClient.Json) },
+                idempotent: false,
                 ct,
-                idempotent: true); // an upsert: sending it twice gives the same labels
+                attemptTimeout: Timeout.InfiniteTimeSpan);
             Console.WriteLine(parse.GetValue(json)
                 ? JsonSerializer.Serialize(result, ApiClient.Json)
                 : string.Create(
