@@ -86,7 +86,7 @@ public sealed class DriftStore(NpgsqlDataSource dataSource)
         }
     }
 
-    /// <summary>When DriftDetected and RetrainingRequested were last published for a model version (null: never).</summary>
+    /// <summary>When DriftDetected and RetrainingRequested (by a drift audit or a performance report) were last published for a model version (null: never).</summary>
     public async Task<(DateTimeOffset? DriftDetected, DateTimeOffset? RetrainingRequested)> LastEventsPublishedAtAsync(string model, int version, CancellationToken ct)
     {
         await using var select = dataSource.CreateCommand(

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Json;
@@ -177,6 +178,29 @@ public sealed class PerformanceTests(ServerFixture servers)
         events.Accept = e => IsReportOf(host, e);
         await events.ListenToAsync("BatchScoring.Contracts:RetrainingRequested", Ct);
 
+        // The latest metric per version is a gauge on the BatchScoring meter.
+        var rmseGauge = new List<double>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == "BatchScoring" && instrument.Name == "batchscoring.performance.metric")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<double>((_, value, tags, _) =>
+        {
+            var tagged = tags.ToArray().ToDictionary(t => t.Key, t => t.Value as string);
+            if (tagged.GetValueOrDefault("model") == "price" && tagged.GetValueOrDefault("metric") == "rmse")
+            {
+                lock (rmseGauge)
+                {
+                    rmseGauge.Add(value);
+                }
+            }
+        });
+        listener.Start();
+
         // Good labels: the score plus a little noise.
         var good = await IngestRegressionLabelsAsync(host, scores, noise: 0.02, seed: 1);
         var baseline = Assert.Single((await host.Client.GetFromJsonAsync<List<PerformanceReport>>("/api/models/price/performance", ServiceTestHost.Json, Ct))!);
@@ -197,6 +221,11 @@ public sealed class PerformanceTests(ServerFixture servers)
         Assert.Equal(baseline.Metrics.Rmse!.Value, rmse.Baseline);
         Assert.Equal(expected.Rmse!.Value, rmse.Current, 12);
         Assert.Equal((expected.Rmse.Value - baseline.Metrics.Rmse.Value) / baseline.Metrics.Rmse.Value, rmse.Drop, 12);
+
+        lock (rmseGauge)
+        {
+            Assert.Equal([baseline.Metrics.Rmse.Value, dropped.Metrics.Rmse!.Value], rmseGauge);
+        }
 
         var published = Assert.Single(await events.ReceiveAsync(1, TimeSpan.FromSeconds(20), Ct));
         var message = published.Body.GetProperty("message");
