@@ -86,6 +86,7 @@ public static class StatusApiExtensions
         app.MapJobsApi();
         app.MapModelsApi();
         app.MapDriftApi();
+        app.MapPerformanceApi();
         app.MapOpenApi();
         return app;
     }

@@ -12,6 +12,8 @@ var root = new RootCommand("batchscore: asynchronous batch scoring of ONNX model
     ModelsCommand.Create(),
     JobsCommand.Create(),
     DriftCommand.Create(),
+    LabelsCommand.Create(),
+    LabelsCommand.CreatePerformance(),
 };
 root.Options.Add(ApiClient.ApiOption);
 root.Options.Add(ApiClient.KeyOption);

@@ -160,23 +160,14 @@ public sealed class ChallengerStore(NpgsqlDataSource dataSource)
     }
 
     /// <summary>
-    /// Realised metrics of one version's results against delayed labels: null when there is no labels table
-    /// (<c>scoring.labels</c>, added with labels ingest) or no label for the job's keys. The labels table is expected to
-    /// hold <c>model_name</c>, <c>row_key</c> (the key as text) and <c>label</c> (text); classifiers are scored by
-    /// accuracy (predicted label as text = label), regressors by RMSE and MAE of <paramref name="scoreColumn"/>.
+    /// Realised metrics of one version's results against delayed labels (<c>scoring.labels</c>, by model name and the key
+    /// as text): null when no key of the job has a label. Classifiers are scored by accuracy (predicted label as text =
+    /// label), others by RMSE and MAE of <paramref name="scoreColumn"/> against the numeric label.
     /// </summary>
     public async Task<(long Rows, double? Accuracy, double? Rmse, double? Mae)?> TryComputeRealisedMetricsAsync(
         string resultTable, Guid jobId, string modelName, string keyColumn, string? labelColumn, string? scoreColumn, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(resultTable);
-        await using (var exists = dataSource.CreateCommand("SELECT to_regclass('scoring.labels') IS NOT NULL"))
-        {
-            if (!(bool)(await exists.ExecuteScalarAsync(ct))!)
-            {
-                return null;
-            }
-        }
-
         if (labelColumn is null && scoreColumn is null)
         {
             return null;
@@ -188,10 +179,10 @@ public sealed class ChallengerStore(NpgsqlDataSource dataSource)
         var sql = $"""
             SELECT count(*),
                    {(predicted is null ? "NULL::double precision" : $"avg(CASE WHEN {predicted} = l.label THEN 1.0 ELSE 0.0 END)")},
-                   {(predicted is null && score is not null ? $"sqrt(avg(power({score} - l.label::double precision, 2)))" : "NULL::double precision")},
-                   {(predicted is null && score is not null ? $"avg(abs({score} - l.label::double precision))" : "NULL::double precision")}
+                   {(predicted is null && score is not null ? $"sqrt(avg(power({score} - l.label_number, 2)))" : "NULL::double precision")},
+                   {(predicted is null && score is not null ? $"avg(abs({score} - l.label_number))" : "NULL::double precision")}
             FROM {ResultTable.Quote(schema)}.{ResultTable.Quote(table)} AS r
-            JOIN scoring.labels AS l ON l.model_name = $2 AND l.row_key = r.{ResultTable.Quote(keyColumn)}::text
+            JOIN scoring.labels AS l ON l.model_name = $2 AND l.key = r.{ResultTable.Quote(keyColumn)}::text
             WHERE r.job_id = $1
             """;
         try
@@ -206,9 +197,9 @@ public sealed class ChallengerStore(NpgsqlDataSource dataSource)
                 ? null
                 : (rows, reader.IsDBNull(1) ? null : reader.GetDouble(1), reader.IsDBNull(2) ? null : reader.GetDouble(2), reader.IsDBNull(3) ? null : reader.GetDouble(3));
         }
-        catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.UndefinedColumn or PostgresErrorCodes.UndefinedTable or PostgresErrorCodes.InvalidTextRepresentation)
+        catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.InvalidTextRepresentation)
         {
-            // A labels table of another shape (or non-numeric labels for a regressor): no realised metrics rather than no comparison.
+            // Labels that do not compare with this model's outputs: no realised metrics rather than no comparison.
             return null;
         }
     }

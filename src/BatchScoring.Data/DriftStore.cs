@@ -86,12 +86,15 @@ public sealed class DriftStore(NpgsqlDataSource dataSource)
         }
     }
 
-    /// <summary>When DriftDetected and RetrainingRequested were last published for a model version (null: never).</summary>
+    /// <summary>When DriftDetected and RetrainingRequested (by a drift audit or a performance report) were last published for a model version (null: never).</summary>
     public async Task<(DateTimeOffset? DriftDetected, DateTimeOffset? RetrainingRequested)> LastEventsPublishedAtAsync(string model, int version, CancellationToken ct)
     {
         await using var select = dataSource.CreateCommand(
             """
-            SELECT max(created_at) FILTER (WHERE events_published), max(created_at) FILTER (WHERE retraining_requested)
+            SELECT max(created_at) FILTER (WHERE events_published),
+                   greatest(max(created_at) FILTER (WHERE retraining_requested),
+                            (SELECT max(p.created_at) FROM scoring.performance_reports p  -- one cooldown whatever the reason (014)
+                             WHERE p.model_name = $1 AND p.model_version = $2 AND p.retraining_requested))
             FROM scoring.drift_reports WHERE model_name = $1 AND model_version = $2
             """);
         select.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model });

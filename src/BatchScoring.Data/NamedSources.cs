@@ -31,6 +31,30 @@ public sealed class NamedSources(IReadOnlyDictionary<string, string> connectionS
         return _dataSources.GetOrAdd(name, _ => new Lazy<NpgsqlDataSource>(() => NpgsqlDataSource.Create(connectionString))).Value;
     }
 
+    /// <summary>
+    /// An open connection to <paramref name="name"/> inside a repeatable-read, read-only transaction (the caller disposes
+    /// both), so a source can only be read even when its user could write.
+    /// </summary>
+    public async Task<(NpgsqlConnection Connection, NpgsqlTransaction Transaction)> OpenReadOnlyAsync(string name, CancellationToken cancellationToken)
+    {
+        var connection = await Get(name).OpenConnectionAsync(cancellationToken);
+        try
+        {
+            var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken);
+            await using (var readOnly = new NpgsqlCommand("SET TRANSACTION READ ONLY", connection, transaction))
+            {
+                await readOnly.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            return (connection, transaction);
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         foreach (var source in _dataSources.Values.Where(s => s.IsValueCreated))

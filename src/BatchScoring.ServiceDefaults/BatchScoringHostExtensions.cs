@@ -45,6 +45,7 @@ public static class BatchScoringHostExtensions
         builder.Services.AddSingleton<ReferenceProfiler>();
         builder.Services.AddSingleton<DriftAuditor>();
         builder.Services.AddDriftWebhook();
+        builder.AddPerformance();
         builder.Services.AddSingleton<DispatchRecovery>();
         builder.Services.AddSingleton<JobPlanCache>();
         // BatchScoring:Sources:<name> = Npgsql connection string of a database that SQL inputs may read.

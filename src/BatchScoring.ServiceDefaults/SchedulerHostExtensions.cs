@@ -69,6 +69,7 @@ public static class SchedulerHostExtensions
                 .ForJob(DispatchRecoveryJob.Key)
                 .WithIdentity("dispatch-recovery-schedule", "batchscoring")
                 .WithCronSchedule(recoverySchedule, cron => cron.WithMisfireInstruction(CronTriggerMisfireInstruction.DoNothing)));
+            q.AddPerformanceReports(builder.Configuration);
         });
         // Instead of Quartz's hosted service, which fails the host's start when PostgreSQL is down.
         builder.Services.AddHostedService<SchedulerStarter>();

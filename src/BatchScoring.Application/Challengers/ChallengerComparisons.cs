@@ -101,8 +101,8 @@ public sealed class ChallengerComparisons(ChallengerStore store, JobStore jobs, 
     }
 
     /// <summary>
-    /// Each version's realised metrics against delayed labels, or null when no labels table exists (labels ingest adds
-    /// it), the job writes no table, or no key of the job has a label.
+    /// Each version's realised metrics against delayed labels (<c>labels ingest</c>), or null when the job writes no
+    /// table or no key of the job has a label.
     /// </summary>
     public async Task<IReadOnlyList<RealisedMetrics>?> RealisedMetricsAsync(JobEntity job, ChallengerPlan plan, CancellationToken cancellationToken)
     {
