@@ -69,7 +69,7 @@ public sealed class NamedSources(IReadOnlyDictionary<string, string> connectionS
 /// <summary>A request named a source that is not configured (<c>BatchScoring:Sources:&lt;name&gt;</c>).</summary>
 public sealed class UnknownSourceException(string name, IReadOnlyCollection<string> known)
     : Exception(
-        $"Input source '{name}' is not configured on the service (add {NamedSources.SectionName}:{name}, an Npgsql connection string); "
+        $"Source '{name}' is not configured on the service (add {NamedSources.SectionName}:{name}, an Npgsql connection string); "
         + (known.Count == 0 ? "no sources are configured." : $"configured sources: {string.Join(", ", known.Order(StringComparer.Ordinal))}."))
 {
     public string Name { get; } = name;

@@ -104,7 +104,7 @@ public sealed class SqlInputTests(ServerFixture servers)
         await Refused(Job("t") with { InputSql = "select customer_id, f0, f1, f2, f3 from features; delete from features" }, "source 'warehouse' refused the query");
         await Refused(Job("t") with { InputSql = "delete from features returning customer_id, f0, f1, f2, f3" }, "must be a single SELECT");
         await Refused(Job("t") with { InputSql = "update features set f0 = 0" }, "must be a single SELECT");
-        await Refused(Job("t") with { InputSource = "nosuch" }, "Input source 'nosuch' is not configured", "BatchScoring:Sources:nosuch", "warehouse");
+        await Refused(Job("t") with { InputSource = "nosuch" }, "Source 'nosuch' is not configured", "BatchScoring:Sources:nosuch", "warehouse");
         await Refused(Job("t") with { InputSql = "select null::bigint as customer_id, f0, f1, f2, f3 from features" }, "Key column 'customer_id' is null in");
         await Refused(Job("t") with { Input = "/tmp/x.parquet" }, "not both");
 
@@ -142,7 +142,7 @@ public sealed class SqlInputTests(ServerFixture servers)
         Assert.Equal(DayRows, json.RootElement.GetProperty("scoredRows").GetInt64());
         Assert.Equal(DayRows, (await ScoresAsync(host, "cli_scores")).Count);
 
-        Cli.CliAssert.OneLineError(2, await CliProcess.RunAsync(Ct, [.. submit, "--input-sql", Query, "--input-source", "nosuch"]), "Input source 'nosuch' is not configured");
+        Cli.CliAssert.OneLineError(2, await CliProcess.RunAsync(Ct, [.. submit, "--input-sql", Query, "--input-source", "nosuch"]), "Source 'nosuch' is not configured");
         Cli.CliAssert.OneLineError(2, await CliProcess.RunAsync(Ct, [.. submit, "--input-sql", Query]), "--input-sql needs --input-source");
         Cli.CliAssert.OneLineError(2, await CliProcess.RunAsync(Ct, [.. submit, "--input-sql", Query, "--input-source", "warehouse", "--input", "x.parquet"]), "one of the two");
     }
