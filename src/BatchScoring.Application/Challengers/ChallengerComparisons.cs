@@ -46,7 +46,7 @@ public sealed class ChallengerComparisons(ChallengerStore store, JobStore jobs, 
         }
         : null;
 
-    /// <summary>The stored comparison of an ended job, else one merged from the chunks committed so far.</summary>
+    /// <summary>The stored comparison of an ended job (with realised metrics from the labels known now), else one merged from the chunks committed so far.</summary>
     public async Task<ChallengerComparison?> CurrentAsync(JobEntity job, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(job);
@@ -58,7 +58,9 @@ public sealed class ChallengerComparisons(ChallengerStore store, JobStore jobs, 
         if (job.State is JobState.Succeeded or JobState.Failed or JobState.Cancelled
             && await store.GetComparisonAsync(job.Id, cancellationToken) is { } stored)
         {
-            return FromRow(stored);
+            // Labels arrive days after scoring: the realised metrics are read now, not when the job ended.
+            var comparison = FromRow(stored);
+            return await RealisedMetricsAsync(job, plan, cancellationToken) is { } realised ? comparison with { RealisedMetrics = realised } : comparison;
         }
 
         var merged = Merge(await store.GetChunkStatsAsync(job.Id, cancellationToken));

@@ -90,7 +90,7 @@ public sealed class ChallengerJobTests(ServerFixture servers)
         AssertQuantile(NearestRank(diffs, 0.9), difference.P90);
         AssertQuantile(NearestRank(diffs, 0.99), difference.P99);
         Assert.Equal(diffs[^1], difference.Max, 1e-9);
-        Assert.Null(comparison.RealisedMetrics); // no labels table on this database
+        Assert.Null(comparison.RealisedMetrics); // no labels yet
 
         // The stored comparison says the same.
         await using (var cmd = db.CreateCommand(
@@ -105,6 +105,25 @@ public sealed class ChallengerJobTests(ServerFixture servers)
             Assert.Equal(diffs[^1], reader.GetDouble(3), 1e-9);
             Assert.Equal(2, reader.GetInt32(4));
         }
+
+        // Labels arrive after the job: the status then shows each version's realised accuracy, counted here by hand.
+        var random = new Random(5);
+        var labels = expectedChampion.Keys.Order().Take(2_000).ToDictionary(k => k, _ => (long)random.Next(3));
+        var labelsCsv = Path.Combine(host.WorkDir, "labels.csv");
+        await File.WriteAllLinesAsync(labelsCsv, ["customer_id,churned", .. labels.Select(kv => $"{kv.Key},{kv.Value}")], Ct);
+        using (var ingest = await host.Client.PostAsJsonAsync(
+            "/api/models/churn/labels", new { input = labelsCsv, keyColumn = "customer_id", labelColumn = "churned" }, ServiceTestHost.Json, Ct))
+        {
+            Assert.True(ingest.IsSuccessStatusCode, await ingest.Content.ReadAsStringAsync(Ct));
+        }
+
+        var realised = (await host.GetStatusAsync(submitted.Id, Ct)).Challenger!.Comparison!.RealisedMetrics!;
+        var championRealised = Assert.Single(realised, m => m.Role == "champion");
+        var challengerRealised = Assert.Single(realised, m => m.Role == "challenger");
+        Assert.Equal(2_000, championRealised.LabelledRows);
+        Assert.Equal(2_000, challengerRealised.LabelledRows);
+        Assert.Equal(labels.Count(kv => expectedChampion[kv.Key].Label == kv.Value) / 2_000.0, championRealised.Accuracy!.Value, 1e-12);
+        Assert.Equal(labels.Count(kv => expectedChallenger[kv.Key].Label == kv.Value) / 2_000.0, challengerRealised.Accuracy!.Value, 1e-12);
 
         // Parquet: the champion's parts where they always are, the challenger's under challenger/ with its own manifest.
         var challengerDir = Path.Combine(parquetOut, "challenger");
