@@ -72,11 +72,16 @@ public static class ServiceHost
         // (with --migrate-timeout the migration runs once, bounded, at the end of Build instead)
         builder.Services.Configure<StartupOptions>(o => o.Migrate = settings.Migrate && settings.MigrateTimeout is null);
         builder.AddBatchScoringBus(worker: settings.Roles.HasFlag(ServiceRoles.Worker));
+        var api = settings.Roles.HasFlag(ServiceRoles.Api);
         if (settings.Roles.HasFlag(ServiceRoles.Scheduler))
         {
             builder.AddScheduler();
         }
-        var api = settings.Roles.HasFlag(ServiceRoles.Api);
+        else if (api)
+        {
+            builder.AddScheduleStore(); // /api/schedules writes to the schedulers' store without firing anything itself
+        }
+
         if (api)
         {
             builder.AddStatusApi();
