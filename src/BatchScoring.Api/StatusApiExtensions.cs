@@ -89,6 +89,7 @@ public static class StatusApiExtensions
         app.MapJobsApi();
         app.MapModelsApi();
         app.MapDriftApi();
+        app.MapSchedulesApi();
         app.MapOpenApi();
         app.MapMetrics("/metrics");
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });

@@ -12,6 +12,7 @@ var root = new RootCommand("batchscore: asynchronous batch scoring of ONNX model
     ModelsCommand.Create(),
     JobsCommand.Create(),
     DriftCommand.Create(),
+    SchedulesCommand.Create(),
 };
 root.Options.Add(ApiClient.ApiOption);
 root.Options.Add(ApiClient.KeyOption);

@@ -123,12 +123,15 @@ public sealed partial class ScheduleService(
         return await GetAsync(name, tenant, cancellationToken);
     }
 
-    public async Task DeleteAsync(string name, string tenant, CancellationToken cancellationToken)
+    /// <summary>Deletes the schedule (and pending run-now fires) and its run history; returns it as it was.</summary>
+    public async Task<ScheduleInfo> DeleteAsync(string name, string tenant, CancellationToken cancellationToken)
     {
+        var info = await GetAsync(name, tenant, cancellationToken);
         var (scheduler, definition) = await FindAsync(name, tenant, cancellationToken);
         await scheduler.DeleteJob(definition.JobKey, cancellationToken);
         await runs.DeleteAsync(tenant, definition.Name, cancellationToken);
         logger.LogInformation("Schedule {Schedule} ({Tenant}) deleted", definition.Name, tenant);
+        return info with { State = "deleted", NextRunAt = null };
     }
 
     /// <summary>

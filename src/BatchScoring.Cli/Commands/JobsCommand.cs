@@ -15,49 +15,23 @@ public static class JobsCommand
 
     private static Command Submit()
     {
-        var model = new Option<string>("--model") { Description = "Model name, optionally name@version or name@alias.", Required = true };
-        var input = new Option<string>("--input") { Description = "Parquet file, directory of Parquet files, or CSV file (as the workers see it).", Required = true };
-        var key = new Option<string>("--key-column") { Description = "Column identifying each row.", Required = true };
-        var passthrough = CliOptions.List("--passthrough", "Columns copied into the results.");
-        var features = CliOptions.List("--features", "Feature columns in model order (single [N,F] input).");
-        var table = new Option<string?>("--output-table") { Description = "Results table, e.g. scoring.results_churn." };
-        var parquet = new Option<string?>("--output-parquet") { Description = "Directory for Parquet part files and _SUCCESS." };
-        var chunkRows = new Option<int?>("--chunk-rows") { Description = "Rows per chunk message." };
-        var batchRows = new Option<int?>("--batch-rows") { Description = "Rows per inference call." };
-        var allowNonFinite = new Option<bool>("--allow-non-finite") { Description = "Let NaN/Infinity reach the model." };
-        var maxFailedRows = new Option<long?>("--max-failed-rows") { Description = "Fail the job past this many failed rows." };
-        var maxFailedPercent = new Option<double?>("--max-failed-percent") { Description = "Fail the job past this percentage of failed rows (default 1)." };
+        var job = new JobSubmitOptions();
         var idempotencyKey = new Option<string?>("--idempotency-key") { Description = "Resubmitting with the same key returns the same job." };
         var wait = new Option<bool>("--wait") { Description = "Follow progress until the job ends; the exit code tells how it ended (0 succeeded, 1 failed, 5 cancelled)." };
         var timeout = CliOptions.Duration("--timeout", "With --wait: give up waiting after this long (exit 6); the job keeps running.");
         var json = new Option<bool>("--json") { Description = "Machine-readable output." };
-        var command = new Command("submit", "Submit a scoring job.")
+        var command = new Command("submit", "Submit a scoring job.");
+        job.AddTo(command);
+        foreach (var option in new Option[] { idempotencyKey, wait, timeout, json })
         {
-            model, input, key, passthrough, features, table, parquet, chunkRows, batchRows, allowNonFinite, maxFailedRows, maxFailedPercent, idempotencyKey, wait, timeout, json,
-        };
+            command.Options.Add(option);
+        }
+
         command.Validators.Add(TimeoutNeedsWait(timeout, wait));
         command.SetAction(async (parse, ct) =>
         {
-            var modelText = parse.GetRequiredValue(model);
-            var at = modelText.IndexOf('@', StringComparison.Ordinal);
-            var request = new SubmitScoringJob
-            {
-                Model = at < 0 ? modelText : modelText[..at],
-                ModelVersion = at < 0 ? null : modelText[(at + 1)..],
-                Input = Path.GetFullPath(parse.GetRequiredValue(input)),
-                KeyColumn = parse.GetRequiredValue(key),
-                Passthrough = CliOptions.Values(parse, passthrough),
-                Features = CliOptions.ValuesOrNull(parse, features),
-                OutputTable = parse.GetValue(table),
-                OutputParquet = parse.GetValue(parquet) is { } p ? Path.GetFullPath(p) : null,
-                ChunkRows = parse.GetValue(chunkRows),
-                BatchRows = parse.GetValue(batchRows),
-                AllowNonFinite = parse.GetValue(allowNonFinite),
-                MaxFailedRows = parse.GetValue(maxFailedRows),
-                MaxFailedPercent = parse.GetValue(maxFailedPercent),
-                // A key of our own makes a retried submit (after a 503 or a dropped connection) return the same job, never a second one.
-                IdempotencyKey = parse.GetValue(idempotencyKey) ?? $"cli-{Guid.NewGuid():N}",
-            };
+            // A key of our own makes a retried submit (after a 503 or a dropped connection) return the same job, never a second one.
+            var request = job.ToRequest(parse, parse.GetValue(idempotencyKey) ?? $"cli-{Guid.NewGuid():N}");
             using var api = ApiClient.From(parse);
             var status = await api.PostJsonAsync<JobStatus>("api/jobs", request, ct, idempotent: true);
             if (!parse.GetValue(wait))
