@@ -81,7 +81,7 @@ public static class SchedulesCommand
                     Markup.Escape($"{s.Job.Model}@{s.Job.ModelVersion ?? "latest"}"), Markup.Escape(LastRun(s.LastRun)), s.NextRunAt is { } next ? $"{next:u}" : "-");
             }
 
-            AnsiConsole.Write(grid);
+            Write(grid);
             return ExitCodes.Succeeded;
         });
         return command;
@@ -201,10 +201,21 @@ public static class SchedulesCommand
                     Markup.Escape(r.Error ?? r.Input ?? ""));
             }
 
-            AnsiConsole.Write(grid);
+            Write(grid);
             return ExitCodes.Succeeded;
         });
         return command;
+    }
+
+    /// <summary>A redirected listing (a script, a log) is not wrapped at the 80 columns Spectre assumes without a terminal.</summary>
+    private static void Write(Table grid)
+    {
+        if (Console.IsOutputRedirected)
+        {
+            AnsiConsole.Profile.Width = Math.Max(AnsiConsole.Profile.Width, 240);
+        }
+
+        AnsiConsole.Write(grid);
     }
 
     private static string LastRun(ScheduleRunInfo? run) => run is null

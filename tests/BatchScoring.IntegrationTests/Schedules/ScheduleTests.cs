@@ -222,7 +222,7 @@ public sealed class ScheduleTests(ServerFixture servers)
         var list = await CliProcess.RunAsync(Ct, "schedules", "list", "--api", api);
         Assert.True(list.Exit == 0, list.Stderr);
         Assert.Contains("nightly", list.Stdout, StringComparison.Ordinal);
-        Assert.Contains(expected.ToUniversalTime().ToString("u", CultureInfo.InvariantCulture), list.Stdout, StringComparison.Ordinal);
+        Assert.True(list.Stdout.Contains(expected.ToUniversalTime().ToString("u", CultureInfo.InvariantCulture), StringComparison.Ordinal), list.Stdout);
     }
 
     private static string ExpectedInput(string workDir, DateTimeOffset fireTime) =>
