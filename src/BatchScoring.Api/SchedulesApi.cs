@@ -33,7 +33,7 @@ public static class SchedulesApi
             .RequireAuthorization(ApiScopes.Submit).ProducesProblem(StatusCodes.Status404NotFound);
         api.MapPost("/{name}/run-now", RunScheduleNow).WithName(nameof(RunScheduleNow))
             .WithSummary("Fire once now; the optional body {\"at\": time} fills the placeholders as if fired then.")
-            .RequireAuthorization(ApiScopes.Submit).ProducesValidationProblem().ProducesProblem(StatusCodes.Status404NotFound);
+            .RequireAuthorization(ApiScopes.Submit).ProducesValidationProblem().ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
         api.MapDelete("/{name}", DeleteSchedule).WithName(nameof(DeleteSchedule)).WithSummary("Delete the schedule and its run history (its jobs stay); answers the schedule as it was.")
             .RequireAuthorization(ApiScopes.Submit).ProducesProblem(StatusCodes.Status404NotFound);
         return api;
@@ -113,6 +113,10 @@ public static class SchedulesApi
         catch (ScheduleExistsException ex)
         {
             return ApiProblems.Conflict(ex.Message, "Schedule exists");
+        }
+        catch (ScheduleStateException ex)
+        {
+            return ApiProblems.Conflict(ex.Message, "Schedule paused");
         }
         catch (Quartz.JobPersistenceException)
         {

@@ -20,6 +20,9 @@ public sealed class ScheduleNotFoundException(string name) : Exception($"There i
 public sealed class ScheduleExistsException(string name)
     : Exception($"A schedule named '{name}' already exists; delete it first or choose another name.");
 
+/// <summary>The schedule's state forbids the operation (run-now on a paused schedule).</summary>
+public sealed class ScheduleStateException(string message) : Exception(message);
+
 /// <summary>
 /// Creates and controls schedules in Quartz's clustered store. Works from any role: the API role writes through a
 /// scheduler it never starts (same store, same cluster name), and the started schedulers see the change at their next
@@ -94,7 +97,7 @@ public sealed partial class ScheduleService(
         return (await runs.ListAsync(tenant, definition.Name, limit, cancellationToken)).Select(ToRunInfo).ToArray();
     }
 
-    /// <summary>Pauses the schedule: no cron fire (and no pending run-now) until it is resumed.</summary>
+    /// <summary>Pauses the schedule: no cron fire (and no pending run-now fire) until it is resumed; run-now is refused meanwhile.</summary>
     public async Task<ScheduleInfo> PauseAsync(string name, string tenant, CancellationToken cancellationToken)
     {
         var (scheduler, definition) = await FindAsync(name, tenant, cancellationToken);
@@ -117,8 +120,6 @@ public sealed partial class ScheduleService(
             await scheduler.ResumeTrigger(definition.TriggerKey, cancellationToken);
         }
 
-        // Run-now triggers stored while paused fire now (they were asked for explicitly).
-        await scheduler.ResumeJob(definition.JobKey, cancellationToken);
         logger.LogInformation("Schedule {Schedule} ({Tenant}) resumed", definition.Name, tenant);
         return await GetAsync(name, tenant, cancellationToken);
     }
@@ -142,6 +143,12 @@ public sealed partial class ScheduleService(
     public async Task<ScheduleRunInfo> RunNowAsync(string name, string tenant, DateTimeOffset? at, CancellationToken cancellationToken)
     {
         var (scheduler, definition) = await FindAsync(name, tenant, cancellationToken);
+        if (await scheduler.GetTriggerState(definition.TriggerKey, cancellationToken) == TriggerState.Paused)
+        {
+            // Quartz would store the fire paused with the schedule: refuse rather than leave a run waiting for a resume.
+            throw new ScheduleStateException($"Schedule '{definition.Name}' is paused: resume it first (a paused schedule submits nothing).");
+        }
+
         var fireTime = at ?? clock.GetUtcNow();
         if (at is not null)
         {

@@ -159,13 +159,12 @@ public static class SchedulesCommand
 
             if (run.JobId is not { } jobId)
             {
-                Console.Error.WriteLine($"run {run.Id} failed: {run.Error}");
                 if (parse.GetValue(json))
                 {
                     Console.WriteLine(JsonSerializer.Serialize(run, ApiClient.Json));
                 }
 
-                return ExitCodes.Failed;
+                throw new CliException(ExitCodes.Failed, $"run {run.Id} submitted no job: {run.Error}");
             }
 
             var status = await api.GetAsync<JobStatus>($"api/jobs/{jobId}", ct);

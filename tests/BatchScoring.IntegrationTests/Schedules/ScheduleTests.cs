@@ -49,7 +49,7 @@ public sealed class ScheduleTests(ServerFixture servers)
                 {
                     Model = "churn",
                     ModelVersion = "production",
-                    Input = Path.Combine(host.WorkDir, "in", "{date:yyyy-MM-dd}.csv"),
+                    Input = Path.Combine(host.WorkDir, "in", "{date:yyyy-MM-dd_HH}.csv"), // the hour tells Paris from UTC
                     KeyColumn = "id",
                     OutputTable = "scoring.results_sched",
                 },
@@ -120,6 +120,11 @@ public sealed class ScheduleTests(ServerFixture servers)
             Assert.Equal(("paused", (DateTimeOffset?)null), (info.State, info.NextRunAt));
         }
 
+        using (var refused = await host.Client.PostAsync("/api/schedules/paused/run-now", null, Ct))
+        {
+            Assert.Equal(HttpStatusCode.Conflict, refused.StatusCode);
+        }
+
         // Proof that time passed with a live scheduler: its own 1-second dispatch-recovery trigger fired well after the
         // pause, over several periods of the paused schedule, while the paused schedule recorded no new fire.
         var pausedAt = DateTimeOffset.UtcNow;
@@ -140,10 +145,15 @@ public sealed class ScheduleTests(ServerFixture servers)
         var afterResume = await WaitForRunAsync(host, "paused", r => r.JobId is not null, resumedAt, scheduler);
         Assert.Equal("cron", afterResume.Kind); // no catch-up fire for the slots missed while paused
 
+        // run-now through the CLI, following the run's job to its end.
+        var api = host.Client.BaseAddress!.ToString();
+        var cliRun = await CliProcess.RunAsync(Ct, "schedules", "run-now", "--name", "paused", "--wait", "--timeout", "2m", "--api", api);
+        Assert.True(cliRun.Exit == 0, cliRun.Stdout + cliRun.Stderr);
+
         // A missing input fails that run with the reason; no job is created, so none hangs.
         await CreateAsync(host, "missing", "0 0 3 1 1 ?", Path.Combine(host.WorkDir, "absent", "{date:yyyyMMdd}.csv"));
         ScheduleRunInfo started;
-        using (var runNow = await host.Client.PostAsJsonAsync("/api/schedules/missing/run-now", new RunScheduleNow { At = new DateTimeOffset(2026, 3, 1, 2, 0, 0, TimeSpan.FromHours(1)) }, Ct))
+        using (var runNow = await host.Client.PostAsJsonAsync("/api/schedules/missing/run-now", new RunScheduleNow { At = new DateTimeOffset(2026, 3, 1, 0, 30, 0, TimeSpan.FromHours(1)) }, Ct))
         {
             Assert.True(runNow.StatusCode == HttpStatusCode.Accepted, await runNow.Content.ReadAsStringAsync(Ct));
             started = (await runNow.Content.ReadFromJsonAsync<ScheduleRunInfo>(ServiceTestHost.Json, Ct))!;
@@ -151,13 +161,18 @@ public sealed class ScheduleTests(ServerFixture servers)
 
         var failed = await WaitForRunAsync(host, "missing", r => r.Id == started.Id && r.State != "submitting", DateTimeOffset.MinValue, scheduler);
         Assert.Equal(("failed", "run-now", (Guid?)null), (failed.State, failed.Kind, failed.JobId));
-        var expectedPath = Path.Combine(host.WorkDir, "absent", "20260301.csv");
+        var expectedPath = Path.Combine(host.WorkDir, "absent", "20260301.csv"); // 28 February in UTC: the date is Paris's
         Assert.Equal(expectedPath, failed.Input);
         Assert.Contains(expectedPath, failed.Error, StringComparison.Ordinal);
         Assert.Equal(0L, await ScalarAsync<long>(db, $"SELECT count(*) FROM scoring.jobs WHERE input_uri = '{expectedPath}'"));
         Assert.Contains("failed", Assert.Single(
             (await host.Client.GetFromJsonAsync<List<ScheduleInfo>>("/api/schedules", ServiceTestHost.Json, Ct))!, s => s.Name == "missing").LastRun!.State,
             StringComparison.Ordinal);
+
+        CliAssert.OneLineError(
+            1,
+            await CliProcess.RunAsync(Ct, "schedules", "run-now", "--name", "missing", "--at", "2026-03-02T00:30:00+01:00", "--wait", "--timeout", "2m", "--api", api),
+            Path.Combine(host.WorkDir, "absent", "20260302.csv"));
 
         using var deleted = await host.Client.DeleteAsync("/api/schedules/paused", Ct);
         Assert.True(deleted.IsSuccessStatusCode);
@@ -226,9 +241,9 @@ public sealed class ScheduleTests(ServerFixture servers)
     }
 
     private static string ExpectedInput(string workDir, DateTimeOffset fireTime) =>
-        Path.Combine(workDir, "in", TimeZoneInfo.ConvertTime(fireTime, Paris).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture) + ".csv");
+        Path.Combine(workDir, "in", TimeZoneInfo.ConvertTime(fireTime, Paris).ToString("yyyy-MM-dd_HH", CultureInfo.InvariantCulture) + ".csv");
 
-    /// <summary>A CSV per Paris day from yesterday to tomorrow (a test running at midnight still finds its file); returns the rows.</summary>
+    /// <summary>One CSV per Paris day and per Paris hour around now (yyyy-MM-dd.csv, yyyy-MM-dd_HH.csv); returns the rows.</summary>
     private static float[][] WriteDailyInputs(string workDir, string folder)
     {
         var random = new Random(5);
@@ -240,10 +255,15 @@ public sealed class ScheduleTests(ServerFixture servers)
         }
 
         Directory.CreateDirectory(Path.Combine(workDir, folder));
-        var today = TimeZoneInfo.ConvertTime(DateTimeOffset.UtcNow, Paris).Date;
-        foreach (var day in new[] { today.AddDays(-1), today, today.AddDays(1) })
+        var now = TimeZoneInfo.ConvertTime(DateTimeOffset.UtcNow, Paris);
+        foreach (var day in new[] { now.Date.AddDays(-1), now.Date, now.Date.AddDays(1) })
         {
             File.WriteAllText(Path.Combine(workDir, folder, day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture) + ".csv"), csv.ToString());
+        }
+
+        for (var hour = -2; hour <= 6; hour++)
+        {
+            File.WriteAllText(Path.Combine(workDir, folder, now.AddHours(hour).ToString("yyyy-MM-dd_HH", CultureInfo.InvariantCulture) + ".csv"), csv.ToString());
         }
 
         return rows;
