@@ -87,6 +87,7 @@ public static class StatusApiExtensions
         app.MapModelsApi();
         app.MapDriftApi();
         app.MapPerformanceApi();
+        app.MapSchedulesApi();
         app.MapOpenApi();
         return app;
     }

@@ -14,6 +14,7 @@ var root = new RootCommand("batchscore: asynchronous batch scoring of ONNX model
     DriftCommand.Create(),
     LabelsCommand.Create(),
     LabelsCommand.CreatePerformance(),
+    SchedulesCommand.Create(),
 };
 root.Options.Add(ApiClient.ApiOption);
 root.Options.Add(ApiClient.KeyOption);

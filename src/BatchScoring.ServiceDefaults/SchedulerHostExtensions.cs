@@ -1,7 +1,10 @@
 using BatchScoring.Application;
 using BatchScoring.Application.Drift;
+using BatchScoring.Application.Schedules;
+using BatchScoring.Data;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Npgsql;
@@ -43,21 +46,7 @@ public static class SchedulerHostExtensions
 
         builder.Services.AddQuartz(q =>
         {
-            q.ConfigureScheduler(o =>
-            {
-                o.InstanceName = "batchscoring";
-                o.GenerateInstanceId = true;
-            });
-            q.UsePersistentStore(store =>
-            {
-                store.UsePostgres(postgres);
-                store.UseSystemTextJsonSerializer();
-                store.UseClustering(cluster =>
-                {
-                    cluster.CheckinInterval = checkinInterval;
-                    cluster.CheckinMisfireThreshold = checkinMisfireThreshold;
-                });
-            });
+            UseClusteredStore(q, builder.Configuration, postgres, checkinInterval, checkinMisfireThreshold);
             // Recovery: a fire interrupted by a crashed instance runs again on another one (DriftAuditJob makes that idempotent).
             q.AddJob<DriftAuditJob>(job => job.WithIdentity(DriftAuditJob.Key).StoreDurably().RequestRecovery());
             q.AddTrigger(trigger => trigger
@@ -73,7 +62,61 @@ public static class SchedulerHostExtensions
         });
         // Instead of Quartz's hosted service, which fails the host's start when PostgreSQL is down.
         builder.Services.AddHostedService<SchedulerStarter>();
+        AddScheduleServices(builder.Services);
         return builder;
+    }
+
+    /// <summary>Seconds a started scheduler waits, when nothing is due, before it looks at the store again.</summary>
+    public const string IdleWaitKey = "BatchScoring:Scheduler:IdleWaitSeconds";
+
+    /// <summary>
+    /// For a process without the scheduler role (the API alone): a Quartz scheduler on the same clustered store that is
+    /// never started, so that <see cref="ScheduleService"/> can create, pause, resume, delete and run schedules there.
+    /// The started schedulers of the cluster see each change when they next look at the store, within
+    /// <see cref="IdleWaitKey"/> seconds (5 by default); an unstarted instance never checks in, fires or recovers.
+    /// </summary>
+    public static IHostApplicationBuilder AddScheduleStore(this IHostApplicationBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var postgres = builder.Configuration.GetRequiredConnectionString(ConnectionNames.Postgres);
+        var checkinInterval = Seconds(builder.Configuration, CheckinIntervalKey, 2);
+        var checkinMisfireThreshold = Seconds(builder.Configuration, CheckinMisfireThresholdKey, 4);
+        builder.Services.AddQuartz(q => UseClusteredStore(q, builder.Configuration, postgres, checkinInterval, checkinMisfireThreshold));
+        AddScheduleServices(builder.Services);
+        return builder;
+    }
+
+    /// <summary>One store configuration for started and unstarted schedulers: same cluster name, tables and locks.</summary>
+    private static void UseClusteredStore(
+        IQuartzBuilder q, IConfiguration configuration, string postgres, TimeSpan checkinInterval, TimeSpan checkinMisfireThreshold)
+    {
+        var idleWait = Seconds(configuration, IdleWaitKey, 5);
+        q.ConfigureScheduler(o =>
+        {
+            o.InstanceName = "batchscoring";
+            o.GenerateInstanceId = true;
+
+            // Schedules written by an API role in another process are seen when a scheduler next looks at the store.
+            o.IdleWaitTime = idleWait < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : idleWait;
+        });
+        q.UsePersistentStore(store =>
+        {
+            store.UsePostgres(postgres);
+            store.UseSystemTextJsonSerializer();
+            store.UseClustering(cluster =>
+            {
+                cluster.CheckinInterval = checkinInterval;
+                cluster.CheckinMisfireThreshold = checkinMisfireThreshold;
+            });
+        });
+    }
+
+    private static void AddScheduleServices(IServiceCollection services)
+    {
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<ScheduleRunStore>();
+        services.TryAddSingleton<ScheduleService>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IModelVersionUse, ScheduleModelUse>());
     }
 
     private static TimeSpan Seconds(IConfiguration configuration, string key, double fallback)

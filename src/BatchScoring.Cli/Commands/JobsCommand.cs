@@ -15,71 +15,26 @@ public static class JobsCommand
 
     private static Command Submit()
     {
-        var model = new Option<string>("--model") { Description = "Model name, optionally name@version or name@alias.", Required = true };
-        var input = new Option<string?>("--input") { Description = "Parquet file, directory of Parquet files, or CSV file (as the workers see it)." };
-        var inputSql = new Option<string?>("--input-sql") { Description = "Instead of --input: a single SELECT whose rows are scored, e.g. \"select customer_id, f0, f1 from features where day = '2026-12-01'\" (needs --input-source; split by --key-column ranges)." };
-        var inputSource = new Option<string?>("--input-source") { Description = "With --input-sql: a PostgreSQL source configured on the service as BatchScoring:Sources:<name>." };
-        var key = new Option<string>("--key-column") { Description = "Column identifying each row.", Required = true };
-        var passthrough = CliOptions.List("--passthrough", "Columns copied into the results.");
-        var features = CliOptions.List("--features", "Feature columns in model order (single [N,F] input).");
-        var table = new Option<string?>("--output-table") { Description = "Results table, e.g. scoring.results_churn." };
-        var parquet = new Option<string?>("--output-parquet") { Description = "Directory for Parquet part files and _SUCCESS." };
-        var chunkRows = new Option<int?>("--chunk-rows") { Description = "Rows per chunk message." };
-        var batchRows = new Option<int?>("--batch-rows") { Description = "Rows per inference call." };
-        var allowNonFinite = new Option<bool>("--allow-non-finite") { Description = "Let NaN/Infinity reach the model." };
-        var maxFailedRows = new Option<long?>("--max-failed-rows") { Description = "Fail the job past this many failed rows." };
-        var maxFailedPercent = new Option<double?>("--max-failed-percent") { Description = "Fail the job past this percentage of failed rows (default 1)." };
+        var job = new JobSubmitOptions();
         var idempotencyKey = new Option<string?>("--idempotency-key") { Description = "Resubmitting with the same key returns the same job." };
-        var challenger = new Option<string?>("--challenger")
-        {
-            Description = "Also score every row with this version (name@version or name@alias, same inputs as --model): results in <table>_challenger and challenger/, comparison in `jobs status`.",
-        };
         var wait = new Option<bool>("--wait") { Description = "Follow progress until the job ends; the exit code tells how it ended (0 succeeded, 1 failed, 5 cancelled)." };
         var timeout = CliOptions.Duration("--timeout", "With --wait: give up waiting after this long (exit 6); the job keeps running.");
         var json = new Option<bool>("--json") { Description = "Machine-readable output." };
-        var command = new Command("submit", "Submit a scoring job. Example: batchscore jobs submit --model churn@production --input-sql \"select customer_id, f0, f1 from features\" --input-source warehouse --challenger churn@staging --key-column customer_id --output-table scoring.results_churn --wait")
+        var command = new Command(
+            "submit",
+            "Submit a scoring job. Examples:\n  batchscore jobs submit --model churn@production --input data/ --key-column customer_id --output-table scoring.results_churn --wait\n"
+            + "  batchscore jobs submit --model churn@production --challenger churn@staging --input-sql \"select customer_id, f0, f1 from features\" --input-source warehouse --key-column customer_id --output-table scoring.results_churn");
+        job.AddTo(command);
+        foreach (var option in new Option[] { idempotencyKey, wait, timeout, json })
         {
-            model, input, inputSql, inputSource, key, passthrough, features, table, parquet, chunkRows, batchRows, allowNonFinite, maxFailedRows, maxFailedPercent, idempotencyKey, challenger, wait, timeout, json,
-        };
+            command.Options.Add(option);
+        }
+
         command.Validators.Add(TimeoutNeedsWait(timeout, wait));
-        command.Validators.Add(result =>
-        {
-            var hasInput = result.GetResult(input) is not null;
-            var hasSql = result.GetResult(inputSql) is not null;
-            if (hasInput == hasSql)
-            {
-                result.AddError("Give --input (files) or --input-sql with --input-source (a query), one of the two.");
-            }
-            else if (hasSql != (result.GetResult(inputSource) is not null))
-            {
-                result.AddError(hasSql ? "--input-sql needs --input-source (a source configured as BatchScoring:Sources:<name>)." : "--input-source is only used with --input-sql.");
-            }
-        });
         command.SetAction(async (parse, ct) =>
         {
-            var modelText = parse.GetRequiredValue(model);
-            var at = modelText.IndexOf('@', StringComparison.Ordinal);
-            var request = new SubmitScoringJob
-            {
-                Model = at < 0 ? modelText : modelText[..at],
-                ModelVersion = at < 0 ? null : modelText[(at + 1)..],
-                Input = parse.GetValue(input) is { } path ? Path.GetFullPath(path) : "",
-                InputSql = parse.GetValue(inputSql),
-                InputSource = parse.GetValue(inputSource),
-                KeyColumn = parse.GetRequiredValue(key),
-                Passthrough = CliOptions.Values(parse, passthrough),
-                Features = CliOptions.ValuesOrNull(parse, features),
-                OutputTable = parse.GetValue(table),
-                OutputParquet = parse.GetValue(parquet) is { } p ? Path.GetFullPath(p) : null,
-                ChunkRows = parse.GetValue(chunkRows),
-                BatchRows = parse.GetValue(batchRows),
-                AllowNonFinite = parse.GetValue(allowNonFinite),
-                MaxFailedRows = parse.GetValue(maxFailedRows),
-                MaxFailedPercent = parse.GetValue(maxFailedPercent),
-                // A key of our own makes a retried submit (after a 503 or a dropped connection) return the same job, never a second one.
-                IdempotencyKey = parse.GetValue(idempotencyKey) ?? $"cli-{Guid.NewGuid():N}",
-                Challenger = parse.GetValue(challenger),
-            };
+            // A key of our own makes a retried submit (after a 503 or a dropped connection) return the same job, never a second one.
+            var request = job.ToRequest(parse, parse.GetValue(idempotencyKey) ?? $"cli-{Guid.NewGuid():N}");
             using var api = ApiClient.From(parse);
             var status = await api.PostJsonAsync<JobStatus>("api/jobs", request, ct, idempotent: true);
             if (!parse.GetValue(wait))

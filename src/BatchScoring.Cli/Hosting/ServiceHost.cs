@@ -70,6 +70,10 @@ public static class ServiceHost
         {
             builder.AddScheduler();
         }
+        else if (api)
+        {
+            builder.AddScheduleStore(); // /api/schedules writes to the schedulers' store without firing anything itself
+        }
 
         if (api)
         {

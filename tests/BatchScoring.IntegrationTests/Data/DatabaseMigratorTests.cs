@@ -37,7 +37,7 @@ public sealed class DatabaseMigratorTests(ServerFixture fixture)
         Assert.Empty(second);
         Assert.Equal(DatabaseMigrator.Migrations.Count, await CountAsync(dataSource, "SELECT count(*) FROM scoring.schema_migrations", ct));
         var tables = await ListAsync(dataSource, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'scoring' ORDER BY 1", ct);
-        Assert.Equal(["challenger_chunk_stats", "challenger_comparisons", "chunks", "deleted_model_versions", "drift_reports", "drift_samples", "failed_rows", "jobs", "labels", "model_alias_canaries", "model_alias_history", "model_aliases", "model_profiles", "model_versions", "performance_reports", "request_redeliveries", "schema_migrations"], tables);
+        Assert.Equal(["challenger_chunk_stats", "challenger_comparisons", "chunks", "deleted_model_versions", "drift_reports", "drift_samples", "failed_rows", "jobs", "labels", "model_alias_canaries", "model_alias_history", "model_aliases", "model_profiles", "model_versions", "performance_reports", "request_redeliveries", "schedule_runs", "schema_migrations"], tables);
         Assert.Equal(1, await CountAsync(dataSource, "SELECT count(*) FROM pg_roles WHERE rolname = 'scoring_reader' AND NOT rolcanlogin", ct));
         Assert.Equal(1, await CountAsync(dataSource, "SELECT count(*) FROM pg_indexes WHERE schemaname = 'scoring' AND indexname = 'jobs_state_created_at_idx'", ct));
         Assert.True(await BoolAsync(dataSource, "SELECT has_table_privilege('scoring_reader', 'scoring.jobs', 'SELECT')", ct));
