@@ -17,7 +17,7 @@ internal static class CanaryApi
             return ApiProblems.BadRequest("A canary needs both canaryVersion and canaryPercent (1-99); send neither for a plain move.", "Invalid canary");
         }
 
-        await canaries.SetAsync(name, alias, body.Version, canaryVersion, percent, user.Tenant(), cancellationToken, body.Force);
+        await canaries.SetAsync(name, alias, body.Version, canaryVersion, percent, user.Tenant(), cancellationToken, body.Force, user.Identity?.Name);
         var versions = await registry.ListVersionsAsync(name, user.Tenant(), cancellationToken);
         return versions?.FirstOrDefault(v => v.Version == body.Version) is { } info ? TypedResults.Ok(info) : ModelsApi.ModelNotFound(name);
     }

@@ -18,7 +18,7 @@ public sealed class CanaryAliases(ModelRegistry registry, CanaryStore store, ILo
     /// <see cref="IncompatibleSignatureException"/> when the canary's signature differs from the main version's (unless forced).
     /// </summary>
     public async Task SetAsync(
-        string name, string alias, int version, int canaryVersion, int canaryPercent, string tenant, CancellationToken cancellationToken, bool force = false)
+        string name, string alias, int version, int canaryVersion, int canaryPercent, string tenant, CancellationToken cancellationToken, bool force = false, string? changedBy = null)
     {
         if (canaryPercent is < 1 or > 99)
         {
@@ -49,7 +49,7 @@ public sealed class CanaryAliases(ModelRegistry registry, CanaryStore store, ILo
         ValidateAlias(alias);
         try
         {
-            await store.SetCanaryAsync(name, alias, version, canaryVersion, canaryPercent, cancellationToken);
+            await store.SetCanaryAsync(name, alias, version, canaryVersion, canaryPercent, cancellationToken, changedBy, forced: !diff.Compatible);
         }
         catch (KeyNotFoundException ex)
         {

@@ -23,7 +23,8 @@ public sealed class CanaryStore(NpgsqlDataSource dataSource)
     /// <paramref name="canaryVersion"/> with <paramref name="percent"/> % of rows, in one transaction recorded in the
     /// alias history. Throws <see cref="KeyNotFoundException"/> when a version does not exist.
     /// </summary>
-    public async Task SetCanaryAsync(string modelName, string alias, int version, int canaryVersion, int percent, CancellationToken ct)
+    public async Task SetCanaryAsync(
+        string modelName, string alias, int version, int canaryVersion, int percent, CancellationToken ct, string? changedBy = null, bool forced = false)
     {
         ArgumentException.ThrowIfNullOrEmpty(modelName);
         ArgumentException.ThrowIfNullOrEmpty(alias);
@@ -69,8 +70,8 @@ public sealed class CanaryStore(NpgsqlDataSource dataSource)
                     started_at = CASE WHEN model_alias_canaries.canary_version = EXCLUDED.canary_version THEN model_alias_canaries.started_at ELSE now() END
                 RETURNING 1
             )
-            INSERT INTO scoring.model_alias_history (model_name, alias, version, previous_version, canary_version, canary_percent, ended_canary_version)
-            SELECT $1, $2, $5, $6, $3, $4, $7 FROM canary
+            INSERT INTO scoring.model_alias_history (model_name, alias, version, previous_version, canary_version, canary_percent, ended_canary_version, changed_by, forced)
+            SELECT $1, $2, $5, $6, $3, $4, $7, $8, $9 FROM canary
             """,
             connection,
             tx);
@@ -81,6 +82,8 @@ public sealed class CanaryStore(NpgsqlDataSource dataSource)
         canary.Parameters.Add(DbParameter.Of(version, NpgsqlDbType.Integer));
         canary.Parameters.Add(DbParameter.Of(previousVersion, NpgsqlDbType.Integer));
         canary.Parameters.Add(DbParameter.Of(previousCanary is { } p && p != canaryVersion ? p : null, NpgsqlDbType.Integer));
+        canary.Parameters.Add(DbParameter.Of(changedBy, NpgsqlDbType.Text));
+        canary.Parameters.Add(DbParameter.Of(forced, NpgsqlDbType.Boolean));
         try
         {
             await canary.ExecuteNonQueryAsync(ct);

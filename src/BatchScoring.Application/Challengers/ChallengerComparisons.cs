@@ -55,16 +55,17 @@ public sealed class ChallengerComparisons(ChallengerStore store, JobStore jobs, 
             return null;
         }
 
-        if (job.State is JobState.Succeeded or JobState.Failed or JobState.Cancelled
-            && await store.GetComparisonAsync(job.Id, cancellationToken) is { } stored)
+        if (job.State is JobState.Succeeded or JobState.Failed or JobState.Cancelled)
         {
-            // Labels arrive days after scoring: the realised metrics are read now, not when the job ended.
-            var comparison = FromRow(stored);
+            // An ended job's chunks are all committed: their merge is final even in the moment before the finisher
+            // stores it. Labels arrive days after scoring, so the realised metrics are read now, not when the job ended.
+            var comparison = await store.GetComparisonAsync(job.Id, cancellationToken) is { } stored
+                ? FromRow(stored)
+                : ToComparison(Merge(await store.GetChunkStatsAsync(job.Id, cancellationToken)), plan, final: true, realised: null);
             return await RealisedMetricsAsync(job, plan, cancellationToken) is { } realised ? comparison with { RealisedMetrics = realised } : comparison;
         }
 
-        var merged = Merge(await store.GetChunkStatsAsync(job.Id, cancellationToken));
-        return ToComparison(merged, plan, final: false, realised: null);
+        return ToComparison(Merge(await store.GetChunkStatsAsync(job.Id, cancellationToken)), plan, final: false, realised: null);
     }
 
     /// <summary>

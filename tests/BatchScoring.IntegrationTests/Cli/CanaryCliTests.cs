@@ -27,8 +27,8 @@ public sealed class CanaryCliTests(ServerFixture servers)
         Assert.True(ended.Exit == 0, ended.Stderr);
         var history = await CliProcess.RunAsync(Ct, "models", "history", "--name", "m", "--alias", "production", "--api", api);
         var lines = history.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.EndsWith("production → v2 (was v1), canary v2 ended", lines[0].TrimEnd(), StringComparison.Ordinal);
-        Assert.EndsWith("production → v1 (created), canary v2 on 30% of rows", lines[1].TrimEnd(), StringComparison.Ordinal);
+        Assert.EndsWith("production → v2 (was v1), canary v2 ended by local", lines[0].TrimEnd(), StringComparison.Ordinal);
+        Assert.EndsWith("production → v1 (created), canary v2 on 30% of rows by local", lines[1].TrimEnd(), StringComparison.Ordinal);
 
         CliAssert.OneLineError(2, await CliProcess.RunAsync(Ct, Alias("--version", "1", "--percent", "10")), "--percent needs --canary");
         CliAssert.OneLineError(2, await CliProcess.RunAsync(Ct, Alias("--version", "1", "--canary", "2", "--percent", "100")), "between 1 and 99");

@@ -92,7 +92,15 @@ public sealed class ChallengerJobTests(ServerFixture servers)
         Assert.Equal(diffs[^1], difference.Max, 1e-9);
         Assert.Null(comparison.RealisedMetrics); // no labels yet
 
-        // The stored comparison says the same.
+        // The stored comparison says the same (the finisher stores it just after marking the job ended).
+        await Poll.UntilAsync(
+            async () =>
+            {
+                await using var stored = db.CreateCommand("SELECT count(*) FROM scoring.challenger_comparisons WHERE job_id = $1");
+                stored.Parameters.AddWithValue(submitted.Id);
+                return (long)(await stored.ExecuteScalarAsync(Ct))! == 1;
+            },
+            TimeSpan.FromSeconds(30), "the comparison is stored", Ct);
         await using (var cmd = db.CreateCommand(
             "SELECT rows_compared, agreement_rate, diff_p99, diff_max, challenger_version FROM scoring.challenger_comparisons WHERE job_id = $1"))
         {
