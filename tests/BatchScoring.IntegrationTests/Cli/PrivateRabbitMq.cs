@@ -21,7 +21,7 @@ internal sealed class PrivateRabbitMq : IAsyncDisposable
 
     public static async Task<PrivateRabbitMq> StartAsync(string user, string password, CancellationToken cancellationToken)
     {
-        var port = await FreePortPairAsync(cancellationToken);
+        var port = await LocalServers.FreePortPairAsync(cancellationToken);
         var directory = Directory.CreateTempSubdirectory("bs-private-rabbit-").FullName;
         var environment = new Dictionary<string, string>
         {
@@ -62,19 +62,5 @@ internal sealed class PrivateRabbitMq : IAsyncDisposable
         var stdout = await process.StandardOutput.ReadToEndAsync(cancellationToken);
         await process.WaitForExitAsync(cancellationToken);
         return (process.ExitCode, stdout + await stderr);
-    }
-
-    private static async Task<int> FreePortPairAsync(CancellationToken cancellationToken)
-    {
-        for (var attempt = 0; attempt < 50; attempt++)
-        {
-            var port = Random.Shared.Next(57_000, 59_000);
-            if (!await LocalServers.IsListeningAsync(port, cancellationToken) && !await LocalServers.IsListeningAsync(port + 1, cancellationToken))
-            {
-                return port;
-            }
-        }
-
-        throw new InvalidOperationException("no free loopback port pair for a private RabbitMQ");
     }
 }

@@ -38,6 +38,26 @@ public static class LocalServers
             : fallback;
 
     /// <summary>True when something accepts TCP connections on 127.0.0.1:<paramref name="port"/>.</summary>
+    /// <summary>
+    /// A random loopback port whose neighbour (Erlang distribution's port for RabbitMQ) is free too, for a private
+    /// server. Below Linux's ephemeral range (32768-60999 by default): there, any client connection's local port could
+    /// take it between this check and the server's bind.
+    /// </summary>
+    public static async Task<int> FreePortPairAsync(CancellationToken ct)
+    {
+        const int first = 21_000, last = 31_000;
+        for (var attempt = 0; attempt < 200; attempt++)
+        {
+            var port = Random.Shared.Next(first, last);
+            if (!await IsListeningAsync(port, ct) && !await IsListeningAsync(port + 1, ct))
+            {
+                return port;
+            }
+        }
+
+        throw new InvalidOperationException($"no free loopback port pair between {first} and {last}");
+    }
+
     public static async Task<bool> IsListeningAsync(int port, CancellationToken ct)
     {
         using var client = new TcpClient();

@@ -11,9 +11,6 @@ namespace BatchScoring.IntegrationTests.Infrastructure;
 /// </summary>
 public sealed class PrivateServers : IAsyncDisposable
 {
-    private const int FirstPort = 57200;
-    private const int LastPort = 59800;
-
     private readonly string _script;
     private bool _disposed;
 
@@ -41,11 +38,11 @@ public sealed class PrivateServers : IAsyncDisposable
     public static async Task<PrivateServers> CreateAsync(CancellationToken cancellationToken)
     {
         var script = LocalServers.FindScript() ?? throw new FileNotFoundException(LocalServers.ScriptRelativePath);
-        var postgres = await FreePortAsync(cancellationToken);
+        var postgres = await LocalServers.FreePortPairAsync(cancellationToken);
         int amqp;
         do
         {
-            amqp = await FreePortAsync(cancellationToken);
+            amqp = await LocalServers.FreePortPairAsync(cancellationToken);
         }
         while (Math.Abs(amqp - postgres) < 2);
 
@@ -114,21 +111,6 @@ public sealed class PrivateServers : IAsyncDisposable
         {
             throw new InvalidOperationException($"local-servers.sh {command} {server} ({Directory}) exited {process.ExitCode}: {await stdout}{await stderr}");
         }
-    }
-
-    private static async Task<int> FreePortAsync(CancellationToken cancellationToken)
-    {
-        // Random, so parallel test runs rarely collide; the AMQP port's neighbour is Erlang distribution's port.
-        for (var attempt = 0; attempt < 200; attempt++)
-        {
-            var port = Random.Shared.Next(FirstPort, LastPort);
-            if (!await LocalServers.IsListeningAsync(port, cancellationToken) && !await LocalServers.IsListeningAsync(port + 1, cancellationToken))
-            {
-                return port;
-            }
-        }
-
-        throw new InvalidOperationException($"no free port pair between {FirstPort} and {LastPort}");
     }
 
     public async ValueTask DisposeAsync()
