@@ -270,6 +270,12 @@ public sealed partial class ResultTable
                         .Append(" SET DEFAULT ").Append(expression).Append(";\n");
                 }
 
+                // Tables created before the succeeded-rows view existed get it now.
+                if (!await ViewExistsAsync(connection, tx, ct))
+                {
+                    defaults.Append(CreateSucceededViewSql(readerRoleExists));
+                }
+
                 await using var alter = new NpgsqlCommand(defaults.ToString(), connection, tx);
                 await alter.ExecuteNonQueryAsync(ct);
                 await tx.CommitAsync(ct);
@@ -291,11 +297,48 @@ public sealed partial class ResultTable
                 ddl.Append("GRANT SELECT ON ").Append(QuotedName).Append(" TO ").Append(Quote(ReaderRole)).Append(";\n");
             }
 
+            ddl.Append(CreateSucceededViewSql(readerRoleExists));
+
             await using var create = new NpgsqlCommand(ddl.ToString(), connection, tx);
             await create.ExecuteNonQueryAsync(ct);
         }
 
         await tx.CommitAsync(ct);
+    }
+
+    /// <summary>
+    /// <c>schema.table_succeeded</c>: the view analysts should query. A job's rows are committed chunk by chunk
+    /// while it runs, so a job that later fails or is cancelled leaves rows in the table; the view keeps only rows
+    /// of succeeded jobs and rows of score requests (which have a request id and no job).
+    /// </summary>
+    public string SucceededViewName => $"{Schema}.{SucceededViewStem()}";
+
+    /// <summary><c>"schema"."table_succeeded"</c>.</summary>
+    public string QuotedSucceededViewName => $"{Quote(Schema)}.{Quote(SucceededViewStem())}";
+
+    /// <summary>The <c>CREATE VIEW</c> of <see cref="SucceededViewName"/> and its grant to the reader role.</summary>
+    public string CreateSucceededViewSql(bool grantToReader)
+    {
+        var sql = new StringBuilder();
+        sql.Append("CREATE OR REPLACE VIEW ").Append(QuotedSucceededViewName).Append(" AS\n")
+            .Append("SELECT r.* FROM ").Append(QuotedName).Append(" r\n")
+            .Append("WHERE r.\"request_id\" IS NOT NULL\n")
+            .Append("   OR EXISTS (SELECT 1 FROM \"scoring\".\"jobs\" j WHERE j.\"id\" = r.\"job_id\" AND j.\"state\" = 'succeeded');\n");
+        if (grantToReader)
+        {
+            sql.Append("GRANT SELECT ON ").Append(QuotedSucceededViewName).Append(" TO ").Append(Quote(ReaderRole)).Append(";\n");
+        }
+
+        return sql.ToString();
+    }
+
+    private string SucceededViewStem() => IndexName("succeeded");
+
+    private async Task<bool> ViewExistsAsync(NpgsqlConnection connection, NpgsqlTransaction tx, CancellationToken ct)
+    {
+        await using var command = new NpgsqlCommand("SELECT to_regclass($1) IS NOT NULL", connection, tx);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = QuotedSucceededViewName });
+        return (bool)(await command.ExecuteScalarAsync(ct))!;
     }
 
     private string IndexName(string suffix)

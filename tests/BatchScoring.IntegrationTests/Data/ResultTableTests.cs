@@ -215,6 +215,47 @@ public sealed class ResultTableTests(DataDatabase db) : IClassFixture<DataDataba
     }
 
     [Fact]
+    public async Task The_succeeded_view_keeps_request_rows_and_rows_of_succeeded_jobs_only()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var table = ResultTable.Define("results_view", Key, [], [new("score", ColumnKind.Float32)]);
+        // A table made before the view existed gets it on the next EnsureCreated.
+        await db.ExecuteAsync(table.CreateTableSql(), ct);
+        await table.EnsureCreatedAsync(db.DataSource, ct);
+        Assert.Equal("scoring.results_view_succeeded", table.SucceededViewName);
+
+        var states = new[] { "succeeded", "failed", "cancelled", "running" };
+        var jobs = new Dictionary<string, Guid>();
+        foreach (var state in states)
+        {
+            jobs[state] = Guid.NewGuid();
+            await db.ExecuteAsync(
+                $"""
+                INSERT INTO scoring.jobs (id, state, model_name, model_version, model_sha256, input_uri, input_format, key_column, output_table, batch_size, chunk_size)
+                VALUES ('{jobs[state]}', '{state}', 'churn', 1, 'x', 'in.parquet', 'parquet', 'customer_id', 'results_view', 100, 100)
+                """,
+                ct);
+        }
+
+        await using (var connection = await db.DataSource.OpenConnectionAsync(ct))
+        {
+            var rows = new ColumnBatch([new BatchColumn("customer_id", ColumnKind.String, new[] { "a", "b" }), new BatchColumn("score", ColumnKind.Float32, new[] { 1f, 2f })]);
+            foreach (var state in states)
+            {
+                await table.CopyAsync(connection, new ResultRowContext(jobs[state], null, "churn", 1, DateTimeOffset.UtcNow), rows, ct);
+            }
+
+            await table.CopyAsync(connection, new ResultRowContext(null, "req-1", "churn", 1, DateTimeOffset.UtcNow), rows, ct);
+        }
+
+        Assert.Equal(10L, await db.ScalarAsync<long>("SELECT count(*) FROM scoring.results_view", ct));
+        Assert.Equal(4L, await db.ScalarAsync<long>("SELECT count(*) FROM scoring.results_view_succeeded", ct));
+        Assert.Equal(2L, await db.ScalarAsync<long>("SELECT count(*) FROM scoring.results_view_succeeded WHERE request_id = 'req-1'", ct));
+        Assert.Equal(2L, await db.ScalarAsync<long>("SELECT count(*) FROM scoring.results_view_succeeded WHERE job_id = $1", ct, jobs["succeeded"]));
+        Assert.True(await db.ScalarAsync<bool>("SELECT has_table_privilege('scoring_reader', 'scoring.results_view_succeeded', 'SELECT')", ct));
+    }
+
+    [Fact]
     public async Task Copy_reports_missing_and_mistyped_batch_columns()
     {
         var ct = TestContext.Current.CancellationToken;

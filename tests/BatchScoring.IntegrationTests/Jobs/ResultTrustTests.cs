@@ -1,0 +1,58 @@
+using System.Net;
+using BatchScoring.Cli.Hosting;
+using BatchScoring.Contracts;
+using BatchScoring.IntegrationTests.Infrastructure;
+using BatchScoring.Scoring.Data;
+using BatchScoring.Scoring.OnnxWriter;
+using static BatchScoring.IntegrationTests.Jobs.JobFailureSupport;
+
+namespace BatchScoring.IntegrationTests.Jobs;
+
+/// <summary>What analysts read is what they can trust (docs/results.md).</summary>
+public sealed class ResultTrustTests(ServerFixture servers)
+{
+    private static readonly string[] FeatureNames = ["f_000", "f_001", "f_002", "f_003"];
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static SubmitScoringJob Job(string input, string table) =>
+        new() { Model = "m", Input = input, KeyColumn = "customer_id", OutputTable = table, ChunkRows = 500 };
+
+    private static async Task<string> WriteInputAsync(ServiceTestHost host, string name, long rows, int nanEvery = 0)
+    {
+        var path = Path.Combine(host.WorkDir, name);
+        await DatasetGenerator.WriteParquetAsync(path, new GeneratedDatasetOptions { Rows = rows, Features = 4, RowGroupRows = 500, Seed = 3, NaNEvery = nanEvery }, Ct);
+        return path;
+    }
+
+    private static async Task<JobStatus> SubmitOkAsync(ServiceTestHost host, SubmitScoringJob request)
+    {
+        var (response, status, body) = await host.SubmitAsync(request, Ct);
+        Assert.True(response.StatusCode == HttpStatusCode.Accepted, body);
+        return status!;
+    }
+
+    [Fact]
+    public async Task Rows_of_a_job_failed_on_its_threshold_stay_in_the_table_but_not_in_the_succeeded_view()
+    {
+        await using var host = await ServiceTestHost.StartAsync(servers, "trust", ServiceRoles.All, Ct);
+        await host.RegisterModelAsync("m", SampleModels.Mlp([4, 8, 1], seed: 6, featureNames: FeatureNames).Bytes, Ct);
+
+        var failed = await SubmitOkAsync(host, Job(await WriteInputAsync(host, "dirty.parquet", 2_000, nanEvery: 10), "trust_results") with { MaxFailedPercent = 5 });
+        Assert.Equal("failed", (await host.WaitForEndAsync(failed.Id, TimeSpan.FromSeconds(60), Ct)).State);
+        var good = await SubmitOkAsync(host, Job(await WriteInputAsync(host, "clean.parquet", 1_500), "trust_results"));
+        Assert.Equal("succeeded", (await host.WaitForEndAsync(good.Id, TimeSpan.FromSeconds(60), Ct)).State);
+
+        const string InTable = "SELECT count(*) FROM scoring.trust_results WHERE job_id = $1";
+        const string InView = "SELECT count(*) FROM scoring.trust_results_succeeded WHERE job_id = $1";
+        Assert.Equal(1_800L, await ScalarAsync(host.PostgresConnectionString, InTable, failed.Id, Ct));
+        Assert.Equal(0L, await ScalarAsync(host.PostgresConnectionString, InView, failed.Id, Ct));
+        Assert.Equal(1_500L, await ScalarAsync(host.PostgresConnectionString, InTable, good.Id, Ct));
+        Assert.Equal(1_500L, await ScalarAsync(host.PostgresConnectionString, InView, good.Id, Ct));
+        await using var db = Npgsql.NpgsqlDataSource.Create(host.PostgresConnectionString);
+        await using var all = db.CreateCommand("SELECT count(*), bool_and(has_table_privilege('scoring_reader', 'scoring.trust_results_succeeded', 'SELECT')) FROM scoring.trust_results_succeeded");
+        await using var reader = await all.ExecuteReaderAsync(Ct);
+        Assert.True(await reader.ReadAsync(Ct));
+        Assert.Equal(1_500L, reader.GetInt64(0));
+        Assert.True(reader.GetBoolean(1));
+    }
+}
