@@ -273,7 +273,7 @@ public sealed partial class ResultTable
                 // Tables created before the succeeded-rows view existed get it now.
                 if (!await ViewExistsAsync(connection, tx, ct))
                 {
-                    defaults.Append(CreateSucceededViewSql(readerRoleExists));
+                    defaults.Append(CreateSucceededViewSql(readerRoleExists)).Append(CommentSql());
                 }
 
                 await using var alter = new NpgsqlCommand(defaults.ToString(), connection, tx);
@@ -297,7 +297,7 @@ public sealed partial class ResultTable
                 ddl.Append("GRANT SELECT ON ").Append(QuotedName).Append(" TO ").Append(Quote(ReaderRole)).Append(";\n");
             }
 
-            ddl.Append(CreateSucceededViewSql(readerRoleExists));
+            ddl.Append(CreateSucceededViewSql(readerRoleExists)).Append(CommentSql());
 
             await using var create = new NpgsqlCommand(ddl.ToString(), connection, tx);
             await create.ExecuteNonQueryAsync(ct);
@@ -330,6 +330,42 @@ public sealed partial class ResultTable
         }
 
         return sql.ToString();
+    }
+
+    private static readonly Dictionary<string, string> FixedColumnComments = new(StringComparer.Ordinal)
+    {
+        ["job_id"] = "The scoring job that wrote the row (scoring.jobs.id); null for rows of score requests.",
+        ["request_id"] = "The score request that wrote the row; null for rows of jobs.",
+        ["model_name"] = "The model that scored the row.",
+        ["model_version"] = "The model version that scored the row (scoring.model_versions).",
+        ["scored_at"] = "When the row was scored (UTC).",
+    };
+
+    /// <summary><c>COMMENT ON</c> the table, the succeeded view and every column of both, for analysts' clients.</summary>
+    public string CommentSql()
+    {
+        var sql = new StringBuilder();
+        sql.Append("COMMENT ON TABLE ").Append(QuotedName).Append(" IS ")
+            .Append(Literal($"Scoring results (batchscore). Also holds rows of running, failed and cancelled jobs: query {SucceededViewName} for results to use (docs/results.md)."))
+            .Append(";\n");
+        sql.Append("COMMENT ON VIEW ").Append(QuotedSucceededViewName).Append(" IS ")
+            .Append(Literal($"The rows of {QualifiedName} that are results to use: rows of succeeded jobs (scoring.jobs.state) and of score requests."))
+            .Append(";\n");
+        var columns = new List<(string Name, string Comment)> { (Key.Name, "Key of the input row (the job's key column).") };
+        columns.AddRange(FixedColumns.Select(name => (name, FixedColumnComments[name])));
+        columns.AddRange(Passthrough.Select(c => (c.Name, "Input column copied unchanged (passthrough).")));
+        columns.AddRange(Outputs.Select(c => (c.Name, $"Model output {c.Name} ({c.PostgresType()}).")));
+        foreach (var relation in new[] { QuotedName, QuotedSucceededViewName })
+        {
+            foreach (var (name, comment) in columns)
+            {
+                sql.Append("COMMENT ON COLUMN ").Append(relation).Append('.').Append(Quote(name)).Append(" IS ").Append(Literal(comment)).Append(";\n");
+            }
+        }
+
+        return sql.ToString();
+
+        static string Literal(string text) => "'" + text.Replace("'", "''", StringComparison.Ordinal) + "'";
     }
 
     private string SucceededViewStem() => IndexName("succeeded");

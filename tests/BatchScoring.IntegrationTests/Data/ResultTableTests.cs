@@ -256,6 +256,43 @@ public sealed class ResultTableTests(DataDatabase db) : IClassFixture<DataDataba
     }
 
     [Fact]
+    public async Task Every_table_view_and_column_of_a_migrated_database_and_a_results_table_has_a_comment()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fresh = NpgsqlDataSource.Create(await db.Server.CreateDatabaseAsync("comments", ct));
+        await DatabaseMigrator.MigrateAsync(fresh, ct);
+        var table = ResultTable.Define("results_commented", Key, [new("region", ColumnKind.String)], [new("score", ColumnKind.Float32)]);
+        await table.EnsureCreatedAsync(fresh, ct);
+
+        await using var command = fresh.CreateCommand(
+            """
+            SELECT c.relname
+            FROM pg_catalog.pg_class c
+            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = 'scoring' AND c.relkind IN ('r', 'p', 'v') AND obj_description(c.oid, 'pg_class') IS NULL
+            UNION ALL
+            SELECT c.relname || '.' || a.attname
+            FROM pg_catalog.pg_class c
+            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+            WHERE n.nspname = 'scoring' AND c.relkind IN ('r', 'p', 'v') AND col_description(c.oid, a.attnum) IS NULL
+            ORDER BY 1
+            """);
+        var uncommented = new List<string>();
+        await using (var reader = await command.ExecuteReaderAsync(ct))
+        {
+            while (await reader.ReadAsync(ct))
+            {
+                uncommented.Add(reader.GetString(0));
+            }
+        }
+
+        Assert.Empty(uncommented);
+        await using var modelName = fresh.CreateCommand("SELECT col_description('scoring.results_commented_succeeded'::regclass, 4)");
+        Assert.Equal("The model that scored the row.", await modelName.ExecuteScalarAsync(ct));
+    }
+
+    [Fact]
     public async Task Copy_reports_missing_and_mistyped_batch_columns()
     {
         var ct = TestContext.Current.CancellationToken;
