@@ -172,7 +172,9 @@ public sealed class ParquetBatchWriter : IAsyncDisposable
         ColumnKind.Int64 => new DataField<long>(column.Name, column.Nullable),
         ColumnKind.Boolean => new DataField<bool>(column.Name, column.Nullable),
         ColumnKind.String => new DataField<string>(column.Name, true),
-        ColumnKind.Timestamp => new DataField<DateTime>(column.Name, column.Nullable),
+        // INT64 microseconds, UTC-adjusted: DataField<DateTime> writes the deprecated INT96, which DuckDB, Spark and
+        // pandas read without the UTC flag.
+        ColumnKind.Timestamp => new DateTimeDataField(column.Name, DateTimeFormat.Timestamp, isAdjustedToUTC: true, unit: DateTimeTimeUnit.Micros, isNullable: column.Nullable),
         ColumnKind.Float32List => new ListField(column.Name, new DataField<float>("element")),
         _ => throw new ArgumentOutOfRangeException(nameof(column), column.Kind, null),
     };

@@ -11,6 +11,30 @@ public sealed class DatasetTests : IDisposable
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
+    public async Task Timestamps_are_written_as_int64_microseconds_adjusted_to_utc_not_int96()
+    {
+        var path = Path.Combine(_dir, "ts.parquet");
+        var stamp = new DateTime(2026, 1, 2, 3, 4, 5, DateTimeKind.Utc).AddTicks(1_234_560);
+        await using (var writer = await ParquetBatchWriter.CreateAsync(path, [new("ts", ColumnKind.Timestamp, false)], Ct))
+        {
+            await writer.WriteAsync(new ColumnBatch([new("ts", ColumnKind.Timestamp, new[] { stamp })]), Ct);
+            await writer.CompleteAsync(Ct);
+        }
+
+        await using (var reader = await Parquet.ParquetReader.CreateAsync(path, cancellationToken: Ct))
+        {
+            var element = reader.Metadata!.Schema.Single(e => e.Name == "ts");
+            Assert.Equal(Parquet.Meta.Type.INT64, element.Type);
+            Assert.NotNull(element.LogicalType?.TIMESTAMP?.Unit.MICROS);
+            Assert.True(element.LogicalType!.TIMESTAMP!.IsAdjustedToUTC);
+        }
+
+        var plan = await Dataset.PlanAsync(path, 100, Ct);
+        var read = (await Dataset.ReadChunkAsync(plan.Format, plan.Chunks.Single(), plan.Columns, Ct)).Batch;
+        Assert.Equal(stamp, read["ts"].As<DateTime>()[0]);
+    }
+
+    [Fact]
     public async Task Parquet_round_trip_keeps_every_kind_and_null()
     {
         var path = Path.Combine(_dir, "kinds.parquet");
