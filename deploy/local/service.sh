@@ -63,6 +63,15 @@ servers_dir() {
   echo "$dir"
 }
 
+# PostgreSQL's data directory keeps the port it was created with, so a local directory belongs to one set of ports.
+check_ports() {
+  local file="$DIR/ports" ports="postgres=$PG_PORT amqp=$AMQP_PORT"
+  if [[ -s $file && "$(cat "$file")" != "$ports" ]]; then
+    die "$DIR was set up with $(cat "$file"); use those ports, or another BATCHSCORING_LOCAL_DIR (after ./build.sh down)"
+  fi
+  echo "$ports" >"$file"
+}
+
 servers() {
   BATCHSCORING_TEST_SERVERS_DIR="$(servers_dir)" BATCHSCORING_TEST_POSTGRES_PORT="$PG_PORT" \
     BATCHSCORING_TEST_AMQP_PORT="$AMQP_PORT" "$ROOT/tests/scripts/local-servers.sh" "$@"
@@ -177,6 +186,7 @@ request_rows() {
 }
 
 up() {
+  check_ports
   "$ROOT/build.sh" deps
   command -v psql >/dev/null 2>&1 || die "psql is missing: apt-get install postgresql-client"
   command -v jq >/dev/null 2>&1 || die "jq is missing: apt-get install jq"
@@ -217,24 +227,26 @@ down() {
     kill -TERM "$pid" 2>/dev/null || true
     local deadline=$((SECONDS + 30))
     while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+    if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
   else
     log "service: not running"
   fi
   rm -f "$PID_FILE"
-  servers stop all
-  local port busy=()
-  for port in "$API_PORT" "$PG_PORT" "$AMQP_PORT"; do
+  # term: a clean stop by SIGTERM that returns once the node has exited (rabbitmqctl stop returns before).
+  BATCHSCORING_TEST_RABBITMQ_STOP=term servers stop all
+  local port busy=() deadline=$((SECONDS + 30))
+  for port in "$API_PORT" "$PG_PORT" "$AMQP_PORT" "$((AMQP_PORT + 1))"; do
+    while port_open "$port" && ((SECONDS < deadline)); do sleep 0.2; done
     port_open "$port" && busy+=("$port")
   done
   ((${#busy[@]} == 0)) || die "still listening on 127.0.0.1: ${busy[*]}"
-  log "stopped; ports $API_PORT, $PG_PORT, $AMQP_PORT are free (data kept in $DIR)"
+  log "stopped; ports $API_PORT, $PG_PORT, $AMQP_PORT, $((AMQP_PORT + 1)) are free (data kept in $DIR)"
 }
 
 status() {
   local pid
   pid="$(service_pid)"
-  echo "service: ${pid:+running, pid $pid, }$API (log $LOG_FILE)${pid:- not running}"
+  if [[ -n $pid ]]; then echo "service: running, pid $pid, $API (log $LOG_FILE)"; else echo "service: not running ($API)"; fi
   servers status
 }
 
