@@ -149,7 +149,9 @@ pipeline() {
     "$CLI" generate --out "$samples" --rows "$ROWS" --features 8 --hidden 32 >/dev/null
   fi
   log "models register --name $MODEL"
-  version="$("$CLI" models register --name "$MODEL" --file "$samples/model.onnx" --json | jq -r .version)"
+  version="$("$CLI" models register --name "$MODEL" --file "$samples/model.onnx" --json | grep -o '"version": *[0-9]*' | head -n 1)"
+  version="${version##*[: ]}"
+  [[ -n $version ]] || die "models register printed no version"
   log "models alias --name $MODEL --alias production --version $version"
   "$CLI" models alias --name "$MODEL" --alias production --version "$version"
   log "models profile --name $MODEL (reference for drift audits)"
@@ -189,7 +191,7 @@ up() {
   check_ports
   "$ROOT/build.sh" deps
   command -v psql >/dev/null 2>&1 || die "psql is missing: apt-get install postgresql-client"
-  command -v jq >/dev/null 2>&1 || die "jq is missing: apt-get install jq"
+  command -v curl >/dev/null 2>&1 || die "curl is missing: apt-get install curl"
   log "private PostgreSQL 127.0.0.1:$PG_PORT and RabbitMQ 127.0.0.1:$AMQP_PORT (data in $(servers_dir))"
   servers start all >/dev/null
   if [[ "$(psql_local -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$DATABASE'")" != 1 ]]; then
