@@ -9,7 +9,7 @@
 #
 # Environment:
 #   BATCHSCORING_LOCAL_DIR            data, logs, pid file, samples, outputs (default ~/.batchscoring/local)
-#   BATCHSCORING_LOCAL_POSTGRES_PORT  default 55532     BATCHSCORING_LOCAL_AMQP_PORT  default 56820 (+1: Erlang dist)
+#   BATCHSCORING_LOCAL_POSTGRES_PORT  default 32432     BATCHSCORING_LOCAL_AMQP_PORT  default 32672 (+1: Erlang dist)
 #   BATCHSCORING_LOCAL_API_PORT       default 5080      BATCHSCORING_LOCAL_ROWS       sample rows (default 100000)
 #   BATCHSCORING_LOCAL_PIPELINE=0     start everything but skip the sample pipeline
 #   CONFIGURATION                     Debug (default) or Release: which build of the CLI runs
@@ -18,8 +18,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 CONFIGURATION="${CONFIGURATION:-Debug}"
 DIR="${BATCHSCORING_LOCAL_DIR:-$HOME/.batchscoring/local}"
-PG_PORT="${BATCHSCORING_LOCAL_POSTGRES_PORT:-55532}"
-AMQP_PORT="${BATCHSCORING_LOCAL_AMQP_PORT:-56820}"
+PG_PORT="${BATCHSCORING_LOCAL_POSTGRES_PORT:-32432}"
+AMQP_PORT="${BATCHSCORING_LOCAL_AMQP_PORT:-32672}"
 API_PORT="${BATCHSCORING_LOCAL_API_PORT:-5080}"
 ROWS="${BATCHSCORING_LOCAL_ROWS:-100000}"
 MODEL=churn
@@ -163,13 +163,17 @@ pipeline() {
   log "score requests: 3 plain-JSON requests to queue score-requests"
   local before after deadline
   before="$(request_rows)"
-  send_score_requests
-  deadline=$((SECONDS + 60))
-  until after="$(request_rows)" && ((after >= before + 3)); do
-    ((SECONDS < deadline)) || die "the score requests were not answered within 60s (log $LOG_FILE)"
-    sleep 0.5
-  done
-  log "score requests: $((after - before)) rows in scoring.request_results_$MODEL"
+  # rabbit_basic:publish is the broker's internal API (checked on RabbitMQ 3.10): where it differs, say so and go on.
+  if send_score_requests; then
+    deadline=$((SECONDS + 60))
+    until after="$(request_rows)" && ((after >= before + 3)); do
+      ((SECONDS < deadline)) || die "the score requests were not answered within 60s (log $LOG_FILE)"
+      sleep 0.5
+    done
+    log "score requests: $((after - before)) rows in scoring.request_results_$MODEL"
+  else
+    log "score requests skipped: this RabbitMQ could not publish them from rabbitmqctl (send some as schemas/README.md shows)"
+  fi
   log "drift audit --name $MODEL"
   status=0
   "$CLI" drift audit --name "$MODEL" || status=$?

@@ -12,19 +12,29 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 fail() { printf 'test-up-down: FAIL: %s\n' "$*" >&2; exit 1; }
 pass() { printf 'test-up-down: ok: %s\n' "$*" >&2; }
 
-# The first port at or above $1 that is free together with the next one (RabbitMQ's Erlang distribution port).
-free_port() {
-  local port="$1"
-  while port_open "$port" || port_open "$((port + 1))"; do port=$((port + 2)); done
-  echo "$port"
+# Draws a random free port whose neighbour (RabbitMQ's Erlang distribution port) is free too, in 31000-32399: below
+# Linux's ephemeral range (a client connection's local port could take it before the server binds it), above the
+# integration tests' private servers (21000-31000) and the local service's defaults (32432, 32672); appends the pair
+# to $taken.
+draw_port_pair() {
+  local port
+  for _ in $(seq 200); do
+    port=$((31000 + RANDOM % 1400))
+    if ! port_open "$port" && ! port_open "$((port + 1))" \
+      && [[ " ${taken[*]} " != *" $port "* && " ${taken[*]} " != *" $((port + 1)) "* ]]; then
+      taken+=("$port" "$((port + 1))")
+      return
+    fi
+  done
+  fail "no free port pair in 31000-32399"
 }
+taken=()
 
 export BATCHSCORING_LOCAL_DIR
 BATCHSCORING_LOCAL_DIR="$(mktemp -d /tmp/batchscoring-up-test.XXXXXX)"
 export BATCHSCORING_LOCAL_POSTGRES_PORT BATCHSCORING_LOCAL_AMQP_PORT BATCHSCORING_LOCAL_API_PORT
-BATCHSCORING_LOCAL_POSTGRES_PORT="$(free_port 55740)"
-BATCHSCORING_LOCAL_AMQP_PORT="$(free_port 56840)"
-BATCHSCORING_LOCAL_API_PORT="$(free_port 5290)"
+draw_port_pair && draw_port_pair && draw_port_pair
+BATCHSCORING_LOCAL_POSTGRES_PORT="${taken[0]}" BATCHSCORING_LOCAL_AMQP_PORT="${taken[2]}" BATCHSCORING_LOCAL_API_PORT="${taken[4]}"
 export BATCHSCORING_LOCAL_ROWS=$ROWS
 PG=$BATCHSCORING_LOCAL_POSTGRES_PORT AMQP=$BATCHSCORING_LOCAL_AMQP_PORT API=$BATCHSCORING_LOCAL_API_PORT
 
