@@ -4,6 +4,9 @@
 #   ./build.sh build   restore and build the solution (Debug)
 #   ./build.sh test    install the test servers' packages if needed, then build and run every test
 #   ./build.sh deps    only install the packages the integration tests need (PostgreSQL, RabbitMQ)
+#   ./build.sh up      the service on this machine: private PostgreSQL/RabbitMQ, `batchscore serve`, the sample
+#                      pipeline, then the URLs (docs/local-service.md; deploy/local/service.sh)
+#   ./build.sh down    stop what `up` started and free its ports
 #   ./build.sh faults  the full fault scenarios (≥ 20 worker kills, 15 s and 2-minute outages, disk full, ...)
 #                      against private servers; writes the table to artifacts/faults/report.md (docs/faults.md)
 #
@@ -131,12 +134,13 @@ case "$cmd" in
     dotnet_gpu_build
     dotnet_test --no-build "$@"
     ;;
+  up | down) exec "$ROOT/deploy/local/service.sh" "$cmd" "$@" ;;
   faults)
     ensure_server_packages
     dotnet_faults "$@"
     ;;
   *)
-    echo "usage: $0 {build|test|deps|faults} [extra dotnet test arguments]" >&2
+    echo "usage: $0 {build|test|deps|up|down|faults} [extra dotnet test arguments]" >&2
     exit 2
     ;;
 esac
