@@ -83,6 +83,13 @@ public sealed class JobSubmitter(
         var isSql = request.InputSql is not null;
         var input = isSql ? SqlDataset.PathPrefix + request.InputSource : Confine(roots, request.Input, nameof(request.Input));
         var outputParquet = request.OutputParquet is null ? null : Confine(roots, request.OutputParquet, nameof(request.OutputParquet));
+        if (outputParquet is not null && HoldsParquetOutput(outputParquet))
+        {
+            // Parts are named by chunk index: a second job in the same folder would overwrite the first's parts.
+            throw new JobValidationException(
+                $"OutputParquet: '{outputParquet}' already holds another job's Parquet output (part-*.parquet or {JobFinisher.ManifestFileName}); "
+                + "give each job an empty or new folder (e.g. with the date in the path) so that two jobs' parts never mix.");
+        }
 
         var version = await registry.ResolveAsync(request.Model, request.ModelVersion, tenant, cancellationToken)
             ?? throw new JobValidationException(ModelRegistry.NotFound(request.Model, request.ModelVersion));
@@ -305,6 +312,10 @@ public sealed class JobSubmitter(
         RequireNames(request.Features, nameof(request.Features), problems, nullable: true);
         ThrowIfAny(problems);
     }
+
+    private static bool HoldsParquetOutput(string folder) =>
+        Directory.Exists(folder)
+        && (File.Exists(Path.Combine(folder, JobFinisher.ManifestFileName)) || Directory.EnumerateFiles(folder, "part-*.parquet").Any());
 
     private static SubmitResult Existing(JobEntity job, string fingerprint) =>
         job.RequestSha256 is null || job.RequestSha256 == fingerprint

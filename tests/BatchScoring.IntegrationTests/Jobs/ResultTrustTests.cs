@@ -55,4 +55,25 @@ public sealed class ResultTrustTests(ServerFixture servers)
         Assert.Equal(1_500L, reader.GetInt64(0));
         Assert.True(reader.GetBoolean(1));
     }
+
+    [Fact]
+    public async Task A_second_job_into_the_same_parquet_folder_is_refused_and_the_first_jobs_parts_stay_whole()
+    {
+        await using var host = await ServiceTestHost.StartAsync(servers, "trust-parquet", ServiceRoles.All, Ct);
+        await host.RegisterModelAsync("m", SampleModels.Mlp([4, 8, 1], seed: 6, featureNames: FeatureNames).Bytes, Ct);
+        var output = Path.Combine(host.WorkDir, "out");
+        var first = await SubmitOkAsync(host, Job(await WriteInputAsync(host, "a.parquet", 3_000), "trust_parquet") with { OutputParquet = output });
+        Assert.Equal("succeeded", (await host.WaitForEndAsync(first.Id, TimeSpan.FromSeconds(60), Ct)).State);
+        var parts = Directory.GetFiles(output, "part-*.parquet").ToDictionary(p => p, File.ReadAllBytes);
+
+        var (response, _, body) = await host.SubmitAsync(Job(await WriteInputAsync(host, "b.parquet", 1_000), "trust_parquet") with { OutputParquet = output }, Ct);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains("already holds another job's Parquet output", body, StringComparison.Ordinal);
+        Assert.Contains(output, body, StringComparison.Ordinal);
+
+        // Nothing of the first job's output changed.
+        Assert.Equal(parts.Keys.Order(), Directory.GetFiles(output, "part-*.parquet").Order());
+        Assert.All(parts, p => Assert.Equal(p.Value, File.ReadAllBytes(p.Key)));
+        Assert.Equal(3_000L, await ScalarAsync(host.PostgresConnectionString, "SELECT count(*) FROM scoring.trust_parquet WHERE job_id = $1", first.Id, Ct));
+    }
 }
