@@ -95,7 +95,7 @@ public static class DriftReportHtml
     /// <summary>Paired bars per bin, shares on a 0..max scale; each bar's title carries the exact share.</summary>
     private static string Svg(string name, DriftHistogram histogram)
     {
-        const int Height = 140, Top = 10, Bottom = 30, Left = 34, BarWidth = 9, Gap = 6;
+        const int Height = 170, Top = 10, Bottom = 60, Left = 44, BarWidth = 10, Gap = 8;
         var bins = histogram.Bins.Count;
         var width = Left + bins * (2 * BarWidth + Gap) + Gap;
         var max = Math.Max(histogram.Reference.Concat(histogram.Current).DefaultIfEmpty(0).Max(), 1e-9);
@@ -111,7 +111,8 @@ public static class DriftReportHtml
             var x = Left + Gap + i * (2 * BarWidth + Gap);
             Bar(svg, x, Share(histogram.Reference, i), "reference", histogram.Bins[i]);
             Bar(svg, x + BarWidth, Share(histogram.Current, i), "current", histogram.Bins[i]);
-            svg.Append(Invariant($"<text x=\"{x + BarWidth}\" y=\"{Top + plot + 12}\" font-size=\"8\" text-anchor=\"middle\">"))
+            // Slanted so range labels of neighbouring bins do not overlap.
+            svg.Append(Invariant($"<text x=\"{x + BarWidth}\" y=\"{Top + plot + 10}\" font-size=\"8\" text-anchor=\"end\" transform=\"rotate(-40 {x + BarWidth} {Top + plot + 10})\">"))
                 .Append(E(Shorten(histogram.Bins[i]))).Append("<title>").Append(E(histogram.Bins[i])).Append("</title></text>");
         }
 
@@ -127,7 +128,7 @@ public static class DriftReportHtml
 
     private static double Share(IReadOnlyList<double> shares, int index) => index < shares.Count ? shares[index] : 0;
 
-    private static string Shorten(string bin) => bin.Length <= 10 ? bin : bin[..9] + "…";
+    private static string Shorten(string bin) => bin.Length <= 18 ? bin : bin[..17] + "…";
 
     private static void Row(StringBuilder html, string label, string value, string threshold) =>
         html.Append("<tr><td>").Append(E(label)).Append("</td><td>").Append(E(value)).Append("</td><td>").Append(E(threshold)).Append("</td></tr>\n");
