@@ -3,7 +3,7 @@
 #
 #   ./build.sh build   restore and build the solution (Debug)
 #   ./build.sh test    install the test servers' packages if needed, then build and run every test
-#   ./build.sh deps    only install the packages the integration tests need (PostgreSQL, RabbitMQ)
+#   ./build.sh deps    only install the packages the integration tests need (PostgreSQL, RabbitMQ, chromium)
 #   ./build.sh up      the service on this machine: private PostgreSQL/RabbitMQ, `batchscore serve`, the sample
 #                      pipeline, then the URLs (docs/local-service.md; deploy/local/service.sh)
 #   ./build.sh down    stop what `up` started and free its ports
@@ -44,6 +44,8 @@ ensure_server_packages() {
   local missing=()
   have_postgres || missing+=(postgresql)
   have_rabbitmq || missing+=(rabbitmq-server)
+  # The status page's browser test drives Debian's chromium (Playwright cannot download browsers here).
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   if ((${#missing[@]} == 0)); then
     return 0
   fi
@@ -52,7 +54,7 @@ ensure_server_packages() {
     return 0
   fi
   if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
-    log "missing ${missing[*]}: install them (apt-get install rabbitmq-server postgresql)"
+    log "missing ${missing[*]}: install them (apt-get install rabbitmq-server postgresql chromium)"
     log "or point the tests at servers with BATCHSCORING_TEST_POSTGRES / BATCHSCORING_TEST_RABBITMQ"
     return 0
   fi

@@ -88,6 +88,7 @@ public static class StatusApiExtensions
         app.MapDriftApi();
         app.MapPerformanceApi();
         app.MapSchedulesApi();
+        app.MapStatusPage();
         app.MapOpenApi();
         return app;
     }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using BatchScoring.Api;
 using BatchScoring.Application.Drift;
 using Spectre.Console;
 
@@ -86,13 +87,19 @@ public static class DriftCommand
         var reportsVersion = new Option<int?>("--version") { Description = "Only this version." };
         var limit = new Option<int>("--limit") { Description = "Newest reports to show.", DefaultValueFactory = _ => 20 };
         var reportsJson = new Option<bool>("--json") { Description = "Machine-readable output." };
-        var reports = new Command("reports", "Stored drift reports of a model, newest first.") { reportsName, reportsVersion, limit, reportsJson };
+        var html = new Option<FileInfo?>("--html") { Description = "Write the listed reports as one self-contained HTML file (histograms as inline SVG)." };
+        var reports = new Command("reports", "Stored drift reports of a model, newest first.") { reportsName, reportsVersion, limit, reportsJson, html };
         reports.SetAction(async (parse, ct) =>
         {
             using var api = ApiClient.From(parse);
             var query = $"api/models/{Uri.EscapeDataString(parse.GetRequiredValue(reportsName))}/drift?limit={parse.GetValue(limit)}"
                 + (parse.GetValue(reportsVersion) is { } v ? $"&version={v}" : "");
             var list = await api.GetAsync<List<DriftReport>>(query, ct);
+            if (parse.GetValue(html) is { } file)
+            {
+                await File.WriteAllTextAsync(file.FullName, DriftReportHtml.Document($"Drift reports of {parse.GetRequiredValue(reportsName)}", list), ct);
+                Console.Error.WriteLine($"Wrote {list.Count} drift report(s) to {file.FullName}");
+            }
 
             if (parse.GetValue(reportsJson))
             {

@@ -32,7 +32,8 @@ public sealed record DriftThresholds
 /// for numeric columns (null when there was nothing to test); the chi-square ones compare the counts over the PSI bins
 /// (categories, or the reference deciles of a numeric column).
 /// <paramref name="Reason"/> names the rule that fired with its numbers, or why the column was not judged;
-/// it is null for a column judged stable.
+/// it is null for a column judged stable. <paramref name="Histogram"/> and <paramref name="Thresholds"/> keep what the
+/// verdict was drawn from so a stored report can be drawn on its own (null in reports stored before they were kept).
 /// </summary>
 public sealed record ColumnDrift(
     string Name,
@@ -45,4 +46,40 @@ public sealed record ColumnDrift(
     double? ChiSquare,
     double? ChiSquarePValue,
     bool Drifted,
-    string? Reason);
+    string? Reason,
+    DriftHistogram? Histogram = null,
+    DriftThresholds? Thresholds = null);
+
+/// <summary>
+/// The reference and current shares per bin of one column (the PSI bins): <paramref name="Bins"/> names each bin
+/// (numeric: its value range; categorical: the category, "other" last), both share arrays have one entry per bin.
+/// </summary>
+public sealed record DriftHistogram(IReadOnlyList<string> Bins, IReadOnlyList<double> Reference, IReadOnlyList<double> Current)
+{
+    /// <summary>Bin names of a profile: numeric ranges from the edges (Edges[i-1] &lt; v &lt;= Edges[i]), or the categories then "other".</summary>
+    public static IReadOnlyList<string> BinNames(ColumnProfile profile)
+    {
+        ArgumentNullException.ThrowIfNull(profile);
+        if (profile.Kind == ProfileColumnKind.Categorical)
+        {
+            return [.. profile.Categories, "other"];
+        }
+
+        var edges = profile.Edges;
+        if (edges.Length == 0)
+        {
+            return profile.Proportions.Length == 1 ? ["all"] : [];
+        }
+
+        var names = new List<string>(edges.Length + 1) { $"≤ {Number(edges[0])}" };
+        for (var i = 1; i < edges.Length; i++)
+        {
+            names.Add($"({Number(edges[i - 1])}, {Number(edges[i])}]");
+        }
+
+        names.Add($"> {Number(edges[^1])}");
+        return names;
+    }
+
+    private static string Number(double value) => value.ToString("G4", System.Globalization.CultureInfo.InvariantCulture);
+}

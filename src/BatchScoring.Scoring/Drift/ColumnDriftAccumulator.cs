@@ -111,6 +111,7 @@ public sealed class ColumnDriftAccumulator
         }
 
         var actual = ColumnProfileBuilder.Shares(_counts, Rows);
+        var histogram = new DriftHistogram(DriftHistogram.BinNames(_profile), _profile.Proportions, actual);
         var psi = DriftStatistics.PopulationStabilityIndex(_profile.Proportions, actual);
         double? ksStatistic = null, ksPValue = null;
         if (_sample is not null)
@@ -123,7 +124,7 @@ public sealed class ColumnDriftAccumulator
 
         if (Rows < thresholds.MinimumSampleRows)
         {
-            return new ColumnDrift(name, kind, Rows, Missing, psi, ksStatistic, ksPValue, chiSquare, chiSquarePValue, false, TooFewRows(thresholds));
+            return new ColumnDrift(name, kind, Rows, Missing, psi, ksStatistic, ksPValue, chiSquare, chiSquarePValue, false, TooFewRows(thresholds), histogram, thresholds);
         }
 
         string? verdict = null;
@@ -140,7 +141,7 @@ public sealed class ColumnDriftAccumulator
             verdict = Text($"chi-square p {chiSquarePValue:G3} < {thresholds.PValue:G3} with PSI {psi:0.###} ≥ {thresholds.Psi / 2}");
         }
 
-        return new ColumnDrift(name, kind, Rows, Missing, psi, ksStatistic, ksPValue, chiSquare, chiSquarePValue, verdict is not null, verdict);
+        return new ColumnDrift(name, kind, Rows, Missing, psi, ksStatistic, ksPValue, chiSquare, chiSquarePValue, verdict is not null, verdict, histogram, thresholds);
     }
 
     private string TooFewRows(DriftThresholds thresholds) => Text($"too few rows: {Rows} < {thresholds.MinimumSampleRows}");
