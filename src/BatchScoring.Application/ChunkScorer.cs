@@ -276,12 +276,12 @@ public sealed class ChunkScorer(
 
         if (parts is not null)
         {
-            await WritePartAsync(job.Job.OutputParquet!, job.PartColumns, chunk.ChunkIndex, parts, context, cancellationToken);
+            await WritePartAsync(job.Job.OutputParquet!, job.PartColumns, chunk.ChunkIndex, parts, context, job.Job.ModelSha256, cancellationToken);
         }
 
         if (challengerParts is not null)
         {
-            await WritePartAsync(challenger!.OutputParquet!, challenger.PartColumns, chunk.ChunkIndex, challengerParts, challengerContext!, cancellationToken);
+            await WritePartAsync(challenger!.OutputParquet!, challenger.PartColumns, chunk.ChunkIndex, challengerParts, challengerContext!, challenger.Plan.Sha256, cancellationToken);
         }
 
         if (comparison is not null)
@@ -371,13 +371,24 @@ public sealed class ChunkScorer(
         return new ColumnBatch(columns);
     }
 
+    /// <summary>Key-value footer metadata of a part: which job, model version and chunk wrote it, readable without the database.</summary>
+    public static IReadOnlyDictionary<string, string> PartMetadata(ResultRowContext context, string modelSha256, int chunkIndex) => new Dictionary<string, string>
+    {
+        ["batchscoring.job_id"] = context.JobId?.ToString() ?? "",
+        ["batchscoring.model_name"] = context.ModelName,
+        ["batchscoring.model_version"] = context.ModelVersion.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["batchscoring.model_sha256"] = modelSha256,
+        ["batchscoring.chunk_index"] = chunkIndex.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
+
     private static async Task WritePartAsync(
-        string folder, IReadOnlyList<SourceColumn> partColumns, int chunkIndex, List<ColumnBatch> parts, ResultRowContext context, CancellationToken cancellationToken)
+        string folder, IReadOnlyList<SourceColumn> partColumns, int chunkIndex, List<ColumnBatch> parts, ResultRowContext context, string modelSha256,
+        CancellationToken cancellationToken)
     {
         var path = Path.Combine(folder, PartFileName(chunkIndex));
         // This worker holds the chunk's lock, so any temporary file of this part is a leftover of a killed attempt.
         ParquetBatchWriter.DeleteLeftovers(path);
-        await using var writer = await ParquetBatchWriter.CreateAsync(path, partColumns, cancellationToken);
+        await using var writer = await ParquetBatchWriter.CreateAsync(path, partColumns, cancellationToken, PartMetadata(context, modelSha256, chunkIndex));
         if (parts.Count > 0)
         {
             var rows = ColumnBatch.Concat(parts);

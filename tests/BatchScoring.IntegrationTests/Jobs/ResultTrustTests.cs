@@ -66,6 +66,20 @@ public sealed class ResultTrustTests(ServerFixture servers)
         Assert.Equal("succeeded", (await host.WaitForEndAsync(first.Id, TimeSpan.FromSeconds(60), Ct)).State);
         var parts = Directory.GetFiles(output, "part-*.parquet").ToDictionary(p => p, File.ReadAllBytes);
 
+        // Each part says in its footer which job, model version and chunk wrote it.
+        var sha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(SampleModels.Mlp([4, 8, 1], seed: 6, featureNames: FeatureNames).Bytes));
+        foreach (var part in parts.Keys)
+        {
+            await using var stream = File.OpenRead(part);
+            await using var reader = await Parquet.ParquetReader.CreateAsync(stream, cancellationToken: Ct);
+            Assert.Equal(first.Id.ToString(), reader.CustomMetadata["batchscoring.job_id"]);
+            Assert.Equal("m", reader.CustomMetadata["batchscoring.model_name"]);
+            Assert.Equal("1", reader.CustomMetadata["batchscoring.model_version"]);
+            Assert.Equal(sha256, reader.CustomMetadata["batchscoring.model_sha256"]);
+            Assert.Equal(int.Parse(Path.GetFileNameWithoutExtension(part)["part-".Length..], System.Globalization.CultureInfo.InvariantCulture).ToString(System.Globalization.CultureInfo.InvariantCulture),
+                reader.CustomMetadata["batchscoring.chunk_index"]);
+        }
+
         var (response, _, body) = await host.SubmitAsync(Job(await WriteInputAsync(host, "b.parquet", 1_000), "trust_parquet") with { OutputParquet = output }, Ct);
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Contains("already holds another job's Parquet output", body, StringComparison.Ordinal);
