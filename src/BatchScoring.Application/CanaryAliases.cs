@@ -46,7 +46,6 @@ public sealed class CanaryAliases(ModelRegistry registry, CanaryStore store, ILo
             throw new IncompatibleSignatureException(name, alias, version, canaryVersion, diff);
         }
 
-        ValidateAlias(alias);
         try
         {
             await store.SetCanaryAsync(name, alias, version, canaryVersion, canaryPercent, cancellationToken, changedBy, forced: !diff.Compatible);
@@ -62,17 +61,4 @@ public sealed class CanaryAliases(ModelRegistry registry, CanaryStore store, ILo
     /// <summary>The alias's running canary, or null; null also when the tenant has no such model.</summary>
     public async Task<AliasCanary?> GetAsync(string name, string alias, string tenant, CancellationToken cancellationToken) =>
         await registry.OwnsAsync(name, tenant, cancellationToken) ? await store.GetCanaryAsync(name, alias, cancellationToken) : null;
-
-    /// <summary>The rule <see cref="ModelStore.SetAliasAsync"/> applies to aliases, for moves that do not go through it.</summary>
-    private static void ValidateAlias(string alias)
-    {
-        if (string.IsNullOrEmpty(alias) || !char.IsAsciiLetter(alias[0]) || alias.Length > 63
-            || !alias.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.')
-            || string.Equals(alias, "latest", StringComparison.OrdinalIgnoreCase))
-        {
-            throw new ArgumentException(
-                $"Invalid alias '{alias}': an alias starts with a letter, has at most 63 letters, digits, '_', '-' or '.', and is not 'latest'.",
-                nameof(alias));
-        }
-    }
 }

@@ -27,7 +27,7 @@ public sealed class CanaryStore(NpgsqlDataSource dataSource)
         string modelName, string alias, int version, int canaryVersion, int percent, CancellationToken ct, string? changedBy = null, bool forced = false)
     {
         ArgumentException.ThrowIfNullOrEmpty(modelName);
-        ArgumentException.ThrowIfNullOrEmpty(alias);
+        ModelStore.ValidateAlias(alias);
         await using var connection = await dataSource.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
         await using var command = new NpgsqlCommand(

@@ -312,7 +312,8 @@ public sealed partial class ModelStore(NpgsqlDataSource dataSource)
             .ToListAsync(ct);
     }
 
-    private static void ValidateAlias(string alias)
+    /// <summary>The rule every alias follows, whichever store moves it (plain moves here, canary moves in <see cref="CanaryStore"/>).</summary>
+    public static void ValidateAlias(string alias)
     {
         ArgumentException.ThrowIfNullOrEmpty(alias);
         if (!char.IsAsciiLetter(alias[0]) || alias.Length > 63
