@@ -1,25 +1,9 @@
 using System.CommandLine;
+using BatchScoring.Cli;
 using BatchScoring.Cli.Commands;
 using BatchScoring.Cli.Errors;
 
-var root = new RootCommand("batchscore: asynchronous batch scoring of ONNX models over RabbitMQ and PostgreSQL.")
-{
-    DemoCommand.Create(),
-    ScoreCommand.Create(),
-    GenerateCommand.Create(),
-    ServeCommand.Create(),
-    MigrateCommand.Create(),
-    ModelsCommand.Create(),
-    JobsCommand.Create(),
-    DriftCommand.Create(),
-    LabelsCommand.Create(),
-    LabelsCommand.CreatePerformance(),
-    SchedulesCommand.Create(),
-};
-root.Options.Add(ApiClient.ApiOption);
-root.Options.Add(ApiClient.KeyOption);
-root.Options.Add(CliOptions.Verbose);
-
+var root = CliApp.CreateRoot(args);
 var parse = root.Parse(args);
 var verbose = ErrorReporter.VerboseFromEnvironment || (parse.Errors.Count == 0 && parse.GetValue(CliOptions.Verbose));
 if (parse.Errors.Count > 0)

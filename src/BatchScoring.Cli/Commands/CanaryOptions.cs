@@ -13,8 +13,8 @@ internal static class CanaryOptions
     public static void AddExamples(Command command)
     {
         command.Description +=
-            "\n\nExamples:\n  batchscore models alias --name churn --alias production --version 5 --canary 4 --percent 10\n" +
-            "  batchscore models alias --name churn --alias production --version 4   # promote v4, the canary ends";
+            "\n\nExamples:\n  batchscore models alias --model churn --alias production --version 5 --canary 4 --percent 10\n" +
+            "  batchscore models alias --model churn --alias production --version 4   # promote v4, the canary ends";
     }
 
     /// <summary>A usage error, or null.</summary>

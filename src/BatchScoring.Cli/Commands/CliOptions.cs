@@ -12,6 +12,12 @@ internal static class CliOptions
         Recursive = true,
     };
 
+    /// <summary>The model's name, <c>--model</c> on every verb (<c>--name</c> before: still accepted, not shown).</summary>
+    public static Option<string> ModelName() => new Option<string>("--model") { Description = "Model name.", Required = true }.WithLegacy("--name");
+
+    /// <summary>Machine-readable output on stdout: the same JSON the API answers (docs/cli.md).</summary>
+    public static Option<bool> Json(string? description = null) => new("--json") { Description = description ?? "Machine-readable output (JSON on stdout)." };
+
     /// <summary>A duration: seconds, or a number with s, m or h (90, 90s, 5m, 1h).</summary>
     public static Option<TimeSpan?> Duration(string name, string description) => new(name)
     {

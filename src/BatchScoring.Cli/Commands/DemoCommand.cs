@@ -24,7 +24,7 @@ public static class DemoCommand
 
     public static Command Create()
     {
-        var dir = new Option<DirectoryInfo?>("--dir") { Description = "Where the demo writes its model, data, results and database (default: ./batchscore-demo)." };
+        var dir = new Option<DirectoryInfo?>("--output-dir") { Description = "Where the demo writes its model, data, results and database (default: ./batchscore-demo)." }.WithLegacy("--dir");
         var rows = new Option<int>("--rows") { Description = "Rows of today's data to score.", DefaultValueFactory = _ => 200_000 };
         var command = new Command(
             "demo",

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using BatchScoring.Api;
 using BatchScoring.Application.Drift;
+using BatchScoring.Application.Performance;
 using Spectre.Console;
 
 namespace BatchScoring.Cli.Commands;
@@ -18,7 +19,7 @@ public static class DriftCommand
 
     public static Command CreateProfile()
     {
-        var name = new Option<string>("--name") { Description = "Model name.", Required = true };
+        var name = CliOptions.ModelName();
         var version = new Option<string?>("--version") { Description = "Version number or alias (default: latest)." };
         var input = new Option<string>("--input") { Description = "Reference dataset: Parquet/CSV file or directory, as the service sees it.", Required = true };
         var key = new Option<string?>("--key-column") { Description = "A column that is not a feature (when the model takes numeric columns by position)." };
@@ -50,10 +51,10 @@ public static class DriftCommand
 
     public static Command Create()
     {
-        var name = new Option<string>("--name") { Description = "Model name.", Required = true };
+        var name = CliOptions.ModelName();
         var version = new Option<string?>("--version") { Description = "Version number or alias (default: latest)." };
         var json = new Option<bool>("--json") { Description = "Machine-readable output." };
-        var window = new Option<int?>("--window-hours") { Description = "Hours of recent samples to compare (default: the service's BatchScoring:Drift:WindowHours)." };
+        var window = new Option<string?>("--window") { Description = "Recent samples to compare, e.g. 6h or 2d; a bare number is hours (default: the service's BatchScoring:Drift:WindowHours)." }.WithLegacy("--window-hours");
         var audit = new Command(
             "audit",
             $"Compare recent scored inputs and predictions with the reference profile now (exit code 0: no drift, {DriftFound}: drift found, {InsufficientData}: too few sampled rows to judge).")
@@ -62,9 +63,17 @@ public static class DriftCommand
         };
         audit.SetAction(async (parse, ct) =>
         {
+            int? windowHours = null;
+            if (parse.GetValue(window) is { } w)
+            {
+                windowHours = PerformanceOptions.ParseWindow(w) is { } span && span.TotalHours == Math.Floor(span.TotalHours)
+                    ? (int)span.TotalHours
+                    : throw new Errors.CliException(Errors.ExitCodes.Usage, $"--window must be a number of hours or days such as 6h or 2d, at most 366 days (was '{w}').");
+            }
+
             using var api = ApiClient.From(parse);
             var report = await api.PostJsonAsync<DriftReport>(
-                $"api/models/{Uri.EscapeDataString(parse.GetRequiredValue(name))}/drift/audit", new { version = parse.GetValue(version), windowHours = parse.GetValue(window) }, ct);
+                $"api/models/{Uri.EscapeDataString(parse.GetRequiredValue(name))}/drift/audit", new { version = parse.GetValue(version), windowHours }, ct);
 
             if (parse.GetValue(json))
             {
@@ -83,11 +92,11 @@ public static class DriftCommand
             };
         });
 
-        var reportsName = new Option<string>("--name") { Description = "Model name.", Required = true };
+        var reportsName = CliOptions.ModelName();
         var reportsVersion = new Option<int?>("--version") { Description = "Only this version." };
         var limit = new Option<int>("--limit") { Description = "Newest reports to show.", DefaultValueFactory = _ => 20 };
         var reportsJson = new Option<bool>("--json") { Description = "Machine-readable output." };
-        var html = new Option<FileInfo?>("--html") { Description = "Write the listed reports as one self-contained HTML file (histograms as inline SVG)." };
+        var html = new Option<FileInfo?>("--output-html") { Description = "Write the listed reports as one self-contained HTML file (histograms as inline SVG)." }.WithLegacy("--html");
         var reports = new Command("reports", "Stored drift reports of a model, newest first.") { reportsName, reportsVersion, limit, reportsJson, html };
         reports.SetAction(async (parse, ct) =>
         {

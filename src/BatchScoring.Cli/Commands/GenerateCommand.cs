@@ -9,15 +9,16 @@ public static class GenerateCommand
 {
     public static Command Create()
     {
-        var output = new Option<DirectoryInfo>("--out") { Description = "Directory for model.onnx and data.parquet.", DefaultValueFactory = _ => new DirectoryInfo("samples") };
+        var output = new Option<DirectoryInfo>("--output-dir") { Description = "Directory for model.onnx and data.parquet.", DefaultValueFactory = _ => new DirectoryInfo("samples") }.WithLegacy("--out");
         var rows = new Option<long>("--rows") { Description = "Rows of data.", DefaultValueFactory = _ => 100_000 };
         var features = new Option<int>("--features") { Description = "Float features per row.", DefaultValueFactory = _ => 64 };
         var hidden = new Option<int>("--hidden") { Description = "Width of the two hidden layers.", DefaultValueFactory = _ => 256 };
         var rowGroup = new Option<int>("--row-group-rows") { Description = "Rows per Parquet row group.", DefaultValueFactory = _ => 50_000 };
         var nanEvery = new Option<int>("--nan-every") { Description = "Put a NaN in every n-th row (poison rows; 0 = none).", DefaultValueFactory = _ => 0 };
+        var json = CliOptions.Json();
         var command = new Command("generate", "Write a sample ONNX model (MLP) and a synthetic Parquet dataset for it.")
         {
-            output, rows, features, hidden, rowGroup, nanEvery,
+            output, rows, features, hidden, rowGroup, nanEvery, json,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -35,8 +36,16 @@ public static class GenerateCommand
                 Rows = parse.GetValue(rows), Features = f, RowGroupRows = parse.GetValue(rowGroup), NaNEvery = parse.GetValue(nanEvery),
             };
             await DatasetGenerator.WriteParquetAsync(dataPath, options, ct);
-            Console.WriteLine(modelPath);
-            Console.WriteLine(dataPath);
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(new { model = modelPath, data = dataPath }, ApiClient.Json));
+            }
+            else
+            {
+                Console.WriteLine(modelPath);
+                Console.WriteLine(dataPath);
+            }
+
             return 0;
         });
         return command;

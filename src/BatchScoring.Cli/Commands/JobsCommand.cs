@@ -22,7 +22,7 @@ public static class JobsCommand
         var json = new Option<bool>("--json") { Description = "Machine-readable output." };
         var command = new Command(
             "submit",
-            "Submit a scoring job. Examples:\n  batchscore jobs submit --model churn@production --input data/ --key-column customer_id --output-table scoring.results_churn --wait\n"
+            "Submit a scoring job.\n\nExamples:\n  batchscore jobs submit --model churn@production --input data/ --key-column customer_id --output-table scoring.results_churn --wait\n"
             + "  batchscore jobs submit --model churn@production --challenger churn@staging --input-sql \"select customer_id, f0, f1 from features\" --input-source warehouse --key-column customer_id --output-table scoring.results_churn");
         job.AddTo(command);
         foreach (var option in new Option[] { idempotencyKey, wait, timeout, json })
@@ -115,12 +115,21 @@ public static class JobsCommand
     private static Command Control(string verb, string description)
     {
         var id = new Argument<Guid>("id") { Description = "Job id." };
-        var command = new Command(verb, description) { id };
+        var json = CliOptions.Json();
+        var command = new Command(verb, description) { id, json };
         command.SetAction(async (parse, ct) =>
         {
             using var api = ApiClient.From(parse);
             var status = await api.PostJsonAsync<JobStatus>($"api/jobs/{parse.GetValue(id)}/{verb}", new { }, ct);
-            Console.Error.WriteLine($"{status.Id}: {status.State}");
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(status, ApiClient.Json));
+            }
+            else
+            {
+                Console.Error.WriteLine($"{status.Id}: {status.State}");
+            }
+
             return ExitCodes.Succeeded;
         });
         return command;

@@ -12,7 +12,7 @@ public static class LabelsCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "Model name.", Required = true };
+        var model = CliOptions.ModelName();
         var input = new Option<string?>("--input") { Description = "Parquet file, directory of Parquet files, or CSV file with the labels (as the service sees it)." };
         var sql = new Option<string?>("--input-sql") { Description = "A query returning the labels, run read-only on --input-source." };
         var source = new Option<string?>("--input-source") { Description = "Name of a PostgreSQL source configured in the service (BatchScoring:Sources:<name>)." };
@@ -22,8 +22,7 @@ public static class LabelsCommand
         var json = new Option<bool>("--json") { Description = "Machine-readable output." };
         var ingest = new Command(
             "ingest",
-            "Load delayed labels and join them to the model's scored rows by key; a key ingested again gets the new label.\n"
-            + "Example: batchscore labels ingest --model churn --input labels.parquet --key-column customer_id --label-column churned")
+            "Load delayed labels and join them to the model's scored rows by key; a key ingested again gets the new label.")
         {
             model, input, sql, source, key, label, at, json,
         };
@@ -67,14 +66,13 @@ public static class LabelsCommand
 
     public static Command CreatePerformance()
     {
-        var name = new Option<string>("--name") { Description = "Model name.", Required = true };
+        var name = CliOptions.ModelName();
         var version = new Option<string?>("--version") { Description = "Only this version (number or alias); default: every version scored in the window." };
         var window = new Option<string?>("--window") { Description = "Rows scored in this recent window, e.g. 7d or 36h (default: the service's BatchScoring:Performance:WindowHours)." };
         var json = new Option<bool>("--json") { Description = "Machine-readable output." };
         var report = new Command(
             "report",
-            "Compute and store realised metrics per model version from the labelled scored rows of a window.\n"
-            + "Example: batchscore performance report --name churn --window 7d")
+            "Compute and store realised metrics per model version from the labelled scored rows of a window.")
         {
             name, version, window, json,
         };

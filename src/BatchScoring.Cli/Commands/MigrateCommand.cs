@@ -22,15 +22,8 @@ public static class MigrateCommand
         {
             Description = "List every migration (applied or pending, when, checksum ok or changed) without changing anything; exit 0 when the schema is up to date, 1 when a migration is pending or was changed.",
         };
-        var json = new Option<bool>("--json") { Description = "With --status: machine-readable output." };
+        var json = CliOptions.Json("Machine-readable output: the migrations applied, or with --status every migration.");
         var command = new Command("migrate", "Create or upgrade the PostgreSQL schema (ConnectionStrings__Postgres).") { timeout, status, json };
-        command.Validators.Add(result =>
-        {
-            if (result.GetValue(json) && !result.GetValue(status))
-            {
-                result.AddError("--json needs --status.");
-            }
-        });
         command.SetAction(async (parse, ct) =>
         {
             var configuration = new ConfigurationBuilder()
@@ -48,7 +41,9 @@ public static class MigrateCommand
             }
 
             var applied = await DatabaseWait.MigrateAsync(dataSource, budget, Warn, ct);
-            Console.WriteLine(applied.Count == 0 ? "Schema is up to date." : $"Applied: {string.Join(", ", applied.Select(m => $"{m.Version:D3} {m.Name}"))}");
+            Console.WriteLine(parse.GetValue(json)
+                ? JsonSerializer.Serialize(new { applied = applied.Select(m => new { m.Version, m.Name, File = m.FileName }) }, JsonOptions)
+                : applied.Count == 0 ? "Schema is up to date." : $"Applied: {string.Join(", ", applied.Select(m => $"{m.Version:D3} {m.Name}"))}");
             return ExitCodes.Succeeded;
         });
         return command;

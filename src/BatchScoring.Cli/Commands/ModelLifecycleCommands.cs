@@ -16,19 +16,19 @@ internal static class ModelLifecycleCommands
 
     public static Command Archive() => VersionCommand(
         "archive",
-        "Archive a version: kept for lineage (history, old jobs), refused at submit and as an alias target; refused while an alias points at it. Example: batchscore models archive --name churn --version 3",
+        "Archive a version: kept for lineage (history, old jobs), refused at submit and as an alias target; refused while an alias points at it.",
         (api, name, version, ct) => api.PostJsonAsync<ModelVersionInfo>(VersionPath(name, version) + "/archive", new { }, ct, idempotent: true),
         info => $"archived {info.Name}@{info.Version}");
 
     public static Command Unarchive() => VersionCommand(
         "unarchive",
-        "Make an archived version usable again. Example: batchscore models unarchive --name churn --version 3",
+        "Make an archived version usable again.",
         (api, name, version, ct) => api.PostJsonAsync<ModelVersionInfo>(VersionPath(name, version) + "/unarchive", new { }, ct, idempotent: true),
         info => $"unarchived {info.Name}@{info.Version}");
 
     public static Command Delete() => VersionCommand(
         "delete",
-        "Delete a version, and its stored file when no other version has the same bytes; refused while an alias, a queued or running job or a schedule uses it. Example: batchscore models delete --name churn --version 3",
+        "Delete a version, and its stored file when no other version has the same bytes; refused while an alias, a queued or running job or a schedule uses it.",
         (api, name, version, ct) => api.SendAsync<ModelVersionDeleted>(() => new HttpRequestMessage(HttpMethod.Delete, VersionPath(name, version)), idempotent: false, ct),
         deleted => $"deleted {deleted.Name}@{deleted.Version}; file {(deleted.FileRemoved ? "removed" : "kept (another version has the same bytes)")}");
 
@@ -84,7 +84,7 @@ internal static class ModelLifecycleCommands
     private static Command VersionCommand<T>(
         string verb, string description, Func<ApiClient, string, int, CancellationToken, Task<T>> call, Func<T, string> describe)
     {
-        var name = new Option<string>("--name") { Description = "Model name.", Required = true };
+        var name = CliOptions.ModelName();
         var version = new Option<int>("--version") { Description = "Version number.", Required = true };
         var json = new Option<bool>("--json") { Description = "Machine-readable output." };
         var command = new Command(verb, description) { name, version, json };

@@ -9,12 +9,12 @@ public static class ModelsCommand
 {
     public static Command Create()
     {
-        var name = new Option<string>("--name") { Description = "Model name.", Required = true };
-        var file = new Option<FileInfo>("--file") { Description = "ONNX file.", Required = true };
+        var name = CliOptions.ModelName();
+        var file = new Option<FileInfo>("--model-file") { Description = "ONNX file.", Required = true }.WithLegacy("--file");
         var json = new Option<bool>("--json") { Description = "Machine-readable output." };
         var register = new Command(
             "register",
-            "Upload an ONNX file as the model's next version; the same bytes again give the existing version. Example: batchscore models register --name churn --file churn.onnx")
+            "Upload an ONNX file as the model's next version; the same bytes again give the existing version.")
         {
             name, file, json,
         };
@@ -34,7 +34,7 @@ public static class ModelsCommand
             return ExitCodes.Succeeded;
         });
 
-        var aliasName = new Option<string>("--name") { Description = "Model name.", Required = true };
+        var aliasName = CliOptions.ModelName();
         var alias = new Option<string>("--alias") { Description = "Alias, e.g. production.", Required = true };
         var version = new Option<int>("--version") { Description = "Version the alias points at.", Required = true };
         var aliasForce = ModelLifecycleCommands.ForceOption();
@@ -43,7 +43,7 @@ public static class ModelsCommand
         var setAlias = new Command(
             "alias",
             "Point an alias at a version (promote / roll back); refused when its signature is incompatible with the current target's, unless --force; "
-            + "with --canary and --percent, send that share of score request rows to a canary version. Example: batchscore models alias --name churn --alias production --version 4")
+            + "with --canary and --percent, send that share of score request rows to a canary version.")
         {
             aliasName, alias, version, aliasForce, aliasJson, canary, percent,
         };
@@ -71,13 +71,13 @@ public static class ModelsCommand
             return ExitCodes.Succeeded;
         });
 
-        var rollbackName = new Option<string>("--name") { Description = "Model name.", Required = true };
+        var rollbackName = CliOptions.ModelName();
         var rollbackAlias = new Option<string>("--alias") { Description = "Alias, e.g. production.", Required = true };
         var rollbackForce = ModelLifecycleCommands.ForceOption();
         var rollbackJson = new Option<bool>("--json") { Description = "Machine-readable output (a refused rollback prints the signature diff)." };
         var rollback = new Command(
             "rollback",
-            "Undo an alias's last move: point it back at the version it had before (same signature check as alias). Example: batchscore models rollback --name churn --alias production")
+            "Undo an alias's last move: point it back at the version it had before (same signature check as alias).")
         {
             rollbackName, rollbackAlias, rollbackForce, rollbackJson,
         };
@@ -91,7 +91,7 @@ public static class ModelsCommand
             return ExitCodes.Succeeded;
         });
 
-        var historyName = new Option<string>("--name") { Description = "Model name.", Required = true };
+        var historyName = CliOptions.ModelName();
         var historyAlias = new Option<string>("--alias") { Description = "Alias, e.g. production.", Required = true };
         var historyJson = new Option<bool>("--json") { Description = "Machine-readable output." };
         var history = new Command("history", "Every move of an alias, newest first: when, who, from, to, forced.") { historyName, historyAlias, historyJson };

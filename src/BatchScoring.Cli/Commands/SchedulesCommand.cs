@@ -17,7 +17,7 @@ public static class SchedulesCommand
         Control("delete", "Delete a schedule and its run history (its jobs stay)."), RunNow(), Runs(),
     };
 
-    private static Option<string> NameOption() => new("--name") { Description = "The schedule's name.", Required = true };
+    private static Option<string> NameOption() => new Option<string>("--schedule") { Description = "The schedule's name.", Required = true }.WithLegacy("--name");
 
     private static Option<bool> JsonOption() => new("--json") { Description = "Machine-readable output." };
 
@@ -35,8 +35,7 @@ public static class SchedulesCommand
         var command = new Command(
             "create",
             "Create a schedule that submits a job (any `jobs submit` option) at each cron time; {date:FORMAT} in --input, --output-parquet "
-            + "and --output-table is filled from the fire time.\nExample: batchscore schedules create --name nightly-churn --cron \"0 2 * * *\" "
-            + "--time-zone Europe/Paris --model churn@production --input \"data/{date:yyyy-MM-dd}.parquet\" --key-column customer_id --output-table scoring.results_churn")
+            + "and --output-table is filled from the fire time.")
         {
             name, cron, timeZone,
         };
@@ -62,7 +61,7 @@ public static class SchedulesCommand
     private static Command List()
     {
         var json = JsonOption();
-        var command = new Command("list", "List schedules with their last and next run.\nExample: batchscore schedules list") { json };
+        var command = new Command("list", "List schedules with their last and next run.") { json };
         command.SetAction(async (parse, ct) =>
         {
             using var api = ApiClient.From(parse);
@@ -91,7 +90,7 @@ public static class SchedulesCommand
     {
         var name = NameOption();
         var json = JsonOption();
-        var command = new Command(verb, $"{description}\nExample: batchscore schedules {verb} --name nightly-churn") { name, json };
+        var command = new Command(verb, description) { name, json };
         command.SetAction(async (parse, ct) =>
         {
             using var api = ApiClient.From(parse);
@@ -120,7 +119,7 @@ public static class SchedulesCommand
         var wait = new Option<bool>("--wait") { Description = "Wait for the run's job and follow it until it ends; the exit code tells how (0 succeeded, 1 failed, 5 cancelled)." };
         var timeout = CliOptions.Duration("--timeout", "With --wait: give up waiting after this long (exit 6).");
         var json = JsonOption();
-        var command = new Command("run-now", "Fire a schedule once, now.\nExample: batchscore schedules run-now --name nightly-churn --at 2026-03-01T02:00:00+01:00 --wait")
+        var command = new Command("run-now", "Fire a schedule once, now.")
         {
             name, at, wait, timeout, json,
         };
@@ -180,7 +179,7 @@ public static class SchedulesCommand
         var name = NameOption();
         var limit = new Option<int>("--limit") { Description = "How many runs, newest first.", DefaultValueFactory = _ => 20 };
         var json = JsonOption();
-        var command = new Command("runs", "A schedule's runs, each with its job (or why it has none).\nExample: batchscore schedules runs --name nightly-churn") { name, limit, json };
+        var command = new Command("runs", "A schedule's runs, each with its job (or why it has none).") { name, limit, json };
         command.SetAction(async (parse, ct) =>
         {
             using var api = ApiClient.From(parse);

@@ -12,29 +12,30 @@ public static class ScoreCommand
 {
     public static Command Create()
     {
-        var model = new Option<FileInfo>("--model") { Description = "ONNX model file.", Required = true };
+        var model = new Option<FileInfo>("--model-file") { Description = "ONNX model file.", Required = true }.WithLegacy("--model");
         var input = new Option<string>("--input") { Description = "Parquet file, directory of Parquet files, or CSV file.", Required = true };
-        var output = new Option<FileInfo>("--output") { Description = "Parquet file to write (written to a temporary name, then renamed).", Required = true };
+        var output = new Option<FileInfo>("--output-parquet") { Description = "Parquet file to write (written to a temporary name, then renamed).", Required = true }.WithLegacy("--output");
         var key = new Option<string?>("--key-column") { Description = "Column identifying each row; copied to the output and named in failures." };
         var passthrough = CliOptions.List("--passthrough", "Columns copied unchanged to the output (comma-separated or repeated).");
         var features = CliOptions.List("--features", "Feature columns in model order, for a model with one [N,F] input.");
         var batchRows = new Option<int>("--batch-rows") { Description = "Rows per inference call.", DefaultValueFactory = _ => 8192 };
         var chunkRows = new Option<int>("--chunk-rows") { Description = "Rows read at a time (bounds memory).", DefaultValueFactory = _ => 100_000 };
         var allowNonFinite = new Option<bool>("--allow-non-finite") { Description = "Pass NaN/Infinity features to the model instead of failing those rows." };
+        var json = CliOptions.Json("Print the summary (rows scored and failed, seconds, output and failed-rows files) as JSON on stdout.");
         var command = new Command("score", "Score a file in-process with an ONNX model and write Parquet.")
         {
-            model, input, output, key, passthrough, features, batchRows, chunkRows, allowNonFinite,
+            model, input, output, key, passthrough, features, batchRows, chunkRows, allowNonFinite, json,
         };
         command.SetAction((parse, ct) => RunAsync(
             parse.GetRequiredValue(model), parse.GetRequiredValue(input), parse.GetRequiredValue(output), parse.GetValue(key),
             CliOptions.Values(parse, passthrough), CliOptions.ValuesOrNull(parse, features), parse.GetValue(batchRows), parse.GetValue(chunkRows),
-            parse.GetValue(allowNonFinite), ct));
+            parse.GetValue(allowNonFinite), ct, parse.GetValue(json)));
         return command;
     }
 
     internal static async Task<int> RunAsync(
         FileInfo modelFile, string input, FileInfo output, string? keyColumn, IReadOnlyList<string> passthrough, IReadOnlyList<string>? features,
-        int batchRows, int chunkRows, bool allowNonFinite, CancellationToken cancellationToken)
+        int batchRows, int chunkRows, bool allowNonFinite, CancellationToken cancellationToken, bool json = false)
     {
         try
         {
@@ -122,6 +123,17 @@ public static class ScoreCommand
             {
                 await failedFile.DisposeAsync();
                 File.Delete(failedPath);
+            }
+
+            if (json)
+            {
+                Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(
+                    new
+                    {
+                        output = output.FullName, scoredRows = scored, failedRows = failed, seconds = Math.Round(seconds, 3),
+                        failedRowsFile = failed > 0 ? failedPath : null, modelSha256 = model.Sha256, executionProvider = model.ExecutionProvider.ToString(),
+                    },
+                    ApiClient.Json));
             }
 
             return 0;
