@@ -6,6 +6,8 @@
 #   tests/scripts/rabbitmq-cluster.sh stop   [1|2|3|all]   one node (the others keep serving) or all
 #   tests/scripts/rabbitmq-cluster.sh status               listeners and `rabbitmqctl cluster_status`
 #   tests/scripts/rabbitmq-cluster.sh clean                stop all, then delete all data
+#   tests/scripts/rabbitmq-cluster.sh ctl N ARGS...        rabbitmqctl -q on node N, e.g.
+#                                                          ctl 2 list_queues name type leader members arguments
 #
 # Every node has its own RABBITMQ_NODENAME (bs-cluster-<amqp port>@localhost), AMQP port, Erlang
 # distribution port (AMQP port + 1), mnesia and log directories under $BATCHSCORING_CLUSTER_DIR
@@ -234,10 +236,15 @@ case "$cmd" in
   start) with_lock start "$which" ;;
   stop) with_lock stop "$which" ;;
   status) status ;;
+  ctl)
+    [[ $which != all ]] || die "ctl needs a node (1|2|3)"
+    shift 2
+    ctl "$which" -q "$@"
+    ;;
   clean)
     with_lock stop all
     rm -rf "$BASE"
     echo "removed $BASE"
     ;;
-  *) echo "usage: $0 {start|stop|status|clean} [1|2|3|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 {start|stop|status|clean} [1|2|3|all] | ctl {1|2|3} ARGS..." >&2; exit 2 ;;
 esac
