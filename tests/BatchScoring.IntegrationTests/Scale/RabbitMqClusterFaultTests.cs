@@ -68,6 +68,7 @@ public sealed class RabbitMqClusterFaultTests(ServerFixture servers, ITestOutput
             async () => (await TwoWorkerTests.ChunksByWorkerAsync(host.PostgresConnectionString, job!.Id)).Any(w => w.Key.EndsWith($":{workerA.Id}", StringComparison.Ordinal) && w.Value >= 2),
             TimeSpan.FromMinutes(2), "worker A scored two chunks", Ct, TimeSpan.FromMilliseconds(50));
         var stoppedAfter = clock.Elapsed;
+        var doneAtStop = (await TwoWorkerTests.ChunksByWorkerAsync(host.PostgresConnectionString, job!.Id)).Values.Sum();
         await cluster.StopNodeAsync(1, Ct);
         var sinceStop = Stopwatch.StartNew();
 
@@ -79,6 +80,7 @@ public sealed class RabbitMqClusterFaultTests(ServerFixture servers, ITestOutput
         var chunksA = byWorker.Where(w => w.Key.EndsWith($":{workerA.Id}", StringComparison.Ordinal)).Sum(w => w.Value);
         var chunksB = byWorker.Where(w => w.Key.EndsWith($":{workerB.Id}", StringComparison.Ordinal)).Sum(w => w.Value);
         var redeliveries = await RedeliveriesAsync(host.PostgresConnectionString, job.Id);
+        var firstChunks = await FirstChunkStartsAsync(host.PostgresConnectionString, job.Id);
 
         // The stopped node rejoins by itself when started again.
         await cluster.StartAsync(Ct, 1);
@@ -89,9 +91,25 @@ public sealed class RabbitMqClusterFaultTests(ServerFixture servers, ITestOutput
         var ok = ended && status.State == "succeeded" && tally.Exact && chunksB > 0;
         FaultReport.Record(output, "RabbitMQ three-node cluster, quorum queues: node 1 (API, worker A, queue leader) stopped mid-job; worker B on node 2", 1, tally,
             string.Create(CultureInfo.InvariantCulture,
-                $"{(ok ? "job succeeded" : $"FAILED: {FaultReport.Describe(status, ended)}")} in {total.TotalSeconds:0.0} s ({afterStop.TotalSeconds:0.0} s after the stop at {stoppedAfter.TotalSeconds:0.0} s); chunks: A {chunksA}, B {chunksB}; {redeliveries} redelivered; node 1 rejoined: {running.Contains(cluster.NodeName(1), StringComparison.Ordinal)}"));
+                $"{(ok ? "job succeeded" : $"FAILED: {FaultReport.Describe(status, ended)}")} in {total.TotalSeconds:0.0} s ({afterStop.TotalSeconds:0.0} s after the stop at {stoppedAfter.TotalSeconds:0.0} s, {doneAtStop} of {Rows / ChunkRows} chunks done then); chunks: A (pid {workerA.Id}) {chunksA}, B (pid {workerB.Id}) {chunksB}; {redeliveries} redelivered; node 1 rejoined: {running.Contains(cluster.NodeName(1), StringComparison.Ordinal)}; first chunk started (s after submit): {firstChunks}"));
         Assert.True(ok, $"{FaultReport.Describe(status, ended)}; lost {tally.Lost}, duplicated {tally.Duplicated}; chunks A {chunksA}, B {chunksB}");
         Assert.Contains(cluster.NodeName(1), running, StringComparison.Ordinal);
+    }
+
+    private static async Task<string> FirstChunkStartsAsync(string connectionString, Guid jobId)
+    {
+        await using var db = NpgsqlDataSource.Create(connectionString);
+        await using var command = db.CreateCommand(
+            "SELECT worker, extract(epoch FROM min(c.started_at) - j.created_at)::float8 FROM scoring.chunks c JOIN scoring.jobs j ON j.id = c.job_id WHERE c.job_id = $1 GROUP BY worker, j.created_at");
+        command.Parameters.AddWithValue(jobId);
+        await using var reader = await command.ExecuteReaderAsync(Ct);
+        var parts = new List<string>();
+        while (await reader.ReadAsync(Ct))
+        {
+            parts.Add(string.Create(CultureInfo.InvariantCulture, $"{(reader.IsDBNull(0) ? "?" : reader.GetString(0))} {reader.GetDouble(1):0.0}"));
+        }
+
+        return string.Join(", ", parts);
     }
 
     /// <summary>Deliveries beyond the first, over the job's chunks (every started attempt counts once).</summary>
