@@ -91,7 +91,7 @@ public static class BatchScoringHostExtensions
                         rabbit.SetQuorumQueue();
                         if (queueOptions.QueueDeliveryLimit > 0)
                         {
-                            // The same arguments as ChunkQueueTopology's declaration, or RabbitMQ refuses the second one.
+                            // The same arguments as ChunkQueueTopology's declaration: whichever role declares the queue first sets them.
                             rabbit.SetQueueArgument(BatchScoringOptions.DeliveryLimitArgument, queueOptions.QueueDeliveryLimit);
                         }
                     }
