@@ -3,7 +3,8 @@
 #
 #   ./build.sh build   restore and build the solution (Debug)
 #   ./build.sh test    install the test servers' packages if needed, then build and run every test
-#   ./build.sh deps    only install the packages the integration tests need (PostgreSQL, RabbitMQ, chromium)
+#   ./build.sh deps    only install the packages the tests need (PostgreSQL, RabbitMQ, chromium, docker-compose,
+#                      the npm packages of tests/scripts/check-deploy.sh)
 #   ./build.sh up      the service on this machine: private PostgreSQL/RabbitMQ, `batchscore serve`, the sample
 #                      pipeline, then the URLs (docs/local-service.md; deploy/local/service.sh)
 #   ./build.sh down    stop what `up` started and free its ports
@@ -125,11 +126,44 @@ dotnet_faults() {
   return "$status"
 }
 
+# The offline schema validation of deploy/ (tests/scripts/check-deploy.sh) runs on these npm packages.
+ensure_deploy_check_packages() {
+  local dir="$ROOT/tests/scripts/deploy-check"
+  if [[ -d $dir/node_modules/kubernetes-models ]]; then
+    return 0
+  fi
+  if ! command -v npm >/dev/null 2>&1; then
+    log "npm not found: tests/scripts/check-deploy.sh will skip the schema validation"
+    return 0
+  fi
+  log "installing the deploy check's npm packages ($dir)"
+  npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error </dev/null
+}
+
+# check-deploy.sh validates docker-compose.yml with Debian's docker-compose (no Docker engine needed); it skips
+# that step when the package cannot be installed, so a failure here is not fatal.
+ensure_compose_check() {
+  command -v docker-compose >/dev/null 2>&1 && return 0
+  if [[ "${BATCHSCORING_SKIP_APT:-}" == 1 || $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+    log "docker-compose not installed: tests/scripts/check-deploy.sh will skip docker-compose.yml"
+    return 0
+  fi
+  log "installing docker-compose"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq --no-install-recommends docker-compose </dev/null >&2 \
+    || { apt-get update -qq >&2 && apt-get install -y -qq --no-install-recommends docker-compose </dev/null >&2; } \
+    || log "could not install docker-compose: tests/scripts/check-deploy.sh will skip docker-compose.yml"
+}
+
 cmd="${1:-test}"
 shift || true
 case "$cmd" in
   build) dotnet_build ;;
-  deps) ensure_server_packages ;;
+  deps)
+    ensure_server_packages
+    ensure_deploy_check_packages
+    ensure_compose_check
+    ;;
   test)
     ensure_server_packages
     dotnet_build

@@ -54,9 +54,32 @@ public sealed class BatchScoringOptions
 
     public bool UseQuorumQueues => string.Equals(QueueType, QuorumQueues, StringComparison.OrdinalIgnoreCase);
 
+    /// <summary>
+    /// Quorum queues only: deliveries of one message after which RabbitMQ drops it (<c>x-delivery-limit</c>; 0 = none).
+    /// A backstop for messages that crash every consumer: it must exceed <c>ChunkRetry:MaxCrashes</c> (and should exceed
+    /// <c>Requests:MaxRedeliveries</c>), which fail a poison chunk or request first; a dropped chunk message is re-sent by
+    /// the reconciler like a lost one.
+    /// </summary>
+    public int QueueDeliveryLimit { get; set; }
+
+    public const string DeliveryLimitArgument = "x-delivery-limit";
+
     /// <summary>Declaration arguments of a work queue of <see cref="QueueType"/> (null for classic queues).</summary>
-    public Dictionary<string, object?>? QueueArguments() =>
-        UseQuorumQueues ? new Dictionary<string, object?> { ["x-queue-type"] = QuorumQueues } : null;
+    public Dictionary<string, object?>? QueueArguments()
+    {
+        if (!UseQuorumQueues)
+        {
+            return null;
+        }
+
+        var arguments = new Dictionary<string, object?> { ["x-queue-type"] = QuorumQueues };
+        if (QueueDeliveryLimit > 0)
+        {
+            arguments[DeliveryLimitArgument] = QueueDeliveryLimit;
+        }
+
+        return arguments;
+    }
 
     /// <summary>Quartz cron (seconds first) of the scheduler's dispatch recovery (see <see cref="DispatchRecovery"/>).</summary>
     public string DispatchRecoverySchedule { get; set; } = "0/10 * * * * ?";
@@ -86,6 +109,11 @@ public sealed class BatchScoringOptions
         if (!string.Equals(QueueType, ClassicQueues, StringComparison.OrdinalIgnoreCase) && !UseQuorumQueues)
         {
             yield return $"{SectionName}:{nameof(QueueType)} must be '{ClassicQueues}' or '{QuorumQueues}' (was '{QueueType}').";
+        }
+
+        if (QueueDeliveryLimit < 0 || (QueueDeliveryLimit > 0 && (!UseQuorumQueues || QueueDeliveryLimit <= ChunkRetry.MaxCrashes)))
+        {
+            yield return $"{SectionName}:{nameof(QueueDeliveryLimit)} must be 0 (none) or, with quorum queues, more than ChunkRetry:MaxCrashes ({ChunkRetry.MaxCrashes}) (was {QueueDeliveryLimit}).";
         }
 
         if (DispatchRecoveryGraceSeconds < 0)

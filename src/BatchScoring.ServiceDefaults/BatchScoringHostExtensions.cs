@@ -76,7 +76,8 @@ public static class BatchScoringHostExtensions
             builder.Services.AddHostedService(services => services.GetRequiredService<DriftSampleRecorder>());
         }
 
-        var quorum = (builder.Configuration.GetSection(BatchScoringOptions.SectionName).Get<BatchScoringOptions>() ?? new BatchScoringOptions()).UseQuorumQueues;
+        var queueOptions = builder.Configuration.GetSection(BatchScoringOptions.SectionName).Get<BatchScoringOptions>() ?? new BatchScoringOptions();
+        var quorum = queueOptions.UseQuorumQueues;
         builder.Services.AddHostedService<ChunkQueueTopology>();
         builder.Services.AddMassTransit(x =>
         {
@@ -88,6 +89,11 @@ public static class BatchScoringHostExtensions
                     if (endpoint is IRabbitMqReceiveEndpointConfigurator rabbit)
                     {
                         rabbit.SetQuorumQueue();
+                        if (queueOptions.QueueDeliveryLimit > 0)
+                        {
+                            // The same arguments as ChunkQueueTopology's declaration: whichever role declares the queue first sets them.
+                            rabbit.SetQueueArgument(BatchScoringOptions.DeliveryLimitArgument, queueOptions.QueueDeliveryLimit);
+                        }
                     }
                 });
             }
