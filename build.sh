@@ -5,7 +5,8 @@
 #   ./build.sh test    install the test servers' packages if needed, then build and run every test
 #   ./build.sh deps    only install the packages the integration tests need (PostgreSQL, RabbitMQ, chromium)
 #   ./build.sh up      the service on this machine: private PostgreSQL/RabbitMQ, `batchscore serve`, the sample
-#                      pipeline, then the URLs (docs/local-service.md; deploy/local/service.sh)
+#                      pipeline, then the URLs; docker compose instead when an engine with compose answers
+#                      (docs/local-service.md; deploy/local/service.sh, deploy/local/compose.sh)
 #   ./build.sh down    stop what `up` started and free its ports
 #   ./build.sh faults  the full fault scenarios (≥ 20 worker kills, 15 s and 2-minute outages, disk full, ...)
 #                      against private servers; writes the table to artifacts/faults/report.md (docs/faults.md)
