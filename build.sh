@@ -6,7 +6,8 @@
 #   ./build.sh deps    only install the packages the tests need (PostgreSQL, RabbitMQ, chromium, docker-compose,
 #                      the npm packages of tests/scripts/check-deploy.sh)
 #   ./build.sh up      the service on this machine: private PostgreSQL/RabbitMQ, `batchscore serve`, the sample
-#                      pipeline, then the URLs (docs/local-service.md; deploy/local/service.sh)
+#                      pipeline, then the URLs; docker compose instead when an engine with compose answers
+#                      (docs/local-service.md; deploy/local/service.sh, deploy/local/compose.sh)
 #   ./build.sh down    stop what `up` started and free its ports
 #   ./build.sh faults  the full fault scenarios (≥ 20 worker kills, 15 s and 2-minute outages, disk full, ...)
 #                      against private servers; writes the table to artifacts/faults/report.md (docs/faults.md)

@@ -13,6 +13,7 @@
 #   BATCHSCORING_LOCAL_API_PORT       default 5080      BATCHSCORING_LOCAL_ROWS       sample rows (default 100000)
 #   BATCHSCORING_LOCAL_PIPELINE=0     start everything but skip the sample pipeline
 #   CONFIGURATION                     Debug (default) or Release: which build of the CLI runs
+#   BATCHSCORING_LOCAL_MODE           auto (default: docker compose when an engine answers), docker or local
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -82,6 +83,9 @@ export ConnectionStrings__RabbitMq="amqp://guest:guest@127.0.0.1:$AMQP_PORT/"
 export BatchScoring__ModelStorePath="$DIR/models"
 export BATCHSCORING_API="$API"
 export MASSTRANSIT_USAGE_TELEMETRY=false DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+# shellcheck source=deploy/local/compose.sh
+source "$ROOT/deploy/local/compose.sh"
 
 psql_local() { psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
 
@@ -192,6 +196,12 @@ request_rows() {
 }
 
 up() {
+  local mode
+  mode="$(choose_mode)" || exit 1
+  if [[ $mode == docker ]]; then
+    compose_up
+    return
+  fi
   check_ports
   "$ROOT/build.sh" deps
   command -v psql >/dev/null 2>&1 || die "psql is missing: apt-get install postgresql-client"
@@ -226,6 +236,10 @@ EOF
 }
 
 down() {
+  # Docker mode is remembered by up: its containers are stopped, and the local servers too if any run.
+  if [[ -s $MODE_FILE ]]; then
+    compose_down
+  fi
   local pid
   pid="$(service_pid)"
   if [[ -n $pid ]]; then
@@ -260,5 +274,6 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
-  *) echo "usage: $0 {up|down|status}" >&2; exit 2 ;;
+  mode) choose_mode ;;
+  *) echo "usage: $0 {up|down|status|mode}" >&2; exit 2 ;;
 esac

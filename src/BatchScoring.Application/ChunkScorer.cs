@@ -228,7 +228,7 @@ public sealed class ChunkScorer(
                     var row = start + failure.Row;
                     // A cell the reader could not parse reaches the model as null; report the reader's reason instead.
                     var (column, reason) = issuesByRow.TryGetValue(row, out var issue) ? (issue.Column, issue.Reason) : (failure.Column, failure.Reason);
-                    failures.Add(new FailedRow(job.Job.Id, null, chunk.ChunkIndex, source.FirstRowNumber + row, KeyText(rows, job.Job.KeyColumn, row), column, reason));
+                    failures.Add(new FailedRow(job.Job.Id, null, chunk.ChunkIndex, source.FirstRowNumber + row, KeyText(rows, job.Job.KeyColumn, row), column, reason) { KeyValue = rows.Find(job.Job.KeyColumn)?.GetValue(row) });
                 }
 
                 // Every batch, in order: the chunk's sample is a uniform random choice over all its scored rows.

@@ -125,6 +125,7 @@ public sealed class JobFinisher(JobStore store, IPublishEndpoint publisher, Chal
     {
         var chunks = await store.GetChunksAsync(job.Id, cancellationToken);
         var parts = chunks.Where(c => c.State == ChunkState.Succeeded).OrderBy(c => c.ChunkIndex).ToArray();
+        var described = await ParquetManifestParts.DescribeAsync(job.OutputParquet!, parts.Select(c => ChunkScorer.PartFileName(c.ChunkIndex)), cancellationToken);
         var schema = parts.Length == 0
             ? []
             : await ParquetDataset.ReadColumnsAsync(Path.Combine(job.OutputParquet!, ChunkScorer.PartFileName(parts[0].ChunkIndex)), cancellationToken);
@@ -140,7 +141,7 @@ public sealed class JobFinisher(JobStore store, IPublishEndpoint publisher, Chal
             keyColumn = job.KeyColumn,
             completedAt = job.FinishedAt ?? DateTimeOffset.UtcNow,
             schema = schema.Select(c => new { name = c.Name, type = c.Kind.ToString() }).ToArray(),
-            parts = parts.Select(c => new { file = ChunkScorer.PartFileName(c.ChunkIndex), rows = c.ScoredRows }).ToArray(),
+            parts = described,
         };
         var path = Path.Combine(job.OutputParquet!, ManifestFileName);
         var temp = path + ".tmp";

@@ -36,6 +36,8 @@ export BATCHSCORING_LOCAL_POSTGRES_PORT BATCHSCORING_LOCAL_AMQP_PORT BATCHSCORIN
 draw_port_pair && draw_port_pair && draw_port_pair
 BATCHSCORING_LOCAL_POSTGRES_PORT="${taken[0]}" BATCHSCORING_LOCAL_AMQP_PORT="${taken[2]}" BATCHSCORING_LOCAL_API_PORT="${taken[4]}"
 export BATCHSCORING_LOCAL_ROWS=$ROWS
+# The local-servers path, even where a Docker engine answers (test-up-mode.sh checks the choice).
+export BATCHSCORING_LOCAL_MODE=local
 PG=$BATCHSCORING_LOCAL_POSTGRES_PORT AMQP=$BATCHSCORING_LOCAL_AMQP_PORT API=$BATCHSCORING_LOCAL_API_PORT
 
 test_pg_before=0 test_rmq_before=0

@@ -192,6 +192,8 @@ public sealed class ChallengerComparisons(ChallengerStore store, JobStore jobs, 
     {
         var folder = ChallengerPlan.ParquetPath(job.OutputParquet!);
         var chunks = await jobs.GetChunksAsync(job.Id, cancellationToken);
+        var parts = await ParquetManifestParts.DescribeAsync(
+            folder, chunks.Where(c => c.State == ChunkState.Succeeded).OrderBy(c => c.ChunkIndex).Select(c => ChunkScorer.PartFileName(c.ChunkIndex)), cancellationToken);
         var manifest = new
         {
             jobId = job.Id,
@@ -202,7 +204,7 @@ public sealed class ChallengerComparisons(ChallengerStore store, JobStore jobs, 
             championVersion = job.ModelVersion,
             keyColumn = job.KeyColumn,
             completedAt = job.FinishedAt ?? DateTimeOffset.UtcNow,
-            parts = chunks.Where(c => c.State == ChunkState.Succeeded).OrderBy(c => c.ChunkIndex).Select(c => ChunkScorer.PartFileName(c.ChunkIndex)).ToArray(),
+            parts,
         };
         Directory.CreateDirectory(folder);
         var path = Path.Combine(folder, ManifestFileName);

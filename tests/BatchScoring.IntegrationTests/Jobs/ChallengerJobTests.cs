@@ -5,6 +5,7 @@ using BatchScoring.Cli.Hosting;
 using BatchScoring.Contracts;
 using BatchScoring.Data;
 using BatchScoring.IntegrationTests.Infrastructure;
+using BatchScoring.IntegrationTests.Outputs;
 using BatchScoring.Scoring.Data;
 using BatchScoring.Scoring.OnnxWriter;
 using Microsoft.Extensions.DependencyInjection;
@@ -137,7 +138,12 @@ public sealed class ChallengerJobTests(ServerFixture servers)
         var challengerDir = Path.Combine(parquetOut, "challenger");
         Assert.Equal(final.ChunksTotal, Directory.GetFiles(parquetOut, "part-*.parquet").Length);
         Assert.Equal(final.ChunksTotal, Directory.GetFiles(challengerDir, "part-*.parquet").Length);
-        Assert.True(File.Exists(Path.Combine(challengerDir, "_SUCCESS")));
+        // The challenger's manifest is written just after its comparison is stored.
+        await Poll.UntilAsync(() => File.Exists(Path.Combine(challengerDir, "_SUCCESS")), TimeSpan.FromSeconds(30), "challenger/_SUCCESS is written", Ct);
+        Assert.Equal(5_000, await SuccessManifestAssert.VerifyAsync(
+            challengerDir, submitted.Id, "churn", 2, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(challenger.Bytes)), Ct));
+        Assert.Equal(5_000, await SuccessManifestAssert.VerifyAsync(
+            parquetOut, submitted.Id, "churn", 1, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(champion.Bytes)), Ct));
         Assert.Equal(5_000, await CountParquetRowsAsync(challengerDir));
     }
 

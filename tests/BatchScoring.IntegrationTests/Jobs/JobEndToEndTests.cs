@@ -3,6 +3,7 @@ using System.Text.Json;
 using BatchScoring.Cli.Hosting;
 using BatchScoring.Contracts;
 using BatchScoring.IntegrationTests.Infrastructure;
+using BatchScoring.IntegrationTests.Outputs;
 using BatchScoring.Scoring.Data;
 using BatchScoring.Scoring.OnnxWriter;
 using Npgsql;
@@ -123,6 +124,16 @@ public sealed class JobEndToEndTests(ServerFixture servers)
         Assert.Equal(
             ["customer_id", "region", "score", "job_id", "model_name", "model_version", "scored_at"],
             manifest.RootElement.GetProperty("schema").EnumerateArray().Select(c => c.GetProperty("name").GetString()));
+        var sha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(mlp.Bytes));
+        Assert.Equal(11_988, await SuccessManifestAssert.VerifyAsync(parquetOut, submitted.Id, "churn", 1, sha256, Ct));
+
+        // The check sees a part changed after the manifest was written (same size, one byte different).
+        var changed = Path.Combine(parquetOut, "part-000003.parquet");
+        var bytes = await File.ReadAllBytesAsync(changed, Ct);
+        bytes[bytes.Length / 2] ^= 0xFF;
+        await File.WriteAllBytesAsync(changed, bytes, Ct);
+        var mismatch = await Assert.ThrowsAsync<Xunit.Sdk.TrueException>(() => SuccessManifestAssert.VerifyAsync(parquetOut, submitted.Id, "churn", 1, sha256, Ct));
+        Assert.Contains(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)), mismatch.Message, StringComparison.Ordinal);
     }
 
     [Fact]

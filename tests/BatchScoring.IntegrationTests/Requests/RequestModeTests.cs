@@ -195,11 +195,12 @@ public sealed class RequestModeTests(ServerFixture servers)
         var written = await ReadResultsAsync(host, "request_results_churn", "score");
         Assert.Equal(["p-1", "p-2", "p-3"], written.Keys.Order());
         await using var db = NpgsqlDataSource.Create(host.PostgresConnectionString);
-        await using var failed = db.CreateCommand("SELECT request_id, row_key, row_number, column_name, reason FROM scoring.failed_rows");
+        await using var failed = db.CreateCommand("SELECT request_id, row_key, row_number, column_name, reason, row_key_json::text FROM scoring.failed_rows");
         await using var reader = await failed.ExecuteReaderAsync(Ct);
         Assert.True(await reader.ReadAsync(Ct));
         Assert.Equal(("poison", "p-0", 0L, "f_002"), (reader.GetString(0), reader.GetString(1), reader.GetInt64(2), reader.GetString(3)));
         Assert.Contains("NaN", reader.GetString(4), StringComparison.Ordinal);
+        Assert.Equal("\"p-0\"", reader.GetString(5)); // request keys are text by contract: a JSON string
         Assert.False(await reader.ReadAsync(Ct));
     }
 

@@ -47,7 +47,7 @@ internal sealed class BatchWriter(ModelVersionEntity version, ResultTable table,
             var (request, start, _) = slices[s];
             var row = start + failure.Row - sliceStart[s];
             request.SetFailed(row, failure);
-            failedRows.Add(new FailedRow(null, request.Request.RequestId, null, row, request.Keys[row], failure.Column, failure.Reason));
+            failedRows.Add(new FailedRow(null, request.Request.RequestId, null, row, request.Keys[row], failure.Column, failure.Reason) { KeyValue = request.Keys[row] });
         }
 
         if (scored.Length > 0 || failedRows.Count > 0)
