@@ -151,6 +151,7 @@ public static class BenchCommand
         WriteIndented = true,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping, // Σ, ×, Δ as they are: the report is read by people too
     };
 
     /// <summary>The options a run was started with, for the command line that reproduces it.</summary>

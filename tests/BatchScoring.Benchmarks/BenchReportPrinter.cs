@@ -43,7 +43,11 @@ internal static class BenchReportPrinter
         Row("  COPY CPU: client / postgres (s)", w => w.CopySeconds > 0 ? $"{w.CopyClientCpuSeconds:F2} / {w.CopyPostgresCpuSeconds:F2} in {w.CopySeconds:F2} s" : "-");
         Row("Parquet write (part files)", w => Rate(w.ParquetWriteRowsPerSecond));
         Row("serial ceiling 1/(1/ORT + 1/COPY)", w => Rate(w.SerialCeilingRowsPerSecond));
-        AddJob("end to end → table", w => w.EndToEnd);
+        if (report.Workloads.Any(w => w.EndToEnd is not null))
+        {
+            AddJob("end to end → table (generated file, --chunk-rows and --batch-rows)", w => w.EndToEnd);
+        }
+
         if (report.Workloads.Any(w => w.EndToEndWithParquet is not null))
         {
             AddJob("end to end → table + Parquet", w => w.EndToEndWithParquet, parquet: true);
