@@ -51,6 +51,25 @@ public sealed class ReportTests
     }
 
     [Fact]
+    public void A_workload_fails_when_a_variant_or_an_extra_case_failed()
+    {
+        static WorkloadResult Light() => new() { Name = "light", Rows = 10, Features = 2, Model = "m" };
+        Assert.True(BenchCommand.Succeeded(Light()));
+
+        var variant = Light();
+        variant.Variants.Add(new VariantResult { Name = "csv", Description = "", Error = "results differ" });
+        Assert.False(BenchCommand.Succeeded(variant));
+
+        var overhead = Light();
+        overhead.Overhead = new OverheadResult { Error = "exit 1" };
+        Assert.False(BenchCommand.Succeeded(overhead));
+
+        var large = Light();
+        large.LargeJob = new LargeJobResult { Error = "timed out" };
+        Assert.False(BenchCommand.Succeeded(large));
+    }
+
+    [Fact]
     public void Medians_and_the_reproducing_command_follow_the_options()
     {
         Assert.Equal(2, Stats.Median([3, 1, 2]));

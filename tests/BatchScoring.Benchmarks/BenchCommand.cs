@@ -49,10 +49,14 @@ public static class BenchCommand
         {
             Description = "Light workload: also a job on 10 × --rows rows (10M by default; long), reporting the serve process's peak RSS and rows/s against the rg16k job.",
         };
+        var cli = new Option<FileInfo?>("--cli")
+        {
+            Description = "The batchscore program that submits the jobs, e.g. a published tool (default: the batchscore built next to the benchmark).",
+        };
         var command = new RootCommand(
             "batchscore-bench: measure ONNX Runtime, COPY and Parquet ceilings, end-to-end job throughput and request mode (needs ConnectionStrings__Postgres and ConnectionStrings__RabbitMq).")
         {
-            workload, rows, batchRows, chunkRows, workDir, json, parquet, variants, overheadRuns, largeJob, requests, requestsOnly, requestRepeats,
+            workload, rows, batchRows, chunkRows, workDir, json, parquet, variants, overheadRuns, largeJob, cli, requests, requestsOnly, requestRepeats,
         };
         command.Subcommands.Add(PeerScript.Create());
         command.SetAction(async (parse, ct) =>
@@ -104,6 +108,12 @@ public static class BenchCommand
                 return 2;
             }
 
+            if (parse.GetValue(cli) is { Exists: false } missing)
+            {
+                await Console.Error.WriteLineAsync($"bench: --cli {missing.FullName} does not exist.");
+                return 2;
+            }
+
             var selected = parse.GetRequiredValue(workload);
             var workloads = BenchWorkload.All.Where(w => !parse.GetValue(requestsOnly) && (selected == "all" || w.Name == selected))
                 .Select(w => rowsOverride is { } n ? w with { Rows = n } : w)
@@ -116,7 +126,8 @@ public static class BenchCommand
                 CommandLine = ReproduceCommand(new ReproduceOptions(
                     selected, rowsOverride, batch, chunk, parse.GetValue(workDir)?.FullName, parse.GetValue(json), parse.GetValue(parquet),
                     string.Join(',', variantList!.Select(v => v.Name)), parse.GetValue(overheadRuns), parse.GetValue(largeJob),
-                    requestCount, parse.GetValue(requestsOnly), parse.GetValue(requestRepeats))),
+                    requestCount, parse.GetValue(requestsOnly), parse.GetValue(requestRepeats)) { Cli = parse.GetValue(cli)?.FullName }),
+                CliPath = parse.GetValue(cli)?.FullName,
             };
             var report = await new BenchRunner(settings).RunAsync(ct);
             if (requestCount > 0)
@@ -141,10 +152,14 @@ public static class BenchCommand
                 }
             }
 
-            return report.Workloads.All(w => w.Error is null) && report.Requests?.Error is null ? 0 : 1;
+            return report.Workloads.All(Succeeded) && report.Requests?.Error is null ? 0 : 1;
         });
         return command;
     }
+
+    /// <summary>Every part of the workload ran: its ceilings and jobs, each variant (readable, results equal to the peer's), the extra cases.</summary>
+    internal static bool Succeeded(WorkloadResult w) =>
+        w.Error is null && w.Variants.All(v => v.Error is null) && w.Overhead?.Error is null && w.LargeJob?.Error is null;
 
     public static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web)
     {
@@ -157,7 +172,10 @@ public static class BenchCommand
     /// <summary>The options a run was started with, for the command line that reproduces it.</summary>
     internal sealed record ReproduceOptions(
         string Workload, long? Rows, int BatchRows, int ChunkRows, string? WorkDir, bool Json, bool Parquet, string Variants, int OverheadRuns, bool LargeJob,
-        int Requests, bool RequestsOnly, int RequestRepeats);
+        int Requests, bool RequestsOnly, int RequestRepeats)
+    {
+        public string? Cli { get; init; }
+    }
 
     internal static string ReproduceCommand(ReproduceOptions o)
     {
@@ -179,6 +197,11 @@ public static class BenchCommand
             if (o.LargeJob)
             {
                 parts.Add("--large-job");
+            }
+
+            if (o.Cli is not null)
+            {
+                parts.AddRange(["--cli", o.Cli]);
             }
 
             if (o.WorkDir is not null)

@@ -30,6 +30,9 @@ public sealed record BenchSettings(
     BatchScoringOptions Service)
 {
     public string CommandLine { get; init; } = "";
+
+    /// <summary>The `batchscore` program that submits the jobs (e.g. a published tool); null: the one built next to the benchmark.</summary>
+    public string? CliPath { get; init; }
 }
 
 public sealed class BenchReport

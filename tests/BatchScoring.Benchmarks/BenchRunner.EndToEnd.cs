@@ -357,7 +357,7 @@ internal sealed partial class BenchRunner
         }
     }
 
-    private static string CliAssembly => typeof(BatchScoring.Cli.Hosting.ServiceHost).Assembly.Location;
+    private string CliAssembly => settings.CliPath ?? typeof(BatchScoring.Cli.Hosting.ServiceHost).Assembly.Location;
 
     private static string Invariant(int value) => value.ToString(CultureInfo.InvariantCulture);
 

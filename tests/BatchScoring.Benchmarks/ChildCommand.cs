@@ -12,11 +12,16 @@ internal static class ChildCommand
     public sealed record Outcome(int ExitCode, double Seconds, string Stdout, string Stderr);
 
     /// <summary>
-    /// The apphost next to <paramref name="assemblyPath"/> when there is one (what a user runs), else the dotnet host
-    /// with the assembly.
+    /// An executable as it is; for an assembly, the apphost next to it when there is one (what a user runs), else the
+    /// dotnet host with the assembly.
     /// </summary>
     public static ProcessStartInfo StartInfo(string assemblyPath)
     {
+        if (!assemblyPath.EndsWith(".dll", StringComparison.OrdinalIgnoreCase))
+        {
+            return new ProcessStartInfo(assemblyPath); // an executable: a published tool, an apphost
+        }
+
         var apphost = Path.Combine(Path.GetDirectoryName(assemblyPath)!, Path.GetFileNameWithoutExtension(assemblyPath));
         if (!OperatingSystem.IsWindows() && File.Exists(apphost))
         {
