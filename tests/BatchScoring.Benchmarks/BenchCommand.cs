@@ -35,11 +35,30 @@ public static class BenchCommand
             Description = "Request mode: how many times the single-row max-rate runs are repeated (with and without batching); the speedup is taken between medians.",
             DefaultValueFactory = _ => 3,
         };
+        var variants = new Option<string>("--variants")
+        {
+            Description = "Light workload: dataset variants scored by the service and by the peer script, comma-separated: rg8k, rg16k, rg128k (DuckDB Parquet with those row groups), csv (DuckDB CSV), gen (the generator's Parquet, row groups of --chunk-rows).",
+            DefaultValueFactory = _ => DatasetVariant.DefaultList,
+        };
+        var overheadRuns = new Option<int>("--overhead-runs")
+        {
+            Description = "Light workload: 10-row jobs timed from submit to `--wait` returning, after 2 warm-up jobs (0 = skip); the median is reported.",
+            DefaultValueFactory = _ => 10,
+        };
+        var largeJob = new Option<bool>("--large-job")
+        {
+            Description = "Light workload: also a job on 10 × --rows rows (10M by default; long), reporting the serve process's peak RSS and rows/s against the rg16k job.",
+        };
+        var cli = new Option<FileInfo?>("--cli")
+        {
+            Description = "The batchscore program that submits the jobs, e.g. a published tool (default: the batchscore built next to the benchmark).",
+        };
         var command = new RootCommand(
             "batchscore-bench: measure ONNX Runtime, COPY and Parquet ceilings, end-to-end job throughput and request mode (needs ConnectionStrings__Postgres and ConnectionStrings__RabbitMq).")
         {
-            workload, rows, batchRows, chunkRows, workDir, json, parquet, requests, requestsOnly, requestRepeats,
+            workload, rows, batchRows, chunkRows, workDir, json, parquet, variants, overheadRuns, largeJob, cli, requests, requestsOnly, requestRepeats,
         };
+        command.Subcommands.Add(PeerScript.Create());
         command.SetAction(async (parse, ct) =>
         {
             var configuration = new ConfigurationBuilder()
@@ -82,15 +101,33 @@ public static class BenchCommand
                 return 2;
             }
 
+            var (variantList, variantError) = DatasetVariant.Parse(parse.GetRequiredValue(variants));
+            if (variantError is not null || parse.GetValue(overheadRuns) is < 0 or > 1000)
+            {
+                await Console.Error.WriteLineAsync($"bench: {variantError ?? "--overhead-runs must be between 0 and 1000."}");
+                return 2;
+            }
+
+            if (parse.GetValue(cli) is { Exists: false } missing)
+            {
+                await Console.Error.WriteLineAsync($"bench: --cli {missing.FullName} does not exist.");
+                return 2;
+            }
+
             var selected = parse.GetRequiredValue(workload);
             var workloads = BenchWorkload.All.Where(w => !parse.GetValue(requestsOnly) && (selected == "all" || w.Name == selected))
                 .Select(w => rowsOverride is { } n ? w with { Rows = n } : w)
                 .ToArray();
             var dir = parse.GetValue(workDir)?.FullName ?? Path.Combine(Path.GetTempPath(), "batchscore-bench");
             var service = configuration.GetSection(BatchScoringOptions.SectionName).Get<BatchScoringOptions>() ?? new BatchScoringOptions();
-            var settings = new BenchSettings(workloads, batch, chunk, dir, parse.GetValue(parquet), postgres, rabbit, service)
+            var settings = new BenchSettings(
+                workloads, batch, chunk, dir, parse.GetValue(parquet), variantList!, parse.GetValue(overheadRuns), parse.GetValue(largeJob), postgres, rabbit, service)
             {
-                CommandLine = ReproduceCommand(selected, rowsOverride, batch, chunk, parse.GetValue(workDir)?.FullName, parse.GetValue(json), parse.GetValue(parquet)),
+                CommandLine = ReproduceCommand(new ReproduceOptions(
+                    selected, rowsOverride, batch, chunk, parse.GetValue(workDir)?.FullName, parse.GetValue(json), parse.GetValue(parquet),
+                    string.Join(',', variantList!.Select(v => v.Name)), parse.GetValue(overheadRuns), parse.GetValue(largeJob),
+                    requestCount, parse.GetValue(requestsOnly), parse.GetValue(requestRepeats)) { Cli = parse.GetValue(cli)?.FullName }),
+                CliPath = parse.GetValue(cli)?.FullName,
             };
             var report = await new BenchRunner(settings).RunAsync(ct);
             if (requestCount > 0)
@@ -115,38 +152,76 @@ public static class BenchCommand
                 }
             }
 
-            return report.Workloads.All(w => w.Error is null) && report.Requests?.Error is null ? 0 : 1;
+            return report.Workloads.All(Succeeded) && report.Requests?.Error is null ? 0 : 1;
         });
         return command;
     }
+
+    /// <summary>Every part of the workload ran: its ceilings and jobs, each variant (readable, results equal to the peer's), the extra cases.</summary>
+    internal static bool Succeeded(WorkloadResult w) =>
+        w.Error is null && w.Variants.All(v => v.Error is null) && w.Overhead?.Error is null && w.LargeJob?.Error is null;
 
     public static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web)
     {
         WriteIndented = true,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping, // Σ, ×, Δ as they are: the report is read by people too
     };
 
-    private static string ReproduceCommand(string workload, long? rows, int batchRows, int chunkRows, string? workDir, bool json, bool parquet)
+    /// <summary>The options a run was started with, for the command line that reproduces it.</summary>
+    internal sealed record ReproduceOptions(
+        string Workload, long? Rows, int BatchRows, int ChunkRows, string? WorkDir, bool Json, bool Parquet, string Variants, int OverheadRuns, bool LargeJob,
+        int Requests, bool RequestsOnly, int RequestRepeats)
     {
-        var parts = new List<string> { "dotnet", "run", "-c", "Release", "--project", "tests/BatchScoring.Benchmarks", "--", "--workload", workload };
-        if (rows is { } n)
+        public string? Cli { get; init; }
+    }
+
+    internal static string ReproduceCommand(ReproduceOptions o)
+    {
+        var parts = new List<string> { "dotnet", "run", "-c", "Release", "--project", "tests/BatchScoring.Benchmarks", "--" };
+        if (o.RequestsOnly)
         {
-            parts.AddRange(["--rows", n.ToString(CultureInfo.InvariantCulture)]);
+            parts.Add("--requests-only");
+        }
+        else
+        {
+            parts.AddRange(["--workload", o.Workload]);
+            if (o.Rows is { } n)
+            {
+                parts.AddRange(["--rows", n.ToString(CultureInfo.InvariantCulture)]);
+            }
+
+            parts.AddRange(["--batch-rows", o.BatchRows.ToString(CultureInfo.InvariantCulture), "--chunk-rows", o.ChunkRows.ToString(CultureInfo.InvariantCulture)]);
+            parts.AddRange(["--variants", o.Variants, "--overhead-runs", o.OverheadRuns.ToString(CultureInfo.InvariantCulture)]);
+            if (o.LargeJob)
+            {
+                parts.Add("--large-job");
+            }
+
+            if (o.Cli is not null)
+            {
+                parts.AddRange(["--cli", o.Cli]);
+            }
+
+            if (o.WorkDir is not null)
+            {
+                parts.AddRange(["--work-dir", o.WorkDir]);
+            }
+
+            if (o.Parquet)
+            {
+                parts.Add("--parquet");
+            }
         }
 
-        parts.AddRange(["--batch-rows", batchRows.ToString(CultureInfo.InvariantCulture), "--chunk-rows", chunkRows.ToString(CultureInfo.InvariantCulture)]);
-        if (workDir is not null)
+        parts.AddRange(["--requests", o.Requests.ToString(CultureInfo.InvariantCulture)]);
+        if (o.Requests > 0)
         {
-            parts.AddRange(["--work-dir", workDir]);
+            parts.AddRange(["--request-repeats", o.RequestRepeats.ToString(CultureInfo.InvariantCulture)]);
         }
 
-        if (parquet)
-        {
-            parts.Add("--parquet");
-        }
-
-        if (json)
+        if (o.Json)
         {
             parts.Add("--json");
         }

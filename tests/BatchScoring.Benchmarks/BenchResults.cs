@@ -22,11 +22,17 @@ public sealed record BenchSettings(
     int ChunkRows,
     string WorkDir,
     bool Parquet,
+    IReadOnlyList<DatasetVariant> Variants,
+    int OverheadRuns,
+    bool LargeJob,
     string PostgresConnectionString,
     string RabbitMqUri,
     BatchScoringOptions Service)
 {
     public string CommandLine { get; init; } = "";
+
+    /// <summary>The `batchscore` program that submits the jobs (e.g. a published tool); null: the one built next to the benchmark.</summary>
+    public string? CliPath { get; init; }
 }
 
 public sealed class BenchReport
@@ -118,6 +124,15 @@ public sealed class WorkloadResult
 
     public EndToEndResult? EndToEndWithParquet { get; set; }
 
+    /// <summary>Light workload: the same rows as files pipelines write, each scored by the service and by the peer.</summary>
+    public List<VariantResult> Variants { get; } = [];
+
+    /// <summary>A 10-row job, submit → `--wait` returns, on the warm service.</summary>
+    public OverheadResult? Overhead { get; set; }
+
+    /// <summary>A job on 10 × the rows (--large-job): the serve process's peak RSS and rows/s against the smaller job.</summary>
+    public LargeJobResult? LargeJob { get; set; }
+
     public List<TargetResult> Targets { get; } = [];
 
     public string? Error { get; set; }
@@ -127,8 +142,13 @@ public sealed class EndToEndResult
 {
     public required string Outputs { get; init; }
 
-    /// <summary>Wall clock from POST /api/jobs to the first poll (every 100 ms) that sees the job succeeded.</summary>
+    /// <summary>Wall clock from starting `batchscore jobs submit --wait` to its exit.</summary>
     public double Seconds { get; set; }
+
+    public Guid JobId { get; set; }
+
+    /// <summary>Seconds per stage as `jobs status --json` reports them (reading, inferring, COPY, ...), when the service reports them.</summary>
+    public Dictionary<string, double>? Stages { get; set; }
 
     /// <summary>finished_at − created_at of the job as the database recorded it.</summary>
     public double? ServerSeconds { get; set; }
@@ -163,10 +183,102 @@ public sealed class EndToEndResult
     /// <summary>Approximate: CPU of every postgres process on this machine during the job.</summary>
     public double PostgresCpuSeconds { get; set; }
 
-    /// <summary>VmHWM of the worker process after this job (peak since it started, warm-up included).</summary>
+    /// <summary>VmHWM of the serve process during this job (reset before it where Linux allows; else since it started).</summary>
     public double WorkerPeakRssMiB { get; set; }
 
     public double WorkerRssAfterMiB { get; set; }
+
+    /// <summary>True where the peak could not be reset before the job: it then covers the process's whole life.</summary>
+    public bool PeakRssSinceStart { get; set; }
 }
 
 public sealed record TargetResult(string Name, string Requirement, double Actual, bool Met);
+
+/// <summary>One dataset variant of the light workload: the service (end to end, as a user runs it) against the peer script.</summary>
+public sealed class VariantResult
+{
+    public required string Name { get; init; }
+
+    public required string Description { get; init; }
+
+    public string? File { get; set; }
+
+    public double FileMiB { get; set; }
+
+    /// <summary>Parquet row groups as written: count, smallest and largest (null for CSV).</summary>
+    public long? RowGroups { get; set; }
+
+    public long? RowGroupRowsMin { get; set; }
+
+    public long? RowGroupRowsMax { get; set; }
+
+    public EndToEndResult? Service { get; set; }
+
+    /// <summary>Wall clock of the peer process, start to exit.</summary>
+    public double PeerSeconds { get; set; }
+
+    public double PeerRowsPerSecond { get; set; }
+
+    public PeerResult? Peer { get; set; }
+
+    /// <summary>Service rows/s ÷ peer rows/s (both wall clock of their command).</summary>
+    public double RatioToPeer { get; set; }
+
+    public double RatioToSerialCeiling { get; set; }
+
+    /// <summary>Rows, keys and scores of the service's table equal the peer's (scores within 1e-5).</summary>
+    public bool? ResultsMatch { get; set; }
+
+    /// <summary>Row count and Σ score of each table, and the largest score difference per key.</summary>
+    public string? Checksum { get; set; }
+
+    public string? Error { get; set; }
+}
+
+public sealed class OverheadResult
+{
+    public int Rows { get; set; }
+
+    public int Runs { get; set; }
+
+    public double MedianSeconds { get; set; }
+
+    public double MinSeconds { get; set; }
+
+    public double MaxSeconds { get; set; }
+
+    /// <summary>finished_at − created_at as the service recorded it, median.</summary>
+    public double? MedianServerSeconds { get; set; }
+
+    /// <summary>`batchscore --version`, median: the CLI's own start-up, part of every command.</summary>
+    public double CliStartupMedianSeconds { get; set; }
+
+    public string? Error { get; set; }
+}
+
+public sealed class LargeJobResult
+{
+    public long Rows { get; set; }
+
+    public EndToEndResult? Job { get; set; }
+
+    /// <summary>The variant whose job it is compared with (the same format and row groups at 1/10 the rows).</summary>
+    public string? ComparedWith { get; set; }
+
+    /// <summary>Large job's rows/s ÷ the compared job's rows/s.</summary>
+    public double RatioOfRowsPerSecond { get; set; }
+
+    public string? Error { get; set; }
+}
+
+/// <summary>Median of a non-empty list (mean of the middle two for an even count).</summary>
+public static class Stats
+{
+    public static double Median(IReadOnlyList<double> values)
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(values.Count);
+        var sorted = values.Order().ToArray();
+        var mid = sorted.Length / 2;
+        return sorted.Length % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+    }
+}

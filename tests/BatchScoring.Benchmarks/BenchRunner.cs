@@ -21,7 +21,7 @@ using RabbitMQ.Client;
 namespace BatchScoring.Benchmarks;
 
 /// <summary>Runs the benchmark: per workload the ceilings, then one end-to-end job through the real service.</summary>
-internal sealed class BenchRunner(BenchSettings settings)
+internal sealed partial class BenchRunner(BenchSettings settings)
 {
     private const string KeyColumn = "customer_id";
     private const string RegionColumn = "region";
@@ -66,6 +66,8 @@ internal sealed class BenchRunner(BenchSettings settings)
         try
         {
             await using var dataSource = NpgsqlDataSource.Create(benchConnection);
+            // The service's schema first: results tables come with a view over scoring.jobs.
+            await DatabaseMigrator.MigrateAsync(dataSource, cancellationToken);
             (report.Environment.PostgresVersion, report.Environment.PostgresDurability) = await DescribePostgresAsync(dataSource, cancellationToken);
             foreach (var workload in settings.Workloads)
             {
@@ -90,36 +92,6 @@ internal sealed class BenchRunner(BenchSettings settings)
 
         report.Environment.LoadAverageAtEnd = LoadAverage();
         return report;
-    }
-
-    private async Task RunWorkloadAsync(
-        BenchWorkload workload, WorkloadResult result, NpgsqlDataSource dataSource, string benchConnection, string runDir, CancellationToken cancellationToken)
-    {
-        var watch = Stopwatch.StartNew();
-        var (modelPath, dataPath, warmupPath, warmupChunkRows) = await PrepareAsync(workload, cancellationToken);
-        result.GenerateSeconds = watch.Elapsed.TotalSeconds;
-
-        var outputs = MeasureOrt(workload, modelPath, dataPath, result, cancellationToken);
-        await MeasureSinksAsync(workload, dataPath, outputs, dataSource, runDir, result, cancellationToken);
-        result.SerialCeilingRowsPerSecond = 1 / (1 / result.OrtRowsPerSecond + 1 / result.CopyRowsPerSecond);
-        result.SerialCeilingWithParquetRowsPerSecond = 1 / (1 / result.OrtRowsPerSecond + 1 / result.CopyRowsPerSecond + 1 / result.ParquetWriteRowsPerSecond);
-
-        await MeasureEndToEndAsync(workload, modelPath, dataPath, warmupPath, warmupChunkRows, benchConnection, runDir, result, cancellationToken);
-
-        if (result.EndToEnd is { } e2e)
-        {
-            if (workload.Name == "light")
-            {
-                result.Targets.Add(new TargetResult("light: e2e ≥ 1.0 × serial ceiling", "≥ 1.00", e2e.RatioToSerialCeiling, e2e.RatioToSerialCeiling >= 1.0));
-            }
-            else if (workload.Name == "heavy")
-            {
-                result.Targets.Add(new TargetResult("heavy: e2e ≥ 0.8 × raw ONNX Runtime", "≥ 0.80", e2e.RatioToOrt, e2e.RatioToOrt >= 0.8));
-            }
-
-            var peak = Math.Max(e2e.WorkerPeakRssMiB, result.EndToEndWithParquet?.WorkerPeakRssMiB ?? 0);
-            result.Targets.Add(new TargetResult("worker peak RSS < 1 GiB", "< 1024 MiB", peak, peak < 1024));
-        }
     }
 
     // ---- data and models -------------------------------------------------------------------------------------
@@ -340,7 +312,7 @@ internal sealed class BenchRunner(BenchSettings settings)
         result.CopySeconds = copyTime.TotalSeconds;
         Log($"[{workload.Name}]   Parquet read {result.ParquetReadRowsPerSecond:N0} rows/s; COPY {result.CopyRowsPerSecond:N0} rows/s; Parquet write {result.ParquetWriteRowsPerSecond:N0} rows/s ({rows:N0} rows; COPY {copyTime.TotalSeconds:F2} s wall, client CPU {copyClientCpu:F2} s, postgres CPU {copyServerCpu:F2} s)");
         TryDeleteDirectory(partDir);
-        await using (var drop = dataSource.CreateCommand($"DROP TABLE {table.QuotedName}"))
+        await using (var drop = dataSource.CreateCommand($"DROP TABLE {table.QuotedName} CASCADE"))
         {
             await drop.ExecuteNonQueryAsync(cancellationToken);
         }
@@ -396,172 +368,6 @@ internal sealed class BenchRunner(BenchSettings settings)
         await writer.WriteAsync(new ColumnBatch(lineage), cancellationToken);
         await writer.CompleteAsync(cancellationToken);
     }
-
-    // ---- end to end ------------------------------------------------------------------------------------------
-
-    private async Task MeasureEndToEndAsync(
-        BenchWorkload workload, string modelPath, string dataPath, string warmupPath, int warmupChunkRows, string benchConnection, string runDir,
-        WorkloadResult result, CancellationToken cancellationToken)
-    {
-        var prefix = $"bench-{_runId}-{workload.Name}-";
-        var configuration = new Dictionary<string, string?>
-        {
-            ["ConnectionStrings:Postgres"] = benchConnection,
-            ["ConnectionStrings:RabbitMq"] = settings.RabbitMqUri,
-            ["BatchScoring:ModelStorePath"] = Path.Combine(runDir, "models"),
-            ["BatchScoring:QueuePrefix"] = prefix,
-            // Classic queues: with quorum queues declared by the worker's receive endpoint, the API's send endpoint
-            // (queue:name, declared without x-queue-type) fails with PRECONDITION_FAILED. A job sends one message
-            // per chunk, so the queue type does not move the numbers.
-            ["BatchScoring:QuorumQueues"] = "false",
-            ["Logging:LogLevel:Default"] = "Warning",
-            ["Logging:Console:LogToStandardErrorThreshold"] = "Trace",
-        };
-
-        Log($"[{workload.Name}] end to end: API in this process, worker as a child process (queue prefix {prefix})");
-        var api = ServiceHost.Build(new ServeSettings(ServiceRoles.Api, "http://127.0.0.1:0", Migrate: true), configure: c => c.AddInMemoryCollection(configuration));
-        await api.StartAsync(cancellationToken);
-        try
-        {
-            var address = api.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-            using var http = new HttpClient { BaseAddress = new Uri(address), Timeout = TimeSpan.FromMinutes(2) };
-            var environment = configuration.ToDictionary(kv => kv.Key.Replace(":", "__", StringComparison.Ordinal), kv => kv.Value);
-            await using var worker = WorkerProcess.Start(environment, Path.Combine(settings.WorkDir, $"worker-{workload.Name}.log"));
-            await worker.WaitReadyAsync(TimeSpan.FromSeconds(120), cancellationToken);
-            Log($"[{workload.Name}]   worker pid {worker.Id} ready (metrics on :{worker.Port}, log {worker.LogPath}); RSS {worker.RssBytes / 1048576.0:F0} MiB");
-
-            var modelName = $"bench-{workload.Name}";
-            await RegisterModelAsync(http, modelName, modelPath, cancellationToken);
-
-            var warmup = await RunJobAsync(
-                http, worker, Request(modelName, warmupPath, warmupChunkRows, $"bench_{workload.Name}_warmup", null), "warm-up", result, cancellationToken);
-            Log($"[{workload.Name}]   warm-up job: {warmup.ScoredRows:N0} rows in {warmup.Seconds:F2} s");
-
-            var e2e = await RunJobAsync(
-                http, worker, Request(modelName, dataPath, settings.ChunkRows, $"bench_{workload.Name}", null), "table", result, cancellationToken);
-            e2e.CeilingRowsPerSecond = result.SerialCeilingRowsPerSecond;
-            e2e.RatioToSerialCeiling = e2e.RowsPerSecond / result.SerialCeilingRowsPerSecond;
-            e2e.RatioToOrt = e2e.RowsPerSecond / result.OrtRowsPerSecond;
-            result.EndToEnd = e2e;
-            LogJob(workload, e2e);
-
-            if (settings.Parquet)
-            {
-                var parquetDir = Path.Combine(runDir, $"out-{workload.Name}");
-                var withParquet = await RunJobAsync(
-                    http, worker, Request(modelName, dataPath, settings.ChunkRows, $"bench_{workload.Name}_pq", parquetDir), "table+parquet", result, cancellationToken);
-                withParquet.CeilingRowsPerSecond = result.SerialCeilingWithParquetRowsPerSecond;
-                withParquet.RatioToSerialCeiling = withParquet.RowsPerSecond / result.SerialCeilingWithParquetRowsPerSecond;
-                withParquet.RatioToOrt = withParquet.RowsPerSecond / result.OrtRowsPerSecond;
-                result.EndToEndWithParquet = withParquet;
-                LogJob(workload, withParquet);
-                TryDeleteDirectory(parquetDir);
-            }
-        }
-        finally
-        {
-            await api.StopAsync(CancellationToken.None);
-            await api.DisposeAsync();
-            await DeleteQueuesAsync(prefix);
-        }
-    }
-
-    private SubmitScoringJob Request(string model, string input, int chunkRows, string table, string? parquetDir) => new()
-    {
-        Model = model,
-        Input = input,
-        KeyColumn = KeyColumn,
-        Passthrough = [RegionColumn],
-        OutputTable = $"scoring.{table}",
-        OutputParquet = parquetDir,
-        ChunkRows = chunkRows,
-        BatchRows = settings.BatchRows,
-    };
-
-    private static async Task RegisterModelAsync(HttpClient http, string name, string modelPath, CancellationToken cancellationToken)
-    {
-        using var content = new ByteArrayContent(await File.ReadAllBytesAsync(modelPath, cancellationToken));
-        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/octet-stream");
-        using var response = await http.PostAsync($"/api/models/{name}/versions", content, cancellationToken);
-        if (!response.IsSuccessStatusCode)
-        {
-            throw new InvalidOperationException(
-                $"Registering model {name} failed: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(cancellationToken)}");
-        }
-    }
-
-    private static async Task<EndToEndResult> RunJobAsync(
-        HttpClient http, WorkerProcess worker, SubmitScoringJob request, string outputs, WorkloadResult workload, CancellationToken cancellationToken)
-    {
-        var before = await worker.ScrapeAsync(cancellationToken);
-        var cpuBefore = worker.CpuSeconds;
-        var postgresBefore = WorkerProcess.PostgresCpuSeconds();
-
-        var watch = Stopwatch.StartNew();
-        JobStatus status;
-        using (var response = await http.PostAsJsonAsync("/api/jobs", request, Json, cancellationToken))
-        {
-            var body = await response.Content.ReadAsStringAsync(cancellationToken);
-            if (!response.IsSuccessStatusCode)
-            {
-                throw new InvalidOperationException($"Submitting the {outputs} job failed: {(int)response.StatusCode} {body}");
-            }
-
-            status = System.Text.Json.JsonSerializer.Deserialize<JobStatus>(body, Json)!;
-        }
-
-        var deadline = DateTime.UtcNow + TimeSpan.FromHours(1);
-        while (status.State is not ("succeeded" or "failed" or "cancelled"))
-        {
-            if (worker.HasExited)
-            {
-                throw new InvalidOperationException($"The worker process exited during the {outputs} job:\n{worker.LogTail()}");
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"Job {status.Id} is still {status.State} after an hour ({status.ChunksDone}/{status.ChunksTotal} chunks).");
-            }
-
-            await Task.Delay(100, cancellationToken);
-            status = (await http.GetFromJsonAsync<JobStatus>($"/api/jobs/{status.Id}", Json, cancellationToken))!;
-        }
-
-        var seconds = watch.Elapsed.TotalSeconds;
-        var cpuAfter = worker.CpuSeconds;
-        var postgresAfter = WorkerProcess.PostgresCpuSeconds();
-        var after = await worker.ScrapeAsync(cancellationToken);
-        if (status.State != "succeeded")
-        {
-            throw new InvalidOperationException($"The {outputs} job {status.Id} ended {status.State}: {status.Error}\nworker log:\n{worker.LogTail()}");
-        }
-
-        double Delta(string name) => after.GetValueOrDefault(name) - before.GetValueOrDefault(name);
-        var calls = Delta("batchscoring_batch_size_rows_count");
-        return new EndToEndResult
-        {
-            Outputs = outputs,
-            Seconds = seconds,
-            ServerSeconds = status.FinishedAt is { } finished ? (finished - status.CreatedAt).TotalSeconds : null,
-            ScoredRows = status.ScoredRows,
-            FailedRows = status.FailedRows,
-            Chunks = status.ChunksTotal,
-            RowsPerSecond = (status.ScoredRows + status.FailedRows) / seconds,
-            InferenceCalls = (long)calls,
-            AverageBatchRows = calls > 0 ? Delta("batchscoring_batch_size_rows_sum") / calls : 0,
-            WorkerInferenceSeconds = Delta("batchscoring_inference_duration_seconds_sum"),
-            WorkerCopySeconds = Delta("batchscoring_db_copy_duration_seconds_sum"),
-            WorkerCpuSeconds = cpuAfter - cpuBefore,
-            PostgresCpuSeconds = postgresAfter - postgresBefore,
-            WorkerPeakRssMiB = worker.PeakRssBytes / 1048576.0,
-            WorkerRssAfterMiB = worker.RssBytes / 1048576.0,
-        };
-    }
-
-    private static void LogJob(BenchWorkload workload, EndToEndResult e2e) =>
-        Log($"[{workload.Name}]   {e2e.Outputs} job: {e2e.ScoredRows:N0} rows in {e2e.Seconds:F2} s = {e2e.RowsPerSecond:N0} rows/s "
-            + $"({e2e.RatioToSerialCeiling:F2}× serial ceiling, {e2e.RatioToOrt:F2}× ORT); avg batch {e2e.AverageBatchRows:N0}; "
-            + $"worker CPU {e2e.WorkerCpuSeconds:F1} s, ORT {e2e.WorkerInferenceSeconds:F1} s, COPY {e2e.WorkerCopySeconds:F1} s; peak RSS {e2e.WorkerPeakRssMiB:F0} MiB");
 
     // ---- servers ---------------------------------------------------------------------------------------------
 

@@ -7,8 +7,8 @@ using BatchScoring.Cli.Hosting;
 namespace BatchScoring.Benchmarks;
 
 /// <summary>
-/// A `batchscore serve --roles worker` child process with its own loopback HTTP port (/metrics, /health/ready),
-/// so its memory (VmHWM) and CPU time are its own. Output goes to a log file.
+/// A `batchscore serve` child process (all roles, as a user starts it, or only some) with its own loopback HTTP port
+/// (API, /metrics, /health/ready), so its memory (VmHWM) and CPU time are its own. Output goes to a log file.
 /// </summary>
 internal sealed class WorkerProcess : IAsyncDisposable
 {
@@ -41,16 +41,12 @@ internal sealed class WorkerProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
-    public static WorkerProcess Start(IReadOnlyDictionary<string, string?> environment, string logPath)
+    public static WorkerProcess Start(IReadOnlyDictionary<string, string?> environment, string logPath, string roles = "api,worker,scheduler")
     {
         var port = FreePort();
         // batchscore.dll is copied next to the benchmark by its project reference; run it with the same dotnet host.
-        var host = Environment.ProcessPath is { } path && string.Equals(Path.GetFileNameWithoutExtension(path), "dotnet", StringComparison.Ordinal)
-            ? path
-            : "dotnet";
-        var start = new ProcessStartInfo(host);
-        start.ArgumentList.Add(typeof(ServiceHost).Assembly.Location);
-        foreach (var argument in new[] { "serve", "--roles", "worker", "--urls", $"http://127.0.0.1:{port}" })
+        var start = ChildCommand.StartInfo(typeof(ServiceHost).Assembly.Location);
+        foreach (var argument in new[] { "serve", "--roles", roles, "--urls", $"http://127.0.0.1:{port}", "--migrate" })
         {
             start.ArgumentList.Add(argument);
         }
@@ -149,6 +145,25 @@ internal sealed class WorkerProcess : IAsyncDisposable
 
         return values;
     }
+
+    /// <summary>
+    /// Resets VmHWM to the current RSS (Linux: writing 5 to /proc/PID/clear_refs), so the next reading is the peak of
+    /// what ran in between; false where that is not possible (the peak then covers the whole process life).
+    /// </summary>
+    public bool ResetPeakRss()
+    {
+        try
+        {
+            File.WriteAllText($"/proc/{_process.Id}/clear_refs", "5");
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    public Uri BaseAddress => _http.BaseAddress!;
 
     /// <summary>Peak resident set size (VmHWM) in bytes.</summary>
     public long PeakRssBytes => ReadStatusKb("VmHWM:") * 1024;
