@@ -40,6 +40,7 @@ var variants = new (string Name, string Description)[]
 {
     ("service", "the results table as jobs write it: key, region, score + lineage columns (filled by column defaults) + job_id and key indexes"),
     ("no_job_index", "the same table without the job_id index"),
+    ("per_row", "the same columns and indexes, lineage sent in every row by the client (no column defaults)"),
     ("no_lineage", "key, region, score and the key index only"),
 };
 var results = variants.ToDictionary(v => v.Name, _ => new List<double>());
@@ -53,10 +54,11 @@ try
         foreach (var (name, _) in variants)
         {
             var table = $"{schema}.{name}";
-            await ExecuteAsync($"DROP TABLE IF EXISTS {table}");
+            await ExecuteAsync($"DROP TABLE IF EXISTS {table} CASCADE");
             var seconds = name switch
             {
                 "no_lineage" => await BareAsync(table),
+                "per_row" => await PerRowAsync(table),
                 _ => await ServiceAsync(table, dropJobIndex: name == "no_job_index"),
             };
             results[name].Add(seconds);
@@ -106,6 +108,32 @@ async Task<double> BareAsync(string table)
         {
             await importer.StartRowAsync();
             await importer.WriteAsync(keys[i], NpgsqlTypes.NpgsqlDbType.Bigint);
+            await importer.WriteAsync(regions[i], NpgsqlTypes.NpgsqlDbType.Text);
+            await importer.WriteAsync(scores[i], NpgsqlTypes.NpgsqlDbType.Real);
+        }
+
+        return await importer.CompleteAsync();
+    });
+}
+
+async Task<double> PerRowAsync(string table)
+{
+    await ExecuteAsync(
+        $"CREATE TABLE {table} (customer_id bigint NULL, job_id uuid NULL, model_name text NOT NULL, model_version integer NOT NULL, "
+        + $"scored_at timestamptz NOT NULL, region text NULL, score real NULL); CREATE INDEX ON {table} (job_id); CREATE INDEX ON {table} (customer_id)");
+    var scoredAt = context.ScoredAt.UtcDateTime;
+    return await TimedChunksAsync(async (connection, start, count) =>
+    {
+        await using var importer = await connection.BeginBinaryImportAsync(
+            $"COPY {table} (customer_id, job_id, model_name, model_version, scored_at, region, score) FROM STDIN (FORMAT BINARY)");
+        for (var i = start; i < start + count; i++)
+        {
+            await importer.StartRowAsync();
+            await importer.WriteAsync(keys[i], NpgsqlTypes.NpgsqlDbType.Bigint);
+            await importer.WriteAsync(context.JobId!.Value, NpgsqlTypes.NpgsqlDbType.Uuid);
+            await importer.WriteAsync(context.ModelName, NpgsqlTypes.NpgsqlDbType.Text);
+            await importer.WriteAsync(context.ModelVersion, NpgsqlTypes.NpgsqlDbType.Integer);
+            await importer.WriteAsync(scoredAt, NpgsqlTypes.NpgsqlDbType.TimestampTz);
             await importer.WriteAsync(regions[i], NpgsqlTypes.NpgsqlDbType.Text);
             await importer.WriteAsync(scores[i], NpgsqlTypes.NpgsqlDbType.Real);
         }
