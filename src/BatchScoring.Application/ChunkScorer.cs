@@ -32,7 +32,7 @@ public enum ChunkOutcome
 /// Every error ends in a recorded outcome (see <see cref="ChunkErrors"/> and docs/job-failures.md): a permanent one
 /// fails the chunk and its job at once; a transient one is retried in place a few times, then left to the reconciler.
 /// </summary>
-public sealed class ChunkScorer(
+public sealed partial class ChunkScorer(
     NpgsqlDataSource dataSource,
     JobStore store,
     ModelStore modelStore,
@@ -163,127 +163,24 @@ public sealed class ChunkScorer(
     private async Task<ChunkOutcome> ScoreLockedAsync(ChunkCommit commit, ScoreChunk chunk, CancellationToken cancellationToken)
     {
         var job = await plans.GetAsync(chunk.JobId, commit.JobRetries, () => LoadPlanAsync(chunk.JobId, chunk.Path), cancellationToken);
-        var spec = new ChunkSpec(chunk.ChunkIndex, chunk.Path, chunk.RowGroup, chunk.RowStart, chunk.RowCount, chunk.ByteOffset);
-        // An empty input is planned as one chunk of no rows, so it ends through the same commit and finisher as any job.
-        SourceBatch source;
-        if (spec.RowCount == 0)
-        {
-            source = new SourceBatch(EmptyBatch(job.ReadColumns), 0, []);
-        }
-        else if (job.Plan.Sql is { } sql)
-        {
-            // The query and its key ranges come from the job's stored plan, never from the message.
-            source = await sqlInputs.ReadChunkAsync(sql, spec, job.ReadColumns, cancellationToken);
-            if (source.Batch.RowCount != spec.RowCount)
-            {
-                logger.LogWarning(
-                    "Job {JobId} chunk {Chunk}: the query gave {Rows} rows in the chunk's key range, {Planned} when the job was planned (the source changed)",
-                    chunk.JobId, chunk.ChunkIndex, source.Batch.RowCount, spec.RowCount);
-            }
-        }
-        else
-        {
-            await job.EnsureFileMatchesAsync(spec.Path, path => CheckFileAsync(job, path));
-            source = await Dataset.ReadChunkAsync(job.Format, spec, job.ReadColumns, storageRoots, cancellationToken);
-        }
-
+        var spec = ChunkRanges.ToSpec(chunk);
         using var lease = models.Acquire(job.ModelVersion);
         var context = new ResultRowContext(job.Job.Id, null, job.Job.ModelName, job.Job.ModelVersion, DateTimeOffset.UtcNow);
 
         // A challenger scores the same slices in the same pass; its rows and the comparison commit with the champion's.
         var challenger = job.Challenger;
         using var challengerLease = challenger is null ? null : models.Acquire(challenger.ModelVersion);
-        var challengerContext = challenger is null ? null : context with { ModelName = challenger.Plan.Model, ModelVersion = challenger.Plan.Version };
-        var comparison = challenger is null ? null : new ChunkComparison(challenger.Plan);
-        var challengerParts = challenger?.OutputParquet is null ? null : new List<ColumnBatch>();
-
-        var failures = new List<FailedRow>();
-        var parts = job.Job.OutputParquet is null ? null : new List<ColumnBatch>();
-        var issuesByRow = source.Issues.GroupBy(i => i.Row).ToDictionary(g => g.Key, g => g.First());
-        var rows = source.Batch;
-        long scored = 0;
-        var batchRows = Math.Max(1, job.Job.BatchSize);
-        var scoreOptions = new ScoreOptions { AllowNonFinite = job.Job.AllowNonFinite };
-        var pendingCopy = Task.CompletedTask;
-        try
+        var run = new ChunkRun(commit, job, spec, lease, context)
         {
-            for (var start = 0; start < rows.RowCount; start += batchRows)
-            {
-                var count = Math.Min(batchRows, rows.RowCount - start);
-                var slice = start == 0 && count == rows.RowCount ? rows : rows.Slice(start, count);
-                var watch = Stopwatch.StartNew();
-                var result = lease.Model.Score(slice, job.Mapping, scoreOptions, cancellationToken);
-                ScoringMetrics.InferenceSeconds.Record(watch.Elapsed.TotalSeconds, ScoringMetrics.ModelTags(job.Job.ModelName, "job"));
-                ScoringMetrics.BatchRows.Record(result.ScoredRows.Length, ScoringMetrics.ModelTags(job.Job.ModelName, "job"));
+            ChallengerLease = challengerLease,
+            ChallengerContext = challenger is null ? null : context with { ModelName = challenger.Plan.Model, ModelVersion = challenger.Plan.Version },
+            Comparison = challenger is null ? null : new ChunkComparison(challenger.Plan),
+        };
 
-                ScoreResult? challengerResult = null;
-                if (challengerLease is not null)
-                {
-                    challengerResult = challengerLease.Model.Score(slice, challenger!.Mapping, scoreOptions, cancellationToken);
-                    comparison!.Add(result, challengerResult);
-                }
+        // Reading, inference and the writes (COPY, Parquet) of consecutive batches overlap; see ChunkScorer.Pipeline.cs.
+        await RunPipelineAsync(run, cancellationToken);
 
-                foreach (var failure in result.Failures)
-                {
-                    var row = start + failure.Row;
-                    // A cell the reader could not parse reaches the model as null; report the reader's reason instead.
-                    var (column, reason) = issuesByRow.TryGetValue(row, out var issue) ? (issue.Column, issue.Reason) : (failure.Column, failure.Reason);
-                    failures.Add(new FailedRow(job.Job.Id, null, chunk.ChunkIndex, source.FirstRowNumber + row, KeyText(rows, job.Job.KeyColumn, row), column, reason) { KeyValue = rows.Find(job.Job.KeyColumn)?.GetValue(row) });
-                }
-
-                // Every batch, in order: the chunk's sample is a uniform random choice over all its scored rows.
-                driftSamples.RecordChunkBatch(job.Job.ModelName, job.Job.ModelVersion, (chunk.JobId, chunk.ChunkIndex), start, rows.RowCount, slice, job.Mapping, result);
-                var output = result.ScoredRows.Length == 0 ? null : BuildOutputRows(job, slice, result);
-                var challengerOutput = challengerResult is { ScoredRows.Length: > 0 } ? BuildOutputRows(job, slice, challengerResult) : null;
-                var copies = new List<(ResultTable Table, ResultRowContext Context, ColumnBatch Rows)>(2);
-                if (job.Table is not null && output is not null)
-                {
-                    copies.Add((job.Table, context, output));
-                }
-
-                if (challenger?.Table is not null && challengerOutput is not null)
-                {
-                    copies.Add((challenger.Table, challengerContext!, challengerOutput));
-                }
-
-                if (copies.Count > 0)
-                {
-                    // One COPY in flight while the next batch is scored: inference and the write overlap.
-                    await pendingCopy;
-                    pendingCopy = CopyAsync(commit, copies, cancellationToken);
-                }
-
-                if (challengerOutput is not null)
-                {
-                    challengerParts?.Add(challengerOutput);
-                }
-
-                if (output is not null)
-                {
-                    parts?.Add(output);
-                    scored += output.RowCount;
-                }
-            }
-
-            await pendingCopy;
-        }
-        catch
-        {
-            // Never dispose the connection under a running COPY: let it finish (or fail) before the rollback.
-            await pendingCopy.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
-            throw;
-        }
-
-        if (parts is not null)
-        {
-            await WritePartAsync(job.Job.OutputParquet!, job.PartColumns, chunk.ChunkIndex, parts, context, job.Job.ModelSha256, cancellationToken);
-        }
-
-        if (challengerParts is not null)
-        {
-            await WritePartAsync(challenger!.OutputParquet!, challenger.PartColumns, chunk.ChunkIndex, challengerParts, challengerContext!, challenger.Plan.Sha256, cancellationToken);
-        }
-
+        var comparison = run.Comparison;
         if (comparison is not null)
         {
             var (buckets, counts) = comparison.Differences.Buckets();
@@ -295,10 +192,10 @@ public sealed class ChunkScorer(
                 cancellationToken);
         }
 
-        await commit.WriteFailedRowsAsync(failures, cancellationToken);
-        var progress = await commit.CompleteAsync(scored, failures.Count, cancellationToken);
-        ScoringMetrics.RowsScored.Add(scored, ScoringMetrics.ModelTags(job.Job.ModelName, "job"));
-        ScoringMetrics.RowsFailed.Add(failures.Count, ScoringMetrics.ModelTags(job.Job.ModelName, "job"));
+        await commit.WriteFailedRowsAsync(run.Failures, cancellationToken);
+        var progress = await commit.CompleteAsync(run.ScoredRows, run.Failures.Count, cancellationToken);
+        ScoringMetrics.RowsScored.Add(run.ScoredRows, ScoringMetrics.ModelTags(job.Job.ModelName, "job"));
+        ScoringMetrics.RowsFailed.Add(run.Failures.Count, ScoringMetrics.ModelTags(job.Job.ModelName, "job"));
         ScoringMetrics.ChunksCompleted.Add(1);
         if (comparison is not null)
         {
@@ -307,21 +204,6 @@ public sealed class ChunkScorer(
 
         await FinishIfDoneAsync(progress, job.Job, cancellationToken);
         return ChunkOutcome.Committed;
-    }
-
-    private static async Task CopyAsync(
-        ChunkCommit commit, List<(ResultTable Table, ResultRowContext Context, ColumnBatch Rows)> copies, CancellationToken cancellationToken)
-    {
-        // Yield first so the caller goes on to score the next batch while this COPY serialises rows.
-        await Task.Yield();
-        var watch = Stopwatch.StartNew();
-        foreach (var (table, context, rows) in copies)
-        {
-            // One after the other: both COPYs share the chunk's connection and transaction.
-            await commit.WriteResultsAsync(table, context, rows, cancellationToken);
-        }
-
-        ScoringMetrics.CopySeconds.Record(watch.Elapsed.TotalSeconds);
     }
 
     private async Task FinishIfDoneAsync(JobProgress progress, JobEntity job, CancellationToken cancellationToken)
@@ -381,31 +263,6 @@ public sealed class ChunkScorer(
         ["batchscoring.chunk_index"] = chunkIndex.ToString(System.Globalization.CultureInfo.InvariantCulture),
     };
 
-    private static async Task WritePartAsync(
-        string folder, IReadOnlyList<SourceColumn> partColumns, int chunkIndex, List<ColumnBatch> parts, ResultRowContext context, string modelSha256,
-        CancellationToken cancellationToken)
-    {
-        var path = Path.Combine(folder, PartFileName(chunkIndex));
-        // This worker holds the chunk's lock, so any temporary file of this part is a leftover of a killed attempt.
-        ParquetBatchWriter.DeleteLeftovers(path);
-        await using var writer = await ParquetBatchWriter.CreateAsync(path, partColumns, cancellationToken, PartMetadata(context, modelSha256, chunkIndex));
-        if (parts.Count > 0)
-        {
-            var rows = ColumnBatch.Concat(parts);
-            var n = rows.RowCount;
-            var lineage = new List<BatchColumn>(rows.Columns)
-            {
-                new("job_id", ColumnKind.String, Enumerable.Repeat(context.JobId!.Value.ToString(), n).ToArray()),
-                new("model_name", ColumnKind.String, Enumerable.Repeat(context.ModelName, n).ToArray()),
-                new("model_version", ColumnKind.Int32, Enumerable.Repeat(context.ModelVersion, n).ToArray()),
-                new("scored_at", ColumnKind.Timestamp, Enumerable.Repeat(context.ScoredAt.UtcDateTime, n).ToArray()),
-            };
-            await writer.WriteAsync(new ColumnBatch(lineage), cancellationToken);
-        }
-
-        await writer.CompleteAsync(cancellationToken);
-    }
-
     public static string PartFileName(int chunkIndex) => $"part-{chunkIndex:D6}.parquet";
 
     /// <summary>Schema of a Parquet part file: carried input columns, model outputs, then the lineage columns.</summary>
@@ -417,9 +274,6 @@ public sealed class ChunkScorer(
             .Append(new SourceColumn("model_version", ColumnKind.Int32, false))
             .Append(new SourceColumn("scored_at", ColumnKind.Timestamp, false))
             .ToArray();
-
-    private static ColumnBatch EmptyBatch(IReadOnlyList<SourceColumn> columns) =>
-        new(columns.Select(c => new BatchColumn(c.Name, c.Kind, Array.CreateInstance(BatchColumn.ArrayTypeOf(c.Kind).GetElementType()!, 0))).ToArray());
 
     /// <summary>
     /// The job as the submitter planned it (<see cref="ScoringPlan"/> on the job row). A job submitted before plans were

@@ -215,7 +215,11 @@ public sealed class JobSubmitter(
         };
         // An input with no rows is still one chunk (of no rows): the job then ends like every other one, through a
         // worker's commit and the finisher (ScoringJobCompleted, an empty part file and _SUCCESS).
-        var planned = plan.Chunks.Count > 0 ? plan.Chunks : [new ChunkSpec(0, isSql ? input : Dataset.ListFiles(request.Input)[0], null, 0, 0)];
+        // File inputs: whole row groups (CSV row ranges) packed up to the chunk size, across files; a SQL input's key
+        // ranges are already of that size.
+        var planned = plan.Chunks.Count == 0 ? [new ChunkSpec(0, isSql ? input : Dataset.ListFiles(request.Input)[0], null, 0, 0)]
+            : isSql ? plan.Chunks
+            : ChunkPacking.Combine(plan.Chunks, chunkRows);
         job.ChunksTotal = planned.Count;
         var chunks = planned.Select(c => new ChunkEntity
         {
@@ -226,6 +230,7 @@ public sealed class JobSubmitter(
             RowStart = c.RowStart,
             RowCount = c.RowCount,
             ByteOffset = c.ByteOffset,
+            Ranges = ChunkRanges.ToJson(c),
             State = ChunkState.Pending,
         }).ToArray();
 
@@ -457,7 +462,7 @@ public sealed class ChunkDispatcher(ISendEndpointProvider sendEndpoints, JobStor
         // the queue itself is declared at start-up with its configured type (ChunkQueueTopology).
         var endpoint = await sendEndpoints.GetSendEndpoint(new Uri($"exchange:{options.Value.QueueName(QueueName)}"));
         await endpoint.SendBatch(
-            chunks.Select(c => new ScoreChunk(c.JobId, c.ChunkIndex, c.SourcePath, c.RowGroup, c.RowStart, c.RowCount, c.ByteOffset)),
+            chunks.Select(ChunkRanges.ToMessage),
             cancellationToken);
     }
 }

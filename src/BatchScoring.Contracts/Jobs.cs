@@ -69,8 +69,21 @@ public sealed record SubmitScoringJob
     public string? Challenger { get; init; }
 }
 
-/// <summary>Claim check for one chunk of a job: the worker reads the rows from the input itself.</summary>
-public sealed record ScoreChunk(Guid JobId, int ChunkIndex, string Path, int? RowGroup, long RowStart, long RowCount, long ByteOffset);
+/// <summary>
+/// Claim check for one chunk of a job: the worker reads the rows from the input itself. A chunk that combines several
+/// row groups or files lists them in <see cref="Ranges"/>; its other fields then name its first range, except
+/// <see cref="RowCount"/>, the rows of all ranges (so a worker that predates ranges fails such a chunk as outside its row
+/// group instead of scoring part of it). Without <see cref="Ranges"/> (messages sent before ranges existed) the chunk is
+/// the one slice the fields name. JSON schema: schemas/score-chunk.schema.json.
+/// </summary>
+public sealed record ScoreChunk(Guid JobId, int ChunkIndex, string Path, int? RowGroup, long RowStart, long RowCount, long ByteOffset)
+{
+    /// <summary>The slices of the chunk in reading order, when it has more than one; null otherwise.</summary>
+    public IReadOnlyList<ScoreChunkRange>? Ranges { get; init; }
+}
+
+/// <summary>One slice of a chunk: a Parquet row group (or a row range of one), or a CSV row range from a byte offset.</summary>
+public sealed record ScoreChunkRange(string Path, int? RowGroup, long RowStart, long RowCount, long ByteOffset);
 
 /// <summary>Published once when a job has scored every chunk within its error threshold.</summary>
 public sealed record ScoringJobCompleted(

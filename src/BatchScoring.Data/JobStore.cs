@@ -110,7 +110,7 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
 
             await using (var importer = await connection.BeginBinaryImportAsync(
                 """
-                COPY scoring.chunks (job_id, chunk_index, source_path, row_group, row_start, row_count, byte_offset) FROM STDIN (FORMAT BINARY)
+                COPY scoring.chunks (job_id, chunk_index, source_path, row_group, row_start, row_count, byte_offset, ranges) FROM STDIN (FORMAT BINARY)
                 """,
                 ct))
             {
@@ -132,6 +132,14 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
                     await importer.WriteAsync(chunk.RowStart, NpgsqlDbType.Bigint, ct);
                     await importer.WriteAsync(chunk.RowCount, NpgsqlDbType.Bigint, ct);
                     await importer.WriteAsync(chunk.ByteOffset, NpgsqlDbType.Bigint, ct);
+                    if (chunk.Ranges is { } ranges)
+                    {
+                        await importer.WriteAsync(ranges, NpgsqlDbType.Jsonb, ct);
+                    }
+                    else
+                    {
+                        await importer.WriteNullAsync(ct);
+                    }
                 }
 
                 await importer.CompleteAsync(ct);
@@ -469,7 +477,7 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
             FROM due
             WHERE c.job_id = due.job_id AND c.chunk_index = due.chunk_index
             RETURNING c.job_id, c.chunk_index, c.source_path, c.row_group, c.row_start, c.row_count, c.byte_offset,
-                      c.sends, c.attempts, c.failures, c.last_error
+                      c.sends, c.attempts, c.failures, c.last_error, c.ranges
             """);
         command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = lostAfter });
         command.Parameters.Add(DbParameter.Of(limit, NpgsqlDbType.Integer));
@@ -490,6 +498,7 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
                 Attempts = reader.GetInt32(8),
                 Failures = reader.GetInt32(9),
                 LastError = reader.IsDBNull(10) ? null : reader.GetString(10),
+                Ranges = reader.IsDBNull(11) ? null : reader.GetString(11),
             });
         }
 

@@ -21,6 +21,12 @@ public sealed class ChunkEntity
     /// <summary>CSV: byte offset of the chunk's first row.</summary>
     public long ByteOffset { get; set; }
 
+    /// <summary>
+    /// A chunk that combines several slices (row groups, files): their list as JSON, in reading order
+    /// (<c>[{"path","rowGroup","rowStart","rowCount","byteOffset"}]</c>); null when the chunk is the one slice above.
+    /// </summary>
+    public string? Ranges { get; set; }
+
     public ChunkState State { get; set; } = ChunkState.Pending;
 
     public int Attempts { get; set; }

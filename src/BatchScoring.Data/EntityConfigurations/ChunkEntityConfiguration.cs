@@ -16,6 +16,7 @@ internal sealed class ChunkEntityConfiguration : IEntityTypeConfiguration<ChunkE
         builder.Property(c => c.RowStart).HasColumnName("row_start");
         builder.Property(c => c.RowCount).HasColumnName("row_count");
         builder.Property(c => c.ByteOffset).HasColumnName("byte_offset");
+        builder.Property(c => c.Ranges).HasColumnName("ranges").HasColumnType("jsonb");
         builder.Property(c => c.State).HasColumnName("state")
             .HasConversion(s => StateText.ToDb(s), s => StateText.ParseChunkState(s));
         builder.Property(c => c.Attempts).HasColumnName("attempts");

@@ -186,6 +186,23 @@ public static class CsvDataset
 
     internal static async Task<SourceBatch> ReadChunkAsync(ChunkSpec chunk, IReadOnlyList<SourceColumn> columns, CancellationToken cancellationToken)
     {
+        await foreach (var slice in ReadSlicesAsync(chunk, columns, (int)Math.Max(1, Math.Min(chunk.RowCount, int.MaxValue)), cancellationToken))
+        {
+            return slice;
+        }
+
+        return new SourceBatch(new ColumnBatch(columns.Select(c => new ColumnBuilder(c, 0).Build()).ToArray()), chunk.RowStart, []);
+    }
+
+    /// <summary>
+    /// The chunk's rows in slices of at most <paramref name="sliceRows"/>, parsed as the file is read, so a caller can
+    /// score one slice while the next is parsed and never holds the chunk whole. Issue rows count from the slice's start.
+    /// </summary>
+    internal static async IAsyncEnumerable<SourceBatch> ReadSlicesAsync(
+        ChunkSpec chunk, IReadOnlyList<SourceColumn> columns, int sliceRows,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(sliceRows, 1);
         string[] header;
         await using (var headerStream = InputFile.Open(chunk.Path, useAsync: false))
         using (var headerReader = new StreamReader(headerStream, Encoding.UTF8))
@@ -203,8 +220,6 @@ public static class CsvDataset
         }
 
         var rows = checked((int)chunk.RowCount);
-        var builders = columns.Select(c => new ColumnBuilder(c, rows)).ToArray();
-        var issues = new List<RowIssue>();
         await using var stream = InputFile.Open(chunk.Path, useAsync: false);
         if (chunk.ByteOffset > stream.Length)
         {
@@ -215,32 +230,38 @@ public static class CsvDataset
         stream.Seek(chunk.ByteOffset, SeekOrigin.Begin);
         using var reader = new StreamReader(stream, Encoding.UTF8);
         var parser = new CsvRecordParser(reader, chunk.Path);
-        for (var row = 0; row < rows; row++)
+        for (var sliceStart = 0; sliceStart < rows; sliceStart += sliceRows)
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            var record = parser.Next() ?? throw new DatasetException(
-                $"CSV file '{chunk.Path}' ended after {row} of the {rows} rows planned for chunk {chunk.Index}. Was the file changed after the job was planned?");
-            if (record.Count != header.Length)
+            var count = Math.Min(sliceRows, rows - sliceStart);
+            var builders = columns.Select(c => new ColumnBuilder(c, count)).ToArray();
+            var issues = new List<RowIssue>();
+            for (var row = 0; row < count; row++)
             {
-                issues.Add(new RowIssue(row, "*", $"expected {header.Length} fields, found {record.Count}"));
-                foreach (var builder in builders)
+                cancellationToken.ThrowIfCancellationRequested();
+                var record = parser.Next() ?? throw new DatasetException(
+                    $"CSV file '{chunk.Path}' ended after {sliceStart + row} of the {rows} rows planned for chunk {chunk.Index}. Was the file changed after the job was planned?");
+                if (record.Count != header.Length)
                 {
-                    builder.SetNull(row);
+                    issues.Add(new RowIssue(row, "*", $"expected {header.Length} fields, found {record.Count}"));
+                    foreach (var builder in builders)
+                    {
+                        builder.SetNull(row);
+                    }
+
+                    continue;
                 }
 
-                continue;
-            }
-
-            for (var c = 0; c < builders.Length; c++)
-            {
-                if (builders[c].Set(row, record[ordinals[c]]) is { } reason)
+                for (var c = 0; c < builders.Length; c++)
                 {
-                    issues.Add(new RowIssue(row, columns[c].Name, reason));
+                    if (builders[c].Set(row, record[ordinals[c]]) is { } reason)
+                    {
+                        issues.Add(new RowIssue(row, columns[c].Name, reason));
+                    }
                 }
             }
+
+            yield return new SourceBatch(new ColumnBatch(builders.Select(b => b.Build()).ToArray()), chunk.RowStart + sliceStart, issues);
         }
-
-        return new SourceBatch(new ColumnBatch(builders.Select(b => b.Build()).ToArray()), chunk.RowStart, issues);
     }
 
     private sealed class ColumnBuilder(SourceColumn column, int rows)

@@ -84,32 +84,106 @@ public static class Dataset
         return ReadColumnsAsync(format, ConfineFile(roots, path), cancellationToken);
     }
 
-    public static Task<SourceBatch> ReadChunkAsync(
+    /// <summary>
+    /// Reads a chunk whole. A chunk of several ranges is read range by range and concatenated (its
+    /// <see cref="SourceBatch.FirstRowNumber"/> is its first range's); to stream one, use <see cref="ReadSlicesAsync(DatasetFormat, ChunkSpec, IReadOnlyList{SourceColumn}, int, StorageRoots, CancellationToken)"/>.
+    /// </summary>
+    public static async Task<SourceBatch> ReadChunkAsync(
         DatasetFormat format, ChunkSpec chunk, IReadOnlyList<SourceColumn> columns, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(chunk);
         ArgumentNullException.ThrowIfNull(columns);
-        // A chunk message may come from anyone who can publish to the queue: check its numbers before they size arrays or seeks.
-        if (chunk.RowStart < 0 || chunk.RowCount < 0 || chunk.RowCount > int.MaxValue || chunk.ByteOffset < 0 || chunk.RowGroup is < 0)
+        if (chunk.Ranges is not { Count: > 1 } ranges)
         {
-            throw new DatasetException(
-                $"Chunk {chunk.Index} of '{chunk.Path}' is invalid (row group {chunk.RowGroup}, rows {chunk.RowStart}+{chunk.RowCount}, byte offset {chunk.ByteOffset}).");
+            return await ReadOneAsync(format, Checked(chunk.Ranges is { Count: 1 } one ? chunk.ForRange(one[0]) : chunk), columns, cancellationToken);
         }
 
-        return format == DatasetFormat.Sql ? throw NotAFile()
-            : format == DatasetFormat.Parquet
-            ? ParquetDataset.ReadChunkAsync(chunk, columns, cancellationToken)
-            : CsvDataset.ReadChunkAsync(chunk, columns, cancellationToken);
+        var batches = new List<ColumnBatch>(ranges.Count);
+        var issues = new List<RowIssue>();
+        var rows = 0;
+        await foreach (var slice in ReadSlicesAsync(format, chunk, columns, int.MaxValue, cancellationToken))
+        {
+            batches.Add(slice.Batch);
+            issues.AddRange(slice.Issues.Select(i => i with { Row = i.Row + rows }));
+            rows += slice.Batch.RowCount;
+        }
+
+        return new SourceBatch(ColumnBatch.Concat(batches), chunk.RowStart, issues);
     }
 
-    /// <summary>Reads a chunk whose file must lie inside <paramref name="roots"/> (checked again here: the path came in a message).</summary>
+    /// <summary>Reads a chunk whose files must lie inside <paramref name="roots"/> (checked again here: the paths came in a message).</summary>
     public static Task<SourceBatch> ReadChunkAsync(
         DatasetFormat format, ChunkSpec chunk, IReadOnlyList<SourceColumn> columns, StorageRoots roots, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(chunk);
         ArgumentNullException.ThrowIfNull(roots);
-        return ReadChunkAsync(format, chunk with { Path = ConfineFile(roots, chunk.Path) }, columns, cancellationToken);
+        return ReadChunkAsync(format, Confined(roots, chunk), columns, cancellationToken);
     }
+
+    /// <summary>
+    /// Streams a chunk in order: one batch per Parquet row group (or part of one) and, for CSV, slices of at most
+    /// <paramref name="sliceRows"/> rows; each carries the row number of its first row within its file, and its issues
+    /// count rows from its own start. Memory holds one batch at a time, however many ranges the chunk has.
+    /// </summary>
+    public static IAsyncEnumerable<SourceBatch> ReadSlicesAsync(
+        DatasetFormat format, ChunkSpec chunk, IReadOnlyList<SourceColumn> columns, int sliceRows, StorageRoots roots, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(chunk);
+        ArgumentNullException.ThrowIfNull(roots);
+        return ReadSlicesAsync(format, Confined(roots, chunk), columns, sliceRows, cancellationToken);
+    }
+
+    private static async IAsyncEnumerable<SourceBatch> ReadSlicesAsync(
+        DatasetFormat format, ChunkSpec chunk, IReadOnlyList<SourceColumn> columns, int sliceRows,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(columns);
+        ArgumentOutOfRangeException.ThrowIfLessThan(sliceRows, 1);
+        // Every range is checked before the first is read: a chunk fails whole, before any of its rows are scored.
+        var ranges = chunk.ReadRanges().Select(r => Checked(chunk.ForRange(r))).ToArray();
+        if (format == DatasetFormat.Sql)
+        {
+            throw NotAFile();
+        }
+
+        if (format == DatasetFormat.Parquet)
+        {
+            await foreach (var batch in ParquetDataset.ReadRangesAsync(ranges, columns, cancellationToken))
+            {
+                yield return batch;
+            }
+
+            yield break;
+        }
+
+        foreach (var range in ranges)
+        {
+            await foreach (var slice in CsvDataset.ReadSlicesAsync(range, columns, sliceRows, cancellationToken))
+            {
+                yield return slice;
+            }
+        }
+    }
+
+    private static Task<SourceBatch> ReadOneAsync(DatasetFormat format, ChunkSpec chunk, IReadOnlyList<SourceColumn> columns, CancellationToken cancellationToken) =>
+        format == DatasetFormat.Sql ? throw NotAFile()
+            : format == DatasetFormat.Parquet
+            ? ParquetDataset.ReadChunkAsync(chunk, columns, cancellationToken)
+            : CsvDataset.ReadChunkAsync(chunk, columns, cancellationToken);
+
+    /// <summary>A chunk message may come from anyone who can publish to the queue: check its numbers before they size arrays or seeks.</summary>
+    private static ChunkSpec Checked(ChunkSpec chunk) =>
+        chunk.RowStart < 0 || chunk.RowCount < 0 || chunk.RowCount > int.MaxValue || chunk.ByteOffset < 0 || chunk.RowGroup is < 0
+            ? throw new DatasetException(
+                $"Chunk {chunk.Index} of '{chunk.Path}' is invalid (row group {chunk.RowGroup}, rows {chunk.RowStart}+{chunk.RowCount}, byte offset {chunk.ByteOffset}).")
+            : chunk;
+
+    private static ChunkSpec Confined(StorageRoots roots, ChunkSpec chunk) =>
+        chunk with
+        {
+            Path = ConfineFile(roots, chunk.Path),
+            Ranges = chunk.Ranges?.Select(r => r with { Path = ConfineFile(roots, r.Path) }).ToArray(),
+        };
 
     private static DatasetException NotAFile() => new("A SQL input is read from its source (SqlDataset), not as a file.");
 

@@ -63,6 +63,55 @@ public static class ParquetDataset
         }
     }
 
+    /// <summary>
+    /// Reads the ranges of one chunk one after the other, each a row group (or part of one), opening each file once for
+    /// its consecutive ranges: the caller holds one row group at a time, never the chunk whole.
+    /// </summary>
+    internal static async IAsyncEnumerable<SourceBatch> ReadRangesAsync(
+        IEnumerable<ChunkSpec> ranges, IReadOnlyList<SourceColumn> columns,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        ParquetReader? reader = null;
+        string? openPath = null;
+        try
+        {
+            foreach (var range in ranges)
+            {
+                if (reader is null || openPath != range.Path)
+                {
+                    if (reader is not null)
+                    {
+                        await reader.DisposeAsync();
+                        reader = null;
+                    }
+
+                    reader = await OpenAsync(range.Path, cancellationToken);
+                    openPath = range.Path;
+                }
+
+                SourceBatch batch;
+                try
+                {
+                    batch = await ReadOpenedChunkAsync(reader, range, columns, cancellationToken);
+                }
+                catch (Exception ex) when (IsDamage(ex))
+                {
+                    throw new DatasetException(
+                        $"'{range.Path}' is a damaged Parquet file: row group {range.RowGroup} cannot be read (chunk {range.Index}). Was the file changed after the job was planned?", ex);
+                }
+
+                yield return batch;
+            }
+        }
+        finally
+        {
+            if (reader is not null)
+            {
+                await reader.DisposeAsync();
+            }
+        }
+    }
+
     private static async Task<SourceBatch> ReadOpenedChunkAsync(ParquetReader reader, ChunkSpec chunk, IReadOnlyList<SourceColumn> columns, CancellationToken cancellationToken)
     {
         var group = chunk.RowGroup ?? throw new DatasetException($"Chunk {chunk.Index} of '{chunk.Path}' names no row group.");

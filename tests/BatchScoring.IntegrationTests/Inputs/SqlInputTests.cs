@@ -211,6 +211,6 @@ public sealed class SqlInputTests(ServerFixture servers)
         await using var scope = host.Services.CreateAsyncScope();
         var chunk = (await scope.ServiceProvider.GetRequiredService<JobStore>().GetChunksAsync(jobId, Ct)).Single(c => c.ChunkIndex == index);
         return await scope.ServiceProvider.GetRequiredService<ChunkScorer>().ScoreAsync(
-            new ScoreChunk(jobId, index, chunk.SourcePath, chunk.RowGroup, chunk.RowStart, chunk.RowCount, chunk.ByteOffset), Ct);
+            ChunkRanges.ToMessage(chunk), Ct);
     }
 }

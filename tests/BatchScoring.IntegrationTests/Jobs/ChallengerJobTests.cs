@@ -282,7 +282,7 @@ public sealed class ChallengerJobTests(ServerFixture servers)
     {
         await using var scope = host.Services.CreateAsyncScope();
         return await scope.ServiceProvider.GetRequiredService<ChunkScorer>().ScoreAsync(
-            new ScoreChunk(chunk.JobId, chunk.ChunkIndex, chunk.SourcePath, chunk.RowGroup, chunk.RowStart, chunk.RowCount, chunk.ByteOffset), Ct);
+            ChunkRanges.ToMessage(chunk), Ct);
     });
 
     private static async Task<long> CountParquetRowsAsync(string folder)

@@ -140,7 +140,7 @@ public sealed class JobPlanTests(ServerFixture servers) : IDisposable
         await using var scope = host.Services.CreateAsyncScope();
         var chunk = (await scope.ServiceProvider.GetRequiredService<JobStore>().GetChunksAsync(jobId, Ct)).Single(c => c.ChunkIndex == index);
         return await scope.ServiceProvider.GetRequiredService<ChunkScorer>().ScoreAsync(
-            new ScoreChunk(jobId, index, chunk.SourcePath, chunk.RowGroup, chunk.RowStart, chunk.RowCount, chunk.ByteOffset), Ct);
+            ChunkRanges.ToMessage(chunk), Ct);
     }
 
     private static async Task<string> ChunkErrorAsync(ServiceTestHost host, Guid jobId, int index) =>
