@@ -43,6 +43,9 @@ public sealed class ContractTests(ServerFixture servers)
         SchemaAssert.EachValid("model-version.schema.json", await host.Client.GetStringAsync("/api/models", Ct), "GET /api/models");
         SchemaAssert.EachValid("model-version.schema.json", await host.Client.GetStringAsync("/api/models/churn/versions", Ct), "GET /api/models/churn/versions");
         SchemaAssert.EachValid("model-version.schema.json", await CliJsonAsync(0, "models", "list", "--json", "--api", api), "models list --json");
+        SchemaAssert.Valid("model-version.schema.json", await CliJsonAsync(0, "models", "alias", "--name", "churn", "--alias", "production", "--version", "1", "--json", "--api", api), "models alias --json");
+        SchemaAssert.EachValid("model-alias-change.schema.json", await host.Client.GetStringAsync("/api/models/churn/aliases/production/history", Ct), "GET …/aliases/production/history");
+        SchemaAssert.EachValid("model-alias-change.schema.json", await CliJsonAsync(0, "models", "history", "--name", "churn", "--alias", "production", "--json", "--api", api), "models history --json");
 
         // One job that succeeds with failed rows (failureSummary filled) and one that fails (error filled).
         var input = Path.Combine(host.WorkDir, "in.parquet");
@@ -85,6 +88,15 @@ public sealed class ContractTests(ServerFixture servers)
         var chunks = byType["urn:message:BatchScoring.Contracts:ScoreChunk"];
         Assert.Equal(6, chunks.Count);
         Assert.All(chunks, c => SchemaAssert.ValidEnvelope("score-chunk.schema.json", c.Body, "ScoreChunk"));
+
+        // Schedules: created, listed and fired through the CLI, read back through the API.
+        SchemaAssert.Valid("schedule.schema.json", await CliJsonAsync(0, "schedules", "create", "--name", "contract-nightly", "--cron", "0 2 * * *", "--model", "churn@production",
+            "--input", input, "--key-column", "customer_id", "--output-table", "scoring.contract_sched", "--json", "--api", api), "schedules create --json");
+        SchemaAssert.EachValid("schedule.schema.json", await CliJsonAsync(0, "schedules", "list", "--json", "--api", api), "schedules list --json");
+        SchemaAssert.Valid("schedule-run.schema.json", await CliJsonAsync(0, "schedules", "run-now", "--name", "contract-nightly", "--json", "--api", api), "schedules run-now --json");
+        SchemaAssert.Valid("schedule.schema.json", await host.Client.GetStringAsync("/api/schedules/contract-nightly", Ct), "GET /api/schedules/contract-nightly");
+        SchemaAssert.EachValid("schedule-run.schema.json", await host.Client.GetStringAsync("/api/schedules/contract-nightly/runs", Ct), "GET /api/schedules/contract-nightly/runs");
+        SchemaAssert.EachValid("schedule-run.schema.json", await CliJsonAsync(0, "schedules", "runs", "--name", "contract-nightly", "--json", "--api", api), "schedules runs --json");
 
         // Problems: every error answer has the documented shape.
         await AssertProblemAsync(host, HttpMethod.Get, $"/api/jobs/{Guid.NewGuid()}", null, HttpStatusCode.NotFound);
@@ -177,7 +189,7 @@ public sealed class ContractTests(ServerFixture servers)
         reports[JsonDocument.Parse(audit).RootElement.GetProperty("id").GetString()!] = true;
         SchemaAssert.EachValid("drift-report.schema.json", await host.Client.GetStringAsync("/api/models/churn/drift", Ct), "GET /api/models/churn/drift");
         SchemaAssert.EachValid("drift-report.schema.json", await CliJsonAsync(0, "drift", "reports", "--name", "churn", "--json", "--api", api), "drift reports --json");
-        using (var direct = await host.Client.PostAsJsonAsync("/api/models/churn/drift/audit", new { }, Ct))
+        using (var direct = await host.Client.PostAsJsonAsync("/api/models/churn/drift/audit", new { version = 1 }, Ct)) // a numeric version
         {
             var report = await direct.Content.ReadAsStringAsync(Ct);
             Assert.True(direct.IsSuccessStatusCode, report);
