@@ -4,7 +4,7 @@
 #   ./build.sh build   restore and build the solution (Debug)
 #   ./build.sh test    install the test servers' packages if needed, then build and run every test
 #   ./build.sh deps    only install the packages the tests need (PostgreSQL, RabbitMQ, chromium, docker-compose,
-#                      the npm packages of tests/scripts/check-deploy.sh)
+#                      Node.js, the npm packages of tests/scripts/check-deploy.sh and of the example producer)
 #   ./build.sh up      the service on this machine: private PostgreSQL/RabbitMQ, `batchscore serve`, the sample
 #                      pipeline, then the URLs; docker compose instead when an engine with compose answers
 #                      (docs/local-service.md; deploy/local/service.sh, deploy/local/compose.sh)
@@ -48,6 +48,8 @@ ensure_server_packages() {
   have_rabbitmq || missing+=(rabbitmq-server)
   # The status page's browser test drives Debian's chromium (Playwright cannot download browsers here).
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  # The example producer in another language (examples/node-producer) runs in the integration tests.
+  command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
   if ((${#missing[@]} == 0)); then
     return 0
   fi
@@ -77,6 +79,20 @@ ensure_server_packages() {
     rm -f "$policy"
   fi
   trap - EXIT
+}
+
+# npm ci for examples/node-producer (its test fails without node_modules; it is skipped only where node is absent).
+ensure_node_example() {
+  local dir="$ROOT/examples/node-producer"
+  if ! command -v npm >/dev/null 2>&1; then
+    log "npm not found: the Node.js example producer's test will be skipped"
+    return 0
+  fi
+  if [[ -d $dir/node_modules/amqplib && $dir/node_modules/.package-lock.json -nt $dir/package-lock.json ]]; then
+    return 0
+  fi
+  log "installing the Node.js example's packages (npm ci in examples/node-producer)"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
 }
 
 dotnet_build() {
@@ -164,9 +180,11 @@ case "$cmd" in
     ensure_server_packages
     ensure_deploy_check_packages
     ensure_compose_check
+    ensure_node_example
     ;;
   test)
     ensure_server_packages
+    ensure_node_example
     dotnet_build
     dotnet_gpu_build
     dotnet_test --no-build "$@"

@@ -29,7 +29,7 @@ public static class DriftApi
 
     /// <param name="Version">Version number or alias (default: latest).</param>
     /// <param name="WindowHours">Hours of recent samples to compare (default: BatchScoring:Drift:WindowHours).</param>
-    public sealed record AuditRequest(string? Version, int? WindowHours);
+    public sealed record AuditRequest([property: System.Text.Json.Serialization.JsonConverter(typeof(BatchScoring.Contracts.StringOrNumberConverter))] string? Version, int? WindowHours);
 
     // Profile and audit failures (no samples, no profile, unreadable data) are thrown and become 400 problems in ApiExceptionHandler.
     public static async Task<Results<Created<ModelProfile>, ProblemHttpResult>> BuildProfile(

@@ -39,7 +39,7 @@ public static class StatusApiExtensions
         builder.Services.AddOptions<FormOptions>().Configure<IOptions<ApiKeyOptions>>((form, keys) => form.MultipartBodyLengthLimit = keys.Value.MaxModelBytes);
         builder.Services.AddScoped<JobQueries>();
         builder.Services.AddScoped<JobCommands>();
-        builder.Services.AddOpenApi();
+        builder.Services.AddOpenApi(OpenApiContract.Configure);
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.Services.ConfigureHttpJsonOptions(o =>
         {

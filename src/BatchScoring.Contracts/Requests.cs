@@ -90,24 +90,28 @@ public sealed record ScoredModel(string Name, int? Version)
 {
     /// <summary>
     /// While the alias requested runs a canary: the canary version and its share of rows in percent. Each row's
-    /// <see cref="RowScore.Version"/> then says which of the two versions scored it.
+    /// <see cref="RowScore.Version"/> then says which of the two versions scored it. Left out (not null) without a canary.
     /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public int? CanaryVersion { get; init; }
 
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public int? CanaryPercent { get; init; }
 }
 
 /// <summary>A scored row: output column → value (number, string, boolean, null or an array of numbers).</summary>
 public sealed record RowScore(string Key, IReadOnlyDictionary<string, object?> Outputs)
 {
-    /// <summary>The model version that scored this row (differs between rows of one request while a canary runs).</summary>
+    /// <summary>The model version that scored this row (differs between rows of one request while a canary runs); left out without a canary.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public int? Version { get; init; }
 }
 
 /// <summary>A row that was not scored; <see cref="Column"/> names the offending feature when known.</summary>
 public sealed record RowFailureReport(string? Key, string? Column, string Reason)
 {
-    /// <summary>The model version the row was sent to, when it got that far.</summary>
+    /// <summary>The model version the row was sent to, when it got that far (left out otherwise).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public int? Version { get; init; }
 }
 

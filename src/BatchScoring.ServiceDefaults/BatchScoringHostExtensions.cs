@@ -107,6 +107,13 @@ public static class BatchScoringHostExtensions
             x.UsingRabbitMq((context, cfg) =>
             {
                 cfg.Host(rabbit, h => ConfigureRabbitMqHost(h, rabbit));
+
+                // Messages carry null members as null, like the HTTP API (schemas/README.md: null policy).
+                cfg.ConfigureJsonSerializerOptions(o =>
+                {
+                    o.DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.Never;
+                    return o;
+                });
                 BrokerReconnect.Cap(cfg);
                 cfg.ConfigureEndpoints(context);
             });

@@ -11,7 +11,8 @@ namespace BatchScoring.Application.Drift;
 /// <summary>A request to build a model version's reference profile from a dataset the service can read.</summary>
 public sealed record ProfileRequest
 {
-    /// <summary>Version number or alias; default: the latest version.</summary>
+    /// <summary>Version number (3 or "3") or alias; default: the latest version.</summary>
+    [System.Text.Json.Serialization.JsonConverter(typeof(BatchScoring.Contracts.StringOrNumberConverter))]
     public string? Version { get; init; }
 
     /// <summary>Parquet or CSV file, or a directory of them (as for jobs).</summary>

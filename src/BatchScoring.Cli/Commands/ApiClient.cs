@@ -4,7 +4,6 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
-using System.Text.Json.Serialization;
 using BatchScoring.Cli.Errors;
 
 namespace BatchScoring.Cli.Commands;
@@ -27,11 +26,8 @@ internal sealed class ApiClient(HttpClient http) : IDisposable
     /// <summary>How long a single attempt may take before it counts as a transient failure (uploads excepted).</summary>
     private static readonly TimeSpan AttemptTimeout = TimeSpan.FromSeconds(30);
 
-    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
-    {
-        WriteIndented = true,
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    };
+    /// <summary>Also what `--json` prints: every property, null ones as null, as the API writes them (schemas/README.md).</summary>
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
 
     // No DefaultValueFactory: help would print the environment's value, and the key is a secret.
     public static Option<string?> ApiOption { get; } = new("--api")

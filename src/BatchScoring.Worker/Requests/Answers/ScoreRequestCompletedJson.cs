@@ -6,7 +6,7 @@ namespace BatchScoring.Worker.Requests.Answers;
 
 /// <summary>
 /// Writes a <see cref="ScoreRequestCompleted"/> as the JSON of schemas/score-request-completed.schema.json (camelCase,
-/// absent optional fields left out) without the serializer's reflection over the per-row output dictionaries:
+/// nullable members written as null, members that only a canary adds left out) without the serializer's reflection over the per-row output dictionaries:
 /// one answer is written per request, thousands a second.
 /// </summary>
 public static class ScoreRequestCompletedJson
@@ -33,16 +33,17 @@ public static class ScoreRequestCompletedJson
     {
         writer.WriteStartObject();
         writer.WriteString("requestId", completed.RequestId);
-        if (completed.CorrelationId is not null)
-        {
-            writer.WriteString("correlationId", completed.CorrelationId);
-        }
+        writer.WriteString("correlationId", completed.CorrelationId);
 
         writer.WriteStartObject("model");
         writer.WriteString("name", completed.Model.Name);
         if (completed.Model.Version is { } version)
         {
             writer.WriteNumber("version", version);
+        }
+        else
+        {
+            writer.WriteNull("version");
         }
 
         if (completed.Model.CanaryVersion is { } canary)
@@ -83,15 +84,8 @@ public static class ScoreRequestCompletedJson
         foreach (var failure in completed.Failures)
         {
             writer.WriteStartObject();
-            if (failure.Key is not null)
-            {
-                writer.WriteString("key", failure.Key);
-            }
-
-            if (failure.Column is not null)
-            {
-                writer.WriteString("column", failure.Column);
-            }
+            writer.WriteString("key", failure.Key);
+            writer.WriteString("column", failure.Column);
 
             writer.WriteString("reason", failure.Reason);
             if (failure.Version is { } sentTo)
@@ -103,10 +97,7 @@ public static class ScoreRequestCompletedJson
         }
 
         writer.WriteEndArray();
-        if (completed.Error is not null)
-        {
-            writer.WriteString("error", completed.Error);
-        }
+        writer.WriteString("error", completed.Error);
 
         writer.WriteString("completedAt", completed.CompletedAt);
         writer.WriteEndObject();

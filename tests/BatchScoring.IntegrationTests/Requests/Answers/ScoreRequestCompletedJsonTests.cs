@@ -6,10 +6,10 @@ using BatchScoring.Worker.Requests.Answers;
 
 namespace BatchScoring.IntegrationTests.Requests.Answers;
 
-/// <summary>The hand-written answer JSON must be what System.Text.Json writes for the contract (camelCase, nulls left out).</summary>
+/// <summary>The hand-written answer JSON must be what System.Text.Json writes for the contract (camelCase, null members as null, canary-only members left out).</summary>
 public sealed class ScoreRequestCompletedJsonTests
 {
-    private static readonly JsonSerializerOptions Contract = new(JsonSerializerDefaults.Web) { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
+    private static readonly JsonSerializerOptions Contract = new(JsonSerializerDefaults.Web) { DefaultIgnoreCondition = JsonIgnoreCondition.Never };
 
     public static TheoryData<string> Cases => ["scored", "rejected", "canary"];
 
