@@ -47,7 +47,10 @@ public sealed class ChunkScorer(
 {
     private static readonly string WorkerName = $"{Environment.MachineName}:{Environment.ProcessId}";
 
-    public async Task<ChunkOutcome> ScoreAsync(ScoreChunk chunk, CancellationToken cancellationToken)
+    public Task<ChunkOutcome> ScoreAsync(ScoreChunk chunk, CancellationToken cancellationToken) => ScoreAsync(chunk, TimeSpan.Zero, cancellationToken);
+
+    /// <param name="queueWait">How long the message waited in the queue (recorded as the chunk's wait stage).</param>
+    public async Task<ChunkOutcome> ScoreAsync(ScoreChunk chunk, TimeSpan queueWait, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(chunk);
         var retry = options.Value.ChunkRetry;
@@ -55,7 +58,7 @@ public sealed class ChunkScorer(
         {
             try
             {
-                return await ScoreOnceAsync(chunk, cancellationToken);
+                return await ScoreOnceAsync(chunk, new ChunkStageTimings(queueWait), cancellationToken);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
@@ -104,7 +107,7 @@ public sealed class ChunkScorer(
         return ChunkOutcome.RetryLater;
     }
 
-    private async Task<ChunkOutcome> ScoreOnceAsync(ScoreChunk chunk, CancellationToken cancellationToken)
+    private async Task<ChunkOutcome> ScoreOnceAsync(ScoreChunk chunk, ChunkStageTimings timings, CancellationToken cancellationToken)
     {
         await using var commit = await ChunkCommit.BeginAsync(dataSource, chunk.JobId, chunk.ChunkIndex, WorkerName, cancellationToken);
         if (commit is null)
@@ -128,7 +131,7 @@ public sealed class ChunkScorer(
 
         try
         {
-            return await ScoreLockedAsync(commit, chunk, cancellationToken);
+            return await ScoreLockedAsync(commit, chunk, timings, cancellationToken);
         }
         catch (Exception ex) when (ChunkErrors.IsPermanent(ex) && !cancellationToken.IsCancellationRequested)
         {
@@ -160,12 +163,13 @@ public sealed class ChunkScorer(
         return ChunkOutcome.Failed;
     }
 
-    private async Task<ChunkOutcome> ScoreLockedAsync(ChunkCommit commit, ScoreChunk chunk, CancellationToken cancellationToken)
+    private async Task<ChunkOutcome> ScoreLockedAsync(ChunkCommit commit, ScoreChunk chunk, ChunkStageTimings timings, CancellationToken cancellationToken)
     {
         var job = await plans.GetAsync(chunk.JobId, commit.JobRetries, () => LoadPlanAsync(chunk.JobId, chunk.Path), cancellationToken);
         var spec = new ChunkSpec(chunk.ChunkIndex, chunk.Path, chunk.RowGroup, chunk.RowStart, chunk.RowCount, chunk.ByteOffset);
         // An empty input is planned as one chunk of no rows, so it ends through the same commit and finisher as any job.
         SourceBatch source;
+        var readStart = Stopwatch.GetTimestamp();
         if (spec.RowCount == 0)
         {
             source = new SourceBatch(EmptyBatch(job.ReadColumns), 0, []);
@@ -186,6 +190,8 @@ public sealed class ChunkScorer(
             await job.EnsureFileMatchesAsync(spec.Path, path => CheckFileAsync(job, path));
             source = await Dataset.ReadChunkAsync(job.Format, spec, job.ReadColumns, storageRoots, cancellationToken);
         }
+
+        timings.AddSince(ChunkStage.Read, readStart);
 
         using var lease = models.Acquire(job.ModelVersion);
         var context = new ResultRowContext(job.Job.Id, null, job.Job.ModelName, job.Job.ModelVersion, DateTimeOffset.UtcNow);
@@ -214,12 +220,15 @@ public sealed class ChunkScorer(
                 var watch = Stopwatch.StartNew();
                 var result = lease.Model.Score(slice, job.Mapping, scoreOptions, cancellationToken);
                 ScoringMetrics.InferenceSeconds.Record(watch.Elapsed.TotalSeconds, ScoringMetrics.ModelTags(job.Job.ModelName, "job"));
+                timings.AddScore(watch.Elapsed, result);
                 ScoringMetrics.BatchRows.Record(result.ScoredRows.Length, ScoringMetrics.ModelTags(job.Job.ModelName, "job"));
 
                 ScoreResult? challengerResult = null;
                 if (challengerLease is not null)
                 {
+                    var challengerStart = Stopwatch.GetTimestamp();
                     challengerResult = challengerLease.Model.Score(slice, challenger!.Mapping, scoreOptions, cancellationToken);
+                    timings.AddScore(Stopwatch.GetElapsedTime(challengerStart), challengerResult);
                     comparison!.Add(result, challengerResult);
                 }
 
@@ -233,8 +242,10 @@ public sealed class ChunkScorer(
 
                 // Every batch, in order: the chunk's sample is a uniform random choice over all its scored rows.
                 driftSamples.RecordChunkBatch(job.Job.ModelName, job.Job.ModelVersion, (chunk.JobId, chunk.ChunkIndex), start, rows.RowCount, slice, job.Mapping, result);
+                var convertStart = Stopwatch.GetTimestamp();
                 var output = result.ScoredRows.Length == 0 ? null : BuildOutputRows(job, slice, result);
                 var challengerOutput = challengerResult is { ScoredRows.Length: > 0 } ? BuildOutputRows(job, slice, challengerResult) : null;
+                timings.AddSince(ChunkStage.Convert, convertStart);
                 var copies = new List<(ResultTable Table, ResultRowContext Context, ColumnBatch Rows)>(2);
                 if (job.Table is not null && output is not null)
                 {
@@ -250,7 +261,7 @@ public sealed class ChunkScorer(
                 {
                     // One COPY in flight while the next batch is scored: inference and the write overlap.
                     await pendingCopy;
-                    pendingCopy = CopyAsync(commit, copies, cancellationToken);
+                    pendingCopy = CopyAsync(commit, copies, timings, cancellationToken);
                 }
 
                 if (challengerOutput is not null)
@@ -274,6 +285,7 @@ public sealed class ChunkScorer(
             throw;
         }
 
+        var parquetStart = Stopwatch.GetTimestamp();
         if (parts is not null)
         {
             await WritePartAsync(job.Job.OutputParquet!, job.PartColumns, chunk.ChunkIndex, parts, context, job.Job.ModelSha256, cancellationToken);
@@ -283,6 +295,8 @@ public sealed class ChunkScorer(
         {
             await WritePartAsync(challenger!.OutputParquet!, challenger.PartColumns, chunk.ChunkIndex, challengerParts, challengerContext!, challenger.Plan.Sha256, cancellationToken);
         }
+
+        timings.AddSince(ChunkStage.Parquet, parquetStart);
 
         if (comparison is not null)
         {
@@ -295,8 +309,12 @@ public sealed class ChunkScorer(
                 cancellationToken);
         }
 
+        var failedCopyStart = Stopwatch.GetTimestamp();
         await commit.WriteFailedRowsAsync(failures, cancellationToken);
+        timings.AddSince(ChunkStage.Copy, failedCopyStart);
+        commit.Stages = timings.ToSeconds();
         var progress = await commit.CompleteAsync(scored, failures.Count, cancellationToken);
+        timings.RecordMetrics();
         ScoringMetrics.RowsScored.Add(scored, ScoringMetrics.ModelTags(job.Job.ModelName, "job"));
         ScoringMetrics.RowsFailed.Add(failures.Count, ScoringMetrics.ModelTags(job.Job.ModelName, "job"));
         ScoringMetrics.ChunksCompleted.Add(1);
@@ -310,7 +328,7 @@ public sealed class ChunkScorer(
     }
 
     private static async Task CopyAsync(
-        ChunkCommit commit, List<(ResultTable Table, ResultRowContext Context, ColumnBatch Rows)> copies, CancellationToken cancellationToken)
+        ChunkCommit commit, List<(ResultTable Table, ResultRowContext Context, ColumnBatch Rows)> copies, ChunkStageTimings timings, CancellationToken cancellationToken)
     {
         // Yield first so the caller goes on to score the next batch while this COPY serialises rows.
         await Task.Yield();
@@ -322,6 +340,7 @@ public sealed class ChunkScorer(
         }
 
         ScoringMetrics.CopySeconds.Record(watch.Elapsed.TotalSeconds);
+        timings.Add(ChunkStage.Copy, watch.Elapsed);
     }
 
     private async Task FinishIfDoneAsync(JobProgress progress, JobEntity job, CancellationToken cancellationToken)
