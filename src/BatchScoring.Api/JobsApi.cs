@@ -125,9 +125,11 @@ public static class JobsApi
             return TypedResults.Ok(status);
         }
 
+        // Any other updatedAt is a change: it is a transaction's start time, so a chunk that began earlier and committed
+        // later sets an earlier one.
         var seen = since ?? status.UpdatedAt;
         var deadline = DateTimeOffset.UtcNow + timeout;
-        while (!IsFinished(status.State) && status.UpdatedAt <= seen && DateTimeOffset.UtcNow < deadline)
+        while (!IsFinished(status.State) && status.UpdatedAt == seen && DateTimeOffset.UtcNow < deadline)
         {
             try
             {

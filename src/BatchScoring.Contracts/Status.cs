@@ -39,7 +39,10 @@ public sealed record JobStatus
     /// <summary>The challenger scored beside the model and how the two compare; null for a job without one.</summary>
     public ChallengerStatus? Challenger { get; init; }
 
-    /// <summary>When the job's state or counters last changed: the <c>since</c> of a long poll (<c>GET /api/jobs/{id}?wait=30&amp;since=…</c>).</summary>
+    /// <summary>
+    /// When the job's state or counters last changed (the start of the transaction that changed them, so not always
+    /// increasing): the <c>since</c> of a long poll (<c>GET /api/jobs/{id}?wait=30&amp;since=…</c>).
+    /// </summary>
     public DateTimeOffset? UpdatedAt { get; init; }
 
     /// <summary>Seconds the job's committed chunks spent per stage (docs/job-timing.md); null in job lists.</summary>
