@@ -20,8 +20,9 @@ public static class JobsApi
             .RequireAuthorization(ApiScopes.Submit).ProducesValidationProblem().ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status413PayloadTooLarge);
         api.MapGet("/", ListJobs).WithName(nameof(ListJobs)).WithSummary("List jobs, newest first.")
             .RequireAuthorization(ApiScopes.Read).ProducesProblem(StatusCodes.Status400BadRequest);
-        api.MapGet("/{id:guid}", GetJob).WithName(nameof(GetJob)).WithSummary("Progress and outcome of a job.")
-            .RequireAuthorization(ApiScopes.Read);
+        api.MapGet("/{id:guid}", GetJob).WithName(nameof(GetJob))
+            .WithSummary("Progress and outcome of a job; with ?wait=30s, a long poll that answers when the job changes (after ?since=its updatedAt) or ends.")
+            .RequireAuthorization(ApiScopes.Read).ProducesProblem(StatusCodes.Status400BadRequest);
         api.MapPost("/{id:guid}/cancel", CancelJob).WithName(nameof(CancelJob)).WithSummary("Stop scheduling the job's remaining chunks.")
             .RequireAuthorization(ApiScopes.Submit);
         api.MapPost("/{id:guid}/retry", RetryJob).WithName(nameof(RetryJob)).WithSummary("Re-run the chunks of a failed or cancelled job that did not succeed.")
@@ -95,9 +96,68 @@ public static class JobsApi
         return TypedResults.Ok(await queries.ListAsync(state, model, limit ?? 50, offset ?? 0, user.Tenant(), cancellationToken));
     }
 
+    /// <summary>The longest long poll: beyond it proxies and load balancers start cutting idle requests.</summary>
+    public static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(60);
+
     public static async Task<Results<Ok<JobStatus>, ProblemHttpResult>> GetJob(
-        Guid id, ClaimsPrincipal user, JobQueries queries, CancellationToken cancellationToken) =>
-        await queries.GetStatusAsync(id, user.Tenant(), cancellationToken) is { } status ? TypedResults.Ok(status) : JobNotFound(id);
+        Guid id, string? wait, DateTimeOffset? since, ClaimsPrincipal user, JobQueries queries, JobChangeListener changes, CancellationToken cancellationToken)
+    {
+        TimeSpan? waitFor = null;
+        if (wait is not null)
+        {
+            if (ParseWait(wait) is not { } parsed)
+            {
+                return ApiProblems.BadRequest($"Query parameter 'wait' must be a number of seconds between 0 and {MaxWait.TotalSeconds:0}, such as 30 or 30s (was '{wait}').");
+            }
+
+            waitFor = parsed;
+        }
+
+        // Taken before the read: a change committed between the read and the wait still wakes this request.
+        var changed = changes.NextChangeAsync(id);
+        if (await queries.GetStatusAsync(id, user.Tenant(), cancellationToken) is not { } status)
+        {
+            return JobNotFound(id);
+        }
+
+        if (waitFor is not { } timeout)
+        {
+            return TypedResults.Ok(status);
+        }
+
+        // Any other updatedAt is a change: it is a transaction's start time, so a chunk that began earlier and committed
+        // later sets an earlier one.
+        var seen = since ?? status.UpdatedAt;
+        var deadline = DateTimeOffset.UtcNow + timeout;
+        while (!IsFinished(status.State) && status.UpdatedAt == seen && DateTimeOffset.UtcNow < deadline)
+        {
+            try
+            {
+                await changed.WaitAsync(deadline - DateTimeOffset.UtcNow, cancellationToken);
+            }
+            catch (TimeoutException)
+            {
+                break;
+            }
+
+            changed = changes.NextChangeAsync(id);
+            status = await queries.GetStatusAsync(id, user.Tenant(), cancellationToken) ?? status;
+        }
+
+        return TypedResults.Ok(status);
+    }
+
+    private static bool IsFinished(string state) => state is "succeeded" or "failed" or "cancelled";
+
+    /// <summary>Seconds, with or without an <c>s</c> (<c>30</c>, <c>30s</c>, <c>0.5s</c>), capped at <see cref="MaxWait"/>; null when malformed.</summary>
+    private static TimeSpan? ParseWait(string text)
+    {
+        var number = text.EndsWith('s') ? text[..^1] : text;
+        return double.TryParse(number, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var seconds)
+            && seconds >= 0 && seconds <= MaxWait.TotalSeconds
+            ? TimeSpan.FromSeconds(seconds)
+            : null;
+    }
 
     public static async Task<Results<Ok<JobStatus>, ProblemHttpResult>> CancelJob(
         Guid id, ClaimsPrincipal user, JobCommands commands, JobQueries queries, CancellationToken cancellationToken) =>

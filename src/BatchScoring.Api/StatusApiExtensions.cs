@@ -39,6 +39,8 @@ public static class StatusApiExtensions
         builder.Services.AddOptions<FormOptions>().Configure<IOptions<ApiKeyOptions>>((form, keys) => form.MultipartBodyLengthLimit = keys.Value.MaxModelBytes);
         builder.Services.AddScoped<JobQueries>();
         builder.Services.AddScoped<JobCommands>();
+        builder.Services.AddSingleton<JobChangeListener>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<JobChangeListener>());
         builder.Services.AddOpenApi(OpenApiContract.Configure);
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.Services.ConfigureHttpJsonOptions(o =>

@@ -87,7 +87,9 @@ public sealed partial class ChunkScorer
         if (job.Plan.Sql is { } sql)
         {
             // The query and its key ranges come from the job's stored plan, never from the message.
+            var queryStart = Stopwatch.GetTimestamp();
             var source = await sqlInputs.ReadChunkAsync(sql, spec, job.ReadColumns, cancellationToken);
+            run.Timings.AddSince(ChunkStage.Read, queryStart);
             if (source.Batch.RowCount != spec.RowCount)
             {
                 logger.LogWarning(
@@ -106,10 +108,14 @@ public sealed partial class ChunkScorer
 
         var offset = 0;
         var rows = checked((int)spec.RowCount);
+        var readStart = Stopwatch.GetTimestamp();
         await foreach (var source in Dataset.ReadSlicesAsync(job.Format, spec, job.ReadColumns, BatchRows(job), storageRoots, cancellationToken))
         {
+            // Reading is the time to produce a slice, not the time waiting for the score stage to take it.
+            run.Timings.AddSince(ChunkStage.Read, readStart);
             await output.WriteAsync(new ChunkSlice(source, offset, rows), cancellationToken);
             offset += source.Batch.RowCount;
+            readStart = Stopwatch.GetTimestamp();
         }
     }
 
@@ -132,12 +138,15 @@ public sealed partial class ChunkScorer
                 var watch = Stopwatch.StartNew();
                 var result = run.Lease.Model.Score(slice, job.Mapping, scoreOptions, cancellationToken);
                 ScoringMetrics.InferenceSeconds.Record(watch.Elapsed.TotalSeconds, tags);
+                run.Timings.AddScore(watch.Elapsed, result);
                 ScoringMetrics.BatchRows.Record(result.ScoredRows.Length, tags);
 
                 ScoreResult? challengerResult = null;
                 if (run.ChallengerLease is not null)
                 {
+                    var challengerStart = Stopwatch.GetTimestamp();
                     challengerResult = run.ChallengerLease.Model.Score(slice, challenger!.Mapping, scoreOptions, cancellationToken);
+                    run.Timings.AddScore(Stopwatch.GetElapsedTime(challengerStart), challengerResult);
                     run.Comparison!.Add(result, challengerResult);
                 }
 
@@ -154,8 +163,10 @@ public sealed partial class ChunkScorer
                 // Every batch, in order: the chunk's sample is a uniform random choice over all its scored rows.
                 driftSamples.RecordChunkBatch(
                     job.Job.ModelName, job.Job.ModelVersion, (job.Job.Id, run.Spec.Index), chunkOffset + start, chunkRows, slice, job.Mapping, result);
+                var convertStart = Stopwatch.GetTimestamp();
                 var scored = result.ScoredRows.Length == 0 ? null : BuildOutputRows(job, slice, result);
                 var challengerScored = challengerResult is { ScoredRows.Length: > 0 } ? BuildOutputRows(job, slice, challengerResult) : null;
+                run.Timings.AddSince(ChunkStage.Convert, convertStart);
                 run.ScoredRows += scored?.RowCount ?? 0;
                 if (scored is not null || challengerScored is not null)
                 {
@@ -192,8 +203,10 @@ public sealed partial class ChunkScorer
             if (job.Table is not null || challenger?.Table is not null)
             {
                 ScoringMetrics.CopySeconds.Record(watch.Elapsed.TotalSeconds);
+                run.Timings.Add(ChunkStage.Copy, watch.Elapsed);
             }
 
+            var parquetStart = Stopwatch.GetTimestamp();
             if (part is not null && batch.Scored is not null)
             {
                 await part.AddAsync(batch.Scored, cancellationToken);
@@ -203,8 +216,11 @@ public sealed partial class ChunkScorer
             {
                 await challengerPart.AddAsync(batch.ChallengerScored, cancellationToken);
             }
+
+            run.Timings.AddSince(ChunkStage.Parquet, parquetStart);
         }
 
+        var completeStart = Stopwatch.GetTimestamp();
         if (part is not null)
         {
             await part.CompleteAsync(cancellationToken);
@@ -214,6 +230,8 @@ public sealed partial class ChunkScorer
         {
             await challengerPart.CompleteAsync(cancellationToken);
         }
+
+        run.Timings.AddSince(ChunkStage.Parquet, completeStart);
     }
 
     private static int BatchRows(JobPlan job) => Math.Max(1, job.Job.BatchSize);
@@ -230,6 +248,9 @@ public sealed partial class ChunkScorer
         public ModelLease Lease { get; } = lease;
 
         public ResultRowContext Context { get; } = context;
+
+        /// <summary>Seconds per stage; thread-safe, since the three stages add to it at once.</summary>
+        public required ChunkStageTimings Timings { get; init; }
 
         public ModelLease? ChallengerLease { get; init; }
 

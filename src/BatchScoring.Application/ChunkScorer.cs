@@ -47,7 +47,10 @@ public sealed partial class ChunkScorer(
 {
     private static readonly string WorkerName = $"{Environment.MachineName}:{Environment.ProcessId}";
 
-    public async Task<ChunkOutcome> ScoreAsync(ScoreChunk chunk, CancellationToken cancellationToken)
+    public Task<ChunkOutcome> ScoreAsync(ScoreChunk chunk, CancellationToken cancellationToken) => ScoreAsync(chunk, TimeSpan.Zero, cancellationToken);
+
+    /// <param name="queueWait">How long the message waited in the queue (recorded as the chunk's wait stage).</param>
+    public async Task<ChunkOutcome> ScoreAsync(ScoreChunk chunk, TimeSpan queueWait, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(chunk);
         var retry = options.Value.ChunkRetry;
@@ -55,7 +58,7 @@ public sealed partial class ChunkScorer(
         {
             try
             {
-                return await ScoreOnceAsync(chunk, cancellationToken);
+                return await ScoreOnceAsync(chunk, new ChunkStageTimings(queueWait), cancellationToken);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
@@ -104,7 +107,7 @@ public sealed partial class ChunkScorer(
         return ChunkOutcome.RetryLater;
     }
 
-    private async Task<ChunkOutcome> ScoreOnceAsync(ScoreChunk chunk, CancellationToken cancellationToken)
+    private async Task<ChunkOutcome> ScoreOnceAsync(ScoreChunk chunk, ChunkStageTimings timings, CancellationToken cancellationToken)
     {
         await using var commit = await ChunkCommit.BeginAsync(dataSource, chunk.JobId, chunk.ChunkIndex, WorkerName, cancellationToken);
         if (commit is null)
@@ -128,7 +131,7 @@ public sealed partial class ChunkScorer(
 
         try
         {
-            return await ScoreLockedAsync(commit, chunk, cancellationToken);
+            return await ScoreLockedAsync(commit, chunk, timings, cancellationToken);
         }
         catch (Exception ex) when (ChunkErrors.IsPermanent(ex) && !cancellationToken.IsCancellationRequested)
         {
@@ -160,7 +163,7 @@ public sealed partial class ChunkScorer(
         return ChunkOutcome.Failed;
     }
 
-    private async Task<ChunkOutcome> ScoreLockedAsync(ChunkCommit commit, ScoreChunk chunk, CancellationToken cancellationToken)
+    private async Task<ChunkOutcome> ScoreLockedAsync(ChunkCommit commit, ScoreChunk chunk, ChunkStageTimings timings, CancellationToken cancellationToken)
     {
         var job = await plans.GetAsync(chunk.JobId, commit.JobRetries, () => LoadPlanAsync(chunk.JobId, chunk.Path), cancellationToken);
         var spec = ChunkRanges.ToSpec(chunk);
@@ -172,6 +175,7 @@ public sealed partial class ChunkScorer(
         using var challengerLease = challenger is null ? null : models.Acquire(challenger.ModelVersion);
         var run = new ChunkRun(commit, job, spec, lease, context)
         {
+            Timings = timings,
             ChallengerLease = challengerLease,
             ChallengerContext = challenger is null ? null : context with { ModelName = challenger.Plan.Model, ModelVersion = challenger.Plan.Version },
             Comparison = challenger is null ? null : new ChunkComparison(challenger.Plan),
@@ -192,8 +196,12 @@ public sealed partial class ChunkScorer(
                 cancellationToken);
         }
 
+        var failedCopyStart = Stopwatch.GetTimestamp();
         await commit.WriteFailedRowsAsync(run.Failures, cancellationToken);
+        timings.AddSince(ChunkStage.Copy, failedCopyStart);
+        commit.Stages = timings.ToSeconds();
         var progress = await commit.CompleteAsync(run.ScoredRows, run.Failures.Count, cancellationToken);
+        timings.RecordMetrics();
         ScoringMetrics.RowsScored.Add(run.ScoredRows, ScoringMetrics.ModelTags(job.Job.ModelName, "job"));
         ScoringMetrics.RowsFailed.Add(run.Failures.Count, ScoringMetrics.ModelTags(job.Job.ModelName, "job"));
         ScoringMetrics.ChunksCompleted.Add(1);

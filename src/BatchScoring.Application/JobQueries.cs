@@ -1,6 +1,7 @@
 using BatchScoring.Application.Challengers;
 using BatchScoring.Contracts;
 using BatchScoring.Data;
+using Npgsql;
 
 namespace BatchScoring.Application;
 
@@ -8,7 +9,7 @@ namespace BatchScoring.Application;
 /// Read side of the status API: job status with rate and ETA, and a summary of failure reasons. Every read takes the
 /// caller's tenant: another tenant's job is answered exactly like a job that does not exist.
 /// </summary>
-public sealed class JobQueries(JobStore store, ChallengerComparisons challengers)
+public sealed class JobQueries(JobStore store, ChallengerComparisons challengers, NpgsqlDataSource dataSource)
 {
     /// <summary>The job states as the API spells them (<c>queued</c>, <c>running</c>, …).</summary>
     public static IReadOnlyList<string> StateNames { get; } = Enum.GetValues<JobState>().Select(StateText.ToDb).ToArray();
@@ -23,7 +24,11 @@ public sealed class JobQueries(JobStore store, ChallengerComparisons challengers
         }
 
         var failures = await store.CountFailureReasonsAsync(id, 5, cancellationToken);
-        var status = ToStatus(job, failures.Select(f => new FailureReasonCount(f.Reason, f.Rows)).ToArray());
+        var stages = await StageSeconds.SumForJobAsync(dataSource, id, cancellationToken);
+        var status = ToStatus(job, failures.Select(f => new FailureReasonCount(f.Reason, f.Rows)).ToArray()) with
+        {
+            Stages = new JobStageSeconds(stages.Read, stages.Convert, stages.Infer, stages.Copy, stages.Parquet, stages.Wait),
+        };
         return status.Challenger is { } challenger
             ? status with { Challenger = challenger with { Comparison = await challengers.CurrentAsync(job, cancellationToken) } }
             : status;
@@ -89,6 +94,7 @@ public sealed class JobQueries(JobStore store, ChallengerComparisons challengers
             StartedAt = job.StartedAt,
             FinishedAt = job.FinishedAt,
             Challenger = ChallengerComparisons.StatusOf(job),
+            UpdatedAt = job.UpdatedAt,
         };
     }
 }

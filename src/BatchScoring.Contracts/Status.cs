@@ -38,7 +38,22 @@ public sealed record JobStatus
 
     /// <summary>The challenger scored beside the model and how the two compare; null for a job without one.</summary>
     public ChallengerStatus? Challenger { get; init; }
+
+    /// <summary>
+    /// When the job's state or counters last changed (the start of the transaction that changed them, so not always
+    /// increasing): the <c>since</c> of a long poll (<c>GET /api/jobs/{id}?wait=30&amp;since=…</c>).
+    /// </summary>
+    public DateTimeOffset? UpdatedAt { get; init; }
+
+    /// <summary>Seconds the job's committed chunks spent per stage (docs/job-timing.md); null in job lists.</summary>
+    public JobStageSeconds? Stages { get; init; }
 }
+
+/// <summary>
+/// Seconds spent per stage, summed over a job's committed chunks. Stages of one chunk overlap (a COPY runs while the
+/// next batch is scored) and chunks run in parallel, so the sum can exceed the job's wall time on a busy worker.
+/// </summary>
+public sealed record JobStageSeconds(double Reading, double Converting, double Inferring, double Copying, double WritingParquet, double Waiting);
 
 public sealed record FailureReasonCount(string Reason, long Count);
 

@@ -159,6 +159,9 @@ public sealed class ChunkCommit : IAsyncDisposable
         return FailedRowWriter.WriteAsync(_connection, rows, ct);
     }
 
+    /// <summary>Seconds this attempt spent per stage; stored on the chunk row by <see cref="CompleteAsync"/> when set.</summary>
+    public StageSeconds? Stages { get; set; }
+
     /// <summary>
     /// Marks the chunk succeeded with its counts, adds them to the job (chunks_done + 1) and commits
     /// everything written through this instance. Returns the job's counters after this chunk.
@@ -199,6 +202,10 @@ public sealed class ChunkCommit : IAsyncDisposable
         jobCommand.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = JobId });
         jobCommand.Parameters.Add(new NpgsqlParameter<long> { TypedValue = scoredRows });
         jobCommand.Parameters.Add(new NpgsqlParameter<long> { TypedValue = failedRows });
+        if (Stages is { } stages)
+        {
+            batch.BatchCommands.Insert(1, stages.UpdateChunkCommand(JobId, ChunkIndex));
+        }
 
         JobProgress progress;
         await using (var reader = await batch.ExecuteReaderAsync(ct))

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Text.Json;
 using BatchScoring.Cli.Errors;
 using BatchScoring.Contracts;
@@ -6,12 +7,19 @@ using BatchScoring.Contracts;
 namespace BatchScoring.Cli.Commands;
 
 /// <summary>
-/// <c>--wait</c> of <c>jobs submit</c> and <c>jobs status</c>: polls the job until it ends, rides out API outages
-/// (connection errors, timeouts, 5xx) with capped backoff, and turns the outcome into the exit code.
+/// <c>--wait</c> of <c>jobs submit</c> and <c>jobs status</c>: long-polls the job (<c>GET /api/jobs/{id}?wait=</c>, answered
+/// as soon as the job changes or ends) until it ends, rides out API outages (connection errors, timeouts, 5xx) with
+/// capped backoff, and turns the outcome into the exit code.
 /// </summary>
 internal static class JobWaiter
 {
-    /// <summary>Short, so the command returns right after the job ends; one small indexed query per poll.</summary>
+    /// <summary>The longest single long poll; the service answers sooner when the job changes.</summary>
+    public static readonly TimeSpan LongPoll = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long an answer may take beyond the long poll's own wait before the API counts as unresponsive.</summary>
+    public static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>Least time between two reads when an answer came back at once unchanged (a service without long polling).</summary>
     public static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(250);
 
     /// <summary>How long the API may stay unreachable or failing, in a row, before the wait gives up (exit 7).</summary>
@@ -49,11 +57,31 @@ internal static class JobWaiter
                         return;
                     }
 
-                    await Task.Delay(timeout is null || remaining > PollInterval ? PollInterval : remaining, cancellationToken);
-                    var result = await api.TrySendAsync<JobStatus>(() => new HttpRequestMessage(HttpMethod.Get, $"api/jobs/{id}"), cancellationToken);
+                    var wait = timeout is null || remaining > LongPoll ? LongPoll : remaining;
+                    var path = $"api/jobs/{id}?wait={wait.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)}s"
+                        + (last.UpdatedAt is { } seen ? $"&since={Uri.EscapeDataString(seen.ToString("O", CultureInfo.InvariantCulture))}" : "");
+                    var asked = Stopwatch.StartNew();
+                    var result = await api.TrySendAsync<JobStatus>(() => new HttpRequestMessage(HttpMethod.Get, path), cancellationToken, wait + AnswerTimeout);
                     if (result.Failure is not { } failure)
                     {
+                        var previous = last;
                         last = result.Value!;
+                        if (!IsFinished(last.State) && last.UpdatedAt == previous.UpdatedAt && asked.Elapsed < PollInterval)
+                        {
+                            // Answered at once with nothing new: this service does not long-poll; do not spin.
+                            var pause = PollInterval - asked.Elapsed;
+                            remaining = Remaining();
+                            if (timeout is not null && remaining < pause)
+                            {
+                                pause = remaining;
+                            }
+
+                            if (pause > TimeSpan.Zero)
+                            {
+                                await Task.Delay(pause, cancellationToken);
+                            }
+                        }
+
                         outage.Reset();
                         warned = false;
                         continue;

@@ -166,6 +166,7 @@ public static class JobsCommand
 
         lines.AddRange(s.FailureSummary.Select(f => $"  failures   {f.Count:N0} × {f.Reason}"));
         lines.AddRange(ChallengerLines.Describe(s.Challenger));
+        lines.AddRange(StageLines.Describe(s.Stages));
         return string.Join(Environment.NewLine, lines);
     }
 }

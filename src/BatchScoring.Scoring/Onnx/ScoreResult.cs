@@ -29,4 +29,7 @@ public sealed class ScoreResult
     public int[] ScoredRows { get; }
 
     public IReadOnlyList<RowFailure> Failures { get; }
+
+    /// <summary>Time spent inside ONNX Runtime's Run; the rest of the call converted columns to tensors and back.</summary>
+    public TimeSpan RunTime { get; internal set; }
 }

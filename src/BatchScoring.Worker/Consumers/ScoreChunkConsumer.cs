@@ -10,15 +10,16 @@ public sealed class ScoreChunkConsumer(ChunkScorer scorer) : IConsumer<ScoreChun
 {
     public async Task Consume(ConsumeContext<ScoreChunk> context)
     {
-        if (context.SentTime is { } sent)
+        var queueWait = context.SentTime is { } sent ? TimeSpan.FromTicks(Math.Max(0, (DateTime.UtcNow - sent).Ticks)) : TimeSpan.Zero;
+        if (context.SentTime is not null)
         {
-            ScoringMetrics.QueueWaitSeconds.Record(Math.Max(0, (DateTime.UtcNow - sent).TotalSeconds), ScoringMetrics.ModeTag("job"));
+            ScoringMetrics.QueueWaitSeconds.Record(queueWait.TotalSeconds, ScoringMetrics.ModeTag("job"));
         }
 
         // Every error ends in a recorded outcome inside the scorer (failed, or left to the reconciler with backoff), so
         // the message is acknowledged. Only when even that cannot be recorded (PostgreSQL down) does this throw: the
         // message goes to score-chunks_error, and the reconciler re-sends the chunk once its job has been quiet.
-        await scorer.ScoreAsync(context.Message, context.CancellationToken);
+        await scorer.ScoreAsync(context.Message, queueWait, context.CancellationToken);
     }
 }
 

@@ -38,7 +38,7 @@ public sealed partial class JobWaitTests(ServerFixture servers)
         var status = System.Text.Json.JsonSerializer.Deserialize<JobStatus>(run.Stdout, ServiceTestHost.Json)!;
         Assert.Equal("succeeded", status.State);
         Assert.Equal(20_000, status.ScoredRows);
-        // Polls every 250 ms: the process ends well within 2 s of the job (process exit included, on a loaded machine).
+        // Long polls, answered when the job ends: the process ends well within 2 s of the job (process exit included, on a loaded machine).
         Assert.True(exited - status.FinishedAt!.Value < TimeSpan.FromSeconds(2), $"CLI ended {exited - status.FinishedAt} after the job");
     }
 
