@@ -166,6 +166,7 @@ public sealed class ChunkScorer(
         var spec = new ChunkSpec(chunk.ChunkIndex, chunk.Path, chunk.RowGroup, chunk.RowStart, chunk.RowCount, chunk.ByteOffset);
         // An empty input is planned as one chunk of no rows, so it ends through the same commit and finisher as any job.
         SourceBatch source;
+        var read = ScoringTracing.Stage("chunk.read", chunk.JobId, chunk.ChunkIndex);
         if (spec.RowCount == 0)
         {
             source = new SourceBatch(EmptyBatch(job.ReadColumns), 0, []);
@@ -186,6 +187,8 @@ public sealed class ChunkScorer(
             await job.EnsureFileMatchesAsync(spec.Path, path => CheckFileAsync(job, path));
             source = await Dataset.ReadChunkAsync(job.Format, spec, job.ReadColumns, storageRoots, cancellationToken);
         }
+
+        read?.Dispose();
 
         using var lease = models.Acquire(job.ModelVersion);
         var context = new ResultRowContext(job.Job.Id, null, job.Job.ModelName, job.Job.ModelVersion, DateTimeOffset.UtcNow);
@@ -212,7 +215,9 @@ public sealed class ChunkScorer(
                 var count = Math.Min(batchRows, rows.RowCount - start);
                 var slice = start == 0 && count == rows.RowCount ? rows : rows.Slice(start, count);
                 var watch = Stopwatch.StartNew();
+                var infer = ScoringTracing.Stage("chunk.infer", chunk.JobId, chunk.ChunkIndex);
                 var result = lease.Model.Score(slice, job.Mapping, scoreOptions, cancellationToken);
+                infer?.Dispose();
                 ScoringMetrics.InferenceSeconds.Record(watch.Elapsed.TotalSeconds, ScoringMetrics.ModelTags(job.Job.ModelName, "job"));
                 ScoringMetrics.BatchRows.Record(result.ScoredRows.Length, ScoringMetrics.ModelTags(job.Job.ModelName, "job"));
 
@@ -314,6 +319,7 @@ public sealed class ChunkScorer(
     {
         // Yield first so the caller goes on to score the next batch while this COPY serialises rows.
         await Task.Yield();
+        using var activity = ScoringTracing.Source.StartActivity("chunk.copy");
         var watch = Stopwatch.StartNew();
         foreach (var (table, context, rows) in copies)
         {
@@ -385,6 +391,7 @@ public sealed class ChunkScorer(
         string folder, IReadOnlyList<SourceColumn> partColumns, int chunkIndex, List<ColumnBatch> parts, ResultRowContext context, string modelSha256,
         CancellationToken cancellationToken)
     {
+        using var activity = ScoringTracing.Source.StartActivity("chunk.parquet");
         var path = Path.Combine(folder, PartFileName(chunkIndex));
         // This worker holds the chunk's lock, so any temporary file of this part is a leftover of a killed attempt.
         ParquetBatchWriter.DeleteLeftovers(path);
