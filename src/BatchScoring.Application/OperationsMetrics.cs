@@ -20,4 +20,20 @@ public static class OperationsMetrics
     public static void JobFinished(string state) => JobsFinished.Add(1, new KeyValuePair<string, object?>("state", state));
 
     public static void RetrainingPublished(string reason) => RetrainingRequested.Add(1, new KeyValuePair<string, object?>("reason", reason));
+
+    /// <summary>Exports every series the alerts read as 0 from start-up, so <c>increase()</c> sees the first event.</summary>
+    public static void EnsureRegistered()
+    {
+        foreach (var state in (string[])["succeeded", "failed", "cancelled"])
+        {
+            JobsFinished.Add(0, new KeyValuePair<string, object?>("state", state));
+        }
+
+        foreach (var reason in (string[])[Contracts.RetrainingReasons.Drift, Contracts.RetrainingReasons.Performance])
+        {
+            RetrainingRequested.Add(0, new KeyValuePair<string, object?>("reason", reason));
+        }
+
+        ChunksInProgress.Add(0);
+    }
 }

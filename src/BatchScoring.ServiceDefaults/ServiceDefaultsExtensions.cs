@@ -53,6 +53,7 @@ internal sealed class UnlabelledSeries : IHostedService
     public Task StartAsync(CancellationToken cancellationToken)
     {
         ScoringMetrics.EnsureRegistered();
+        OperationsMetrics.EnsureRegistered();
         return Task.CompletedTask;
     }
 
