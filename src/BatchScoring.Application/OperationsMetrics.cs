@@ -34,6 +34,11 @@ public static class OperationsMetrics
             RetrainingRequested.Add(0, new KeyValuePair<string, object?>("reason", reason));
         }
 
+        foreach (var reason in (string[])["permanent", "poison", "retries_exhausted", "retry", "retry_later", "resent"])
+        {
+            ScoringMetrics.ChunkFailed(reason, 0);
+        }
+
         ChunksInProgress.Add(0);
     }
 }
