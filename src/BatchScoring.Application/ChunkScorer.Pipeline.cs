@@ -88,7 +88,12 @@ public sealed partial class ChunkScorer
         {
             // The query and its key ranges come from the job's stored plan, never from the message.
             var queryStart = Stopwatch.GetTimestamp();
-            var source = await sqlInputs.ReadChunkAsync(sql, spec, job.ReadColumns, cancellationToken);
+            SourceBatch source;
+            using (ScoringTracing.Stage("chunk.read", job.Job.Id, spec.Index))
+            {
+                source = await sqlInputs.ReadChunkAsync(sql, spec, job.ReadColumns, cancellationToken);
+            }
+
             run.Timings.AddSince(ChunkStage.Read, queryStart);
             if (source.Batch.RowCount != spec.RowCount)
             {
@@ -109,13 +114,23 @@ public sealed partial class ChunkScorer
         var offset = 0;
         var rows = checked((int)spec.RowCount);
         var readStart = Stopwatch.GetTimestamp();
-        await foreach (var source in Dataset.ReadSlicesAsync(job.Format, spec, job.ReadColumns, BatchRows(job), storageRoots, cancellationToken))
+        var readSpan = ScoringTracing.Stage("chunk.read", job.Job.Id, spec.Index);
+        try
         {
-            // Reading is the time to produce a slice, not the time waiting for the score stage to take it.
-            run.Timings.AddSince(ChunkStage.Read, readStart);
-            await output.WriteAsync(new ChunkSlice(source, offset, rows), cancellationToken);
-            offset += source.Batch.RowCount;
-            readStart = Stopwatch.GetTimestamp();
+            await foreach (var source in Dataset.ReadSlicesAsync(job.Format, spec, job.ReadColumns, BatchRows(job), storageRoots, cancellationToken))
+            {
+                // Reading is the time to produce a slice, not the time waiting for the score stage to take it.
+                run.Timings.AddSince(ChunkStage.Read, readStart);
+                readSpan?.Dispose();
+                await output.WriteAsync(new ChunkSlice(source, offset, rows), cancellationToken);
+                offset += source.Batch.RowCount;
+                readStart = Stopwatch.GetTimestamp();
+                readSpan = ScoringTracing.Stage("chunk.read", job.Job.Id, spec.Index);
+            }
+        }
+        finally
+        {
+            readSpan?.Dispose();
         }
     }
 
@@ -136,7 +151,12 @@ public sealed partial class ChunkScorer
                 var count = Math.Min(batchRows, rows.RowCount - start);
                 var slice = start == 0 && count == rows.RowCount ? rows : rows.Slice(start, count);
                 var watch = Stopwatch.StartNew();
-                var result = run.Lease.Model.Score(slice, job.Mapping, scoreOptions, cancellationToken);
+                ScoreResult result;
+                using (ScoringTracing.Stage("chunk.infer", job.Job.Id, run.Spec.Index))
+                {
+                    result = run.Lease.Model.Score(slice, job.Mapping, scoreOptions, cancellationToken);
+                }
+
                 ScoringMetrics.InferenceSeconds.Record(watch.Elapsed.TotalSeconds, tags);
                 run.Timings.AddScore(watch.Elapsed, result);
                 ScoringMetrics.BatchRows.Record(result.ScoredRows.Length, tags);
@@ -189,6 +209,7 @@ public sealed partial class ChunkScorer
         await foreach (var batch in input.ReadAllAsync(cancellationToken))
         {
             var watch = Stopwatch.StartNew();
+            var copySpan = job.Table is null && challenger?.Table is null ? null : ScoringTracing.Stage("chunk.copy", job.Job.Id, run.Spec.Index);
             // One after the other: both COPYs share the chunk's connection and transaction.
             if (job.Table is not null && batch.Scored is not null)
             {
@@ -206,7 +227,9 @@ public sealed partial class ChunkScorer
                 run.Timings.Add(ChunkStage.Copy, watch.Elapsed);
             }
 
+            copySpan?.Dispose();
             var parquetStart = Stopwatch.GetTimestamp();
+            using var parquetSpan = part is null && challengerPart is null ? null : ScoringTracing.Stage("chunk.parquet", job.Job.Id, run.Spec.Index);
             if (part is not null && batch.Scored is not null)
             {
                 await part.AddAsync(batch.Scored, cancellationToken);
@@ -221,6 +244,7 @@ public sealed partial class ChunkScorer
         }
 
         var completeStart = Stopwatch.GetTimestamp();
+        using var completeSpan = part is null && challengerPart is null ? null : ScoringTracing.Stage("chunk.parquet", job.Job.Id, run.Spec.Index);
         if (part is not null)
         {
             await part.CompleteAsync(cancellationToken);

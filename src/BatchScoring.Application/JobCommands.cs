@@ -20,6 +20,7 @@ public sealed class JobCommands(JobStore store, ChunkDispatcher dispatcher, ILog
         if (await store.CancelJobAsync(id, cancellationToken))
         {
             logger.LogInformation("Job {JobId} cancelled", id);
+            OperationsMetrics.JobFinished("cancelled");
         }
 
         return await store.GetJobAsync(id, cancellationToken);

@@ -42,6 +42,7 @@ public sealed class JobFinisher(JobStore store, IPublishEndpoint publisher, Chal
             }
 
             logger.JobSucceeded(job.Id, job.ScoredRows, job.FailedRows);
+            OperationsMetrics.JobFinished("succeeded");
             await publisher.Publish(
                 new ScoringJobCompleted(job.Id, job.ModelName, job.ModelVersion, job.TotalRows, job.ScoredRows, job.FailedRows,
                     job.OutputTable, job.OutputParquet, job.FinishedAt ?? DateTimeOffset.UtcNow),
@@ -115,6 +116,7 @@ public sealed class JobFinisher(JobStore store, IPublishEndpoint publisher, Chal
     {
         var reason = job.Error ?? $"{job.FailedRows} of {job.TotalRows} rows failed; {job.ChunksFailed} chunks failed.";
         logger.JobFailed(job.Id, reason);
+        OperationsMetrics.JobFinished("failed");
         await publisher.Publish(
             new ScoringJobFailed(job.Id, job.ModelName, job.ModelVersion, job.TotalRows, job.ScoredRows, job.FailedRows,
                 reason, job.FinishedAt ?? DateTimeOffset.UtcNow),

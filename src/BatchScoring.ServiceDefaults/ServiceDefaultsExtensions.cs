@@ -15,7 +15,7 @@ public static class ServiceDefaultsExtensions
     /// <summary>
     /// Telemetry and health checks. Metrics: every instrument on the <see cref="ScoringMetrics.MeterName"/> meter, in
     /// Prometheus text under its own name (no scope label, no <c>target_info</c>, no runtime or ASP.NET series), read
-    /// fresh on each scrape (docs/decisions/ADR-008).
+    /// fresh on each scrape (docs/decisions/ADR-008). Traces: OTLP when configured (<see cref="TracingHostExtensions"/>).
     /// </summary>
     public static IHostApplicationBuilder AddServiceDefaults(this IHostApplicationBuilder builder)
     {
@@ -30,6 +30,7 @@ public static class ServiceDefaultsExtensions
             }));
         // After OpenTelemetry's own hosted service, which starts the meter provider: a measurement before it is lost.
         builder.Services.AddHostedService<UnlabelledSeries>();
+        builder.AddTracing();
         builder.Services.AddReadinessChecks();
         return builder;
     }
@@ -52,6 +53,7 @@ internal sealed class UnlabelledSeries : IHostedService
     public Task StartAsync(CancellationToken cancellationToken)
     {
         ScoringMetrics.EnsureRegistered();
+        OperationsMetrics.EnsureRegistered();
         return Task.CompletedTask;
     }
 

@@ -21,6 +21,7 @@
 # BATCHSCORING_TEST_PG_STOP_MODE=immediate (pg_ctl's shutdown mode; default fast) or
 # BATCHSCORING_TEST_RABBITMQ_STOP=term|kill (SIGTERM, a clean stop, or SIGKILL of the node instead of
 # rabbitmqctl stop; both return once the node has exited).
+# BATCHSCORING_TEST_RABBITMQ_PROMETHEUS_PORT=N enables the rabbitmq_prometheus plugin on 127.0.0.1:N.
 #
 # The test fixture (tests/BatchScoring.IntegrationTests/Infrastructure/ServerFixture.cs) runs this
 # script; keep the ports there and here in step.
@@ -214,6 +215,12 @@ log.console = false
 log.file.level = warning
 EOF
   echo '[].' >"$RMQ_DIR/enabled_plugins"
+  if [[ -n "${BATCHSCORING_TEST_RABBITMQ_PROMETHEUS_PORT:-}" ]]; then
+    # Opt-in for a private node: the rabbitmq_prometheus plugin with per-queue series (docs/observability.md).
+    echo '[rabbitmq_prometheus].' >"$RMQ_DIR/enabled_plugins"
+    printf 'prometheus.tcp.ip = 127.0.0.1\nprometheus.tcp.port = %s\nprometheus.return_per_object_metrics = true\n' \
+      "$BATCHSCORING_TEST_RABBITMQ_PROMETHEUS_PORT" >>"$RMQ_DIR/rabbitmq.conf"
+  fi
   : >"$RMQ_DIR/rabbitmq-env.conf"
 
   # A node that died leaves its pid file behind; if that pid is still a live beam, it is starting.

@@ -209,6 +209,7 @@ public sealed class DriftAuditor(
         if (retrain)
         {
             await bus.Publish(new RetrainingRequested(report.Model, report.Version, id, psi, driftedColumns, report.CreatedAt), cancellationToken);
+            OperationsMetrics.RetrainingPublished(RetrainingReasons.Drift);
         }
 
         await drift.MarkEventsPublishedAsync(report.Id, detect, retrain, cancellationToken);

@@ -247,6 +247,7 @@ public sealed class PerformanceReporter(
                         report.Model, report.Version, report.Id.ToString(), new Dictionary<string, double>(), new Dictionary<string, string>(), report.CreatedAt,
                         RetrainingReasons.Performance, report.Drops),
                     cancellationToken);
+                OperationsMetrics.RetrainingPublished(RetrainingReasons.Performance);
                 report = report with { RetrainingRequested = true };
             }
 

@@ -106,19 +106,31 @@ public static class ServiceHost
         return app;
     }
 
-    /// <summary>One line per event, secrets redacted; full exceptions only with <paramref name="verbose"/>.</summary>
+    /// <summary>
+    /// One line per event, secrets redacted; full exceptions only with <paramref name="verbose"/>. Text by default; JSON
+    /// (with scopes, trace and span ids) with <c>BatchScoring:LogFormat=json</c> or <c>Logging:Console:FormatterName=json</c>.
+    /// </summary>
     private static void AddServiceLogging(this WebApplicationBuilder builder, bool verbose)
     {
         var redactor = SecretRedactor.FromConfiguration(builder.Configuration);
         SecretRedactor.Current = redactor;
-        builder.Logging.AddConsole(o => o.FormatterName = ServiceLogFormatter.FormatterName);
-        builder.Logging.AddConsoleFormatter<ServiceLogFormatter, ServiceLogFormatterOptions>(o =>
+        var json = string.Equals(builder.Configuration[LogFormatKey], "json", StringComparison.OrdinalIgnoreCase)
+            || string.Equals(builder.Configuration["Logging:Console:FormatterName"], "json", StringComparison.OrdinalIgnoreCase);
+        builder.Logging.AddConsole(o => o.FormatterName = json ? JsonServiceLogFormatter.FormatterName : ServiceLogFormatter.FormatterName);
+        void Configure(ServiceLogFormatterOptions o)
         {
             o.TimestampFormat = "HH:mm:ss ";
+            o.IncludeScopes = true;
             o.Verbose = verbose;
             o.Redactor = redactor;
-        });
+        }
+
+        builder.Logging.AddConsoleFormatter<ServiceLogFormatter, ServiceLogFormatterOptions>(Configure);
+        builder.Logging.AddConsoleFormatter<JsonServiceLogFormatter, ServiceLogFormatterOptions>(Configure);
     }
+
+    /// <summary><c>text</c> (default) or <c>json</c>: the console log format of <c>serve</c>.</summary>
+    public const string LogFormatKey = "BatchScoring:LogFormat";
 
     /// <summary>Where to listen: the API's default address, or any free loopback port for roles that only serve /metrics and /health.</summary>
     private static string ListenUrls(string? configured, bool api, ApiKeyOptions keys)

@@ -1,12 +1,13 @@
 using BatchScoring.Application;
 using BatchScoring.Contracts;
 using MassTransit;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace BatchScoring.Worker.Consumers;
 
 /// <summary>Scores one chunk per message; the message is acknowledged only once the chunk's outcome is recorded in PostgreSQL.</summary>
-public sealed class ScoreChunkConsumer(ChunkScorer scorer) : IConsumer<ScoreChunk>
+public sealed class ScoreChunkConsumer(ChunkScorer scorer, ILogger<ScoreChunkConsumer> logger) : IConsumer<ScoreChunk>
 {
     public async Task Consume(ConsumeContext<ScoreChunk> context)
     {
@@ -19,7 +20,20 @@ public sealed class ScoreChunkConsumer(ChunkScorer scorer) : IConsumer<ScoreChun
         // Every error ends in a recorded outcome inside the scorer (failed, or left to the reconciler with backoff), so
         // the message is acknowledged. Only when even that cannot be recorded (PostgreSQL down) does this throw: the
         // message goes to score-chunks_error, and the reconciler re-sends the chunk once its job has been quiet.
-        await scorer.ScoreAsync(context.Message, queueWait, context.CancellationToken);
+        var chunk = context.Message;
+        // Every line logged while the chunk is scored carries its job and chunk (JSON logs show scopes).
+        using var scope = logger.BeginScope(new Dictionary<string, object> { ["JobId"] = chunk.JobId, ["ChunkIndex"] = chunk.ChunkIndex });
+        using var activity = ScoringTracing.Stage("chunk", chunk.JobId, chunk.ChunkIndex);
+        OperationsMetrics.ChunksInProgress.Add(1);
+        try
+        {
+            var outcome = await scorer.ScoreAsync(chunk, queueWait, context.CancellationToken);
+            activity?.SetTag("batchscoring.chunk_outcome", outcome.ToString());
+        }
+        finally
+        {
+            OperationsMetrics.ChunksInProgress.Add(-1);
+        }
     }
 }
 

@@ -19,7 +19,8 @@ internal sealed class PrivateRabbitMq : IAsyncDisposable
 
     public string Uri { get; }
 
-    public static async Task<PrivateRabbitMq> StartAsync(string user, string password, CancellationToken cancellationToken)
+    /// <param name="prometheusPort">With a port: the rabbitmq_prometheus plugin listens there (per-queue series on /metrics).</param>
+    public static async Task<PrivateRabbitMq> StartAsync(string user, string password, CancellationToken cancellationToken, int? prometheusPort = null)
     {
         var port = await LocalServers.FreePortPairAsync(cancellationToken);
         var directory = Directory.CreateTempSubdirectory("bs-private-rabbit-").FullName;
@@ -28,6 +29,10 @@ internal sealed class PrivateRabbitMq : IAsyncDisposable
             ["BATCHSCORING_TEST_SERVERS_DIR"] = directory,
             ["BATCHSCORING_TEST_AMQP_PORT"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
+        if (prometheusPort is { } metrics)
+        {
+            environment["BATCHSCORING_TEST_RABBITMQ_PROMETHEUS_PORT"] = metrics.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
         // The script writes rabbitmq.conf but leaves advanced.config to us: the node creates this user on first boot.
         Directory.CreateDirectory(Path.Combine(directory, "rabbitmq"));
         await File.WriteAllTextAsync(

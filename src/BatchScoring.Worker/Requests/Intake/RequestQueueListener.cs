@@ -150,6 +150,7 @@ internal sealed class RequestQueueListener(
 
     private async Task HandleAsync(byte[] body, ReadScoreRequest read, IReadOnlyBasicProperties properties, Delivery delivery)
     {
+        using var activity = RequestTracing.Start(properties, read);
         var route = new AnswerRoute(read.ReplyTo, properties.ReplyTo, properties.CorrelationId, read.ResponseAddress, read.EnvelopeRequestId, read.ConversationId);
         var cancellationToken = _stopping.Token;
         var outcome = ScoringMetrics.RequestFailedOutcome;
@@ -184,6 +185,7 @@ internal sealed class RequestQueueListener(
 
             _settler!.Ack(delivery.Generation, delivery.Tag);
             ScoringMetrics.RequestFinished(outcome, Stopwatch.GetElapsedTime(delivery.ReceivedAt));
+            activity?.SetTag("batchscoring.request_outcome", outcome);
         }
         catch (Exception ex) when (ex is OperationCanceledException or OperationInterruptedException or AlreadyClosedException or PublishException or IOException)
         {
