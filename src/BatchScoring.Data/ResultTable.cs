@@ -31,8 +31,9 @@ public sealed partial class ResultTable
         ("scored_at", "timestamp with time zone", true),
     ];
 
-    // The fixed columns are the same for every row of a COPY, so they are not sent per row: their defaults read
-    // settings that CopyAsync sets once per COPY. That removes 5 of the values each row costs the client to encode.
+    // Defaults for rows written by hand (the service sends every fixed column in its COPY rows). Filling the
+    // columns from these per-row current_setting() calls, as COPY once did, cost PostgreSQL about twice the COPY time
+    // of sending the values (docs/chunks.md, "Lineage").
     private static readonly Dictionary<string, string> FixedColumnDefaults = new(StringComparer.Ordinal)
     {
         ["job_id"] = "nullif(current_setting('batchscoring.job_id', true), '')::uuid",
@@ -58,6 +59,11 @@ public sealed partial class ResultTable
         foreach (var column in passthrough.Concat(outputs))
         {
             columns.Append(", ").Append(Quote(column.Name));
+        }
+
+        foreach (var fixedColumn in FixedColumnTypes)
+        {
+            columns.Append(", ").Append(Quote(fixedColumn.Name));
         }
 
         _copySql = $"COPY {QuotedName} ({columns}) FROM STDIN (FORMAT BINARY)";
@@ -289,7 +295,9 @@ public sealed partial class ResultTable
             }
 
             ddl.Append(CreateTableSql()).Append(";\n");
-            ddl.Append("CREATE INDEX IF NOT EXISTS ").Append(Quote(IndexName("job_id_idx"))).Append(" ON ").Append(QuotedName).Append(" (\"job_id\");\n");
+            // BRIN, not B-tree: a job's rows arrive together, so block ranges summarise them well, and the index costs
+            // COPY almost nothing (a B-tree on job_id was a third of the COPY time; docs/chunks.md, "Lineage").
+            ddl.Append("CREATE INDEX IF NOT EXISTS ").Append(Quote(IndexName("job_id_idx"))).Append(" ON ").Append(QuotedName).Append(" USING brin (\"job_id\");\n");
             ddl.Append("CREATE INDEX IF NOT EXISTS ").Append(Quote(IndexName("key_idx"))).Append(" ON ").Append(QuotedName).Append(" (").Append(Quote(Key.Name)).Append(");\n");
             if (readerRoleExists)
             {
@@ -471,41 +479,12 @@ public sealed partial class ResultTable
             return 0;
         }
 
-        var scoredAt = context.ScoredAt.UtcDateTime;
-        var jobId = context.JobId;
-        var requestId = context.RequestId;
-        var modelName = context.ModelName;
-        var modelVersion = context.ModelVersion;
-        var count = rows.RowCount;
-
-        await using (var settings = new NpgsqlCommand(
-            """
-            SELECT set_config('batchscoring.job_id', $1, false), set_config('batchscoring.request_id', $2, false),
-                   set_config('batchscoring.model_name', $3, false), set_config('batchscoring.model_version', $4, false),
-                   set_config('batchscoring.scored_at', $5, false)
-            """,
-            connection))
-        {
-            settings.Parameters.Add(new NpgsqlParameter<string> { TypedValue = jobId?.ToString() ?? "" });
-            settings.Parameters.Add(new NpgsqlParameter<string> { TypedValue = requestId ?? "" });
-            settings.Parameters.Add(new NpgsqlParameter<string> { TypedValue = modelName });
-            settings.Parameters.Add(new NpgsqlParameter<string> { TypedValue = modelVersion.ToString(CultureInfo.InvariantCulture) });
-            settings.Parameters.Add(new NpgsqlParameter<string> { TypedValue = scoredAt.ToString("O", CultureInfo.InvariantCulture) });
-            await settings.ExecuteNonQueryAsync(ct);
-        }
-
-        try
-        {
-            return await CopyRowsAsync(connection, writers, count, ct);
-        }
-        finally
-        {
-            await ClearLineageSettingsAsync(connection);
-        }
+        return await CopyRowsAsync(connection, writers, rows.RowCount, context, ct);
     }
 
-    private async Task<ulong> CopyRowsAsync(NpgsqlConnection connection, ColumnWriter[] writers, int count, CancellationToken ct)
+    private async Task<ulong> CopyRowsAsync(NpgsqlConnection connection, ColumnWriter[] writers, int count, ResultRowContext context, CancellationToken ct)
     {
+        var scoredAt = context.ScoredAt.UtcDateTime;
         await using var importer = await connection.BeginBinaryImportAsync(_copySql, ct);
         for (var row = 0; row < count; row++)
         {
@@ -514,36 +493,31 @@ public sealed partial class ResultTable
             {
                 await writers[c].WriteAsync(importer, row, ct);
             }
+
+            // The fixed columns, in FixedColumnTypes order.
+            if (context.JobId is { } jobId)
+            {
+                await importer.WriteAsync(jobId, NpgsqlDbType.Uuid, ct);
+            }
+            else
+            {
+                await importer.WriteNullAsync(ct);
+            }
+
+            if (context.RequestId is { } requestId)
+            {
+                await importer.WriteAsync(requestId, NpgsqlDbType.Text, ct);
+            }
+            else
+            {
+                await importer.WriteNullAsync(ct);
+            }
+
+            await importer.WriteAsync(context.ModelName, NpgsqlDbType.Text, ct);
+            await importer.WriteAsync(context.ModelVersion, NpgsqlDbType.Integer, ct);
+            await importer.WriteAsync(scoredAt, NpgsqlDbType.TimestampTz, ct);
         }
 
         return await importer.CompleteAsync(ct);
-    }
-
-    /// <summary>
-    /// The lineage settings live on the session, so a pooled connection must not carry them to its next user
-    /// (whose rows would silently take this COPY's job id and model).
-    /// </summary>
-    private static async Task ClearLineageSettingsAsync(NpgsqlConnection connection)
-    {
-        if (connection.State != System.Data.ConnectionState.Open)
-        {
-            return;
-        }
-
-        try
-        {
-            await using var clear = new NpgsqlCommand(
-                """
-                SELECT set_config('batchscoring.job_id', '', false), set_config('batchscoring.request_id', '', false),
-                       set_config('batchscoring.model_name', '', false), set_config('batchscoring.model_version', '', false),
-                       set_config('batchscoring.scored_at', '', false)
-                """,
-                connection);
-            await clear.ExecuteNonQueryAsync(CancellationToken.None);
-        }
-        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.InFailedSqlTransaction)
-        {
-            // The COPY failed inside a transaction: its rollback undoes the settings too.
-        }
     }
 }
