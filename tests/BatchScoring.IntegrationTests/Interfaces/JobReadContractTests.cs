@@ -1,0 +1,48 @@
+using BatchScoring.Cli.Hosting;
+using BatchScoring.IntegrationTests.Infrastructure;
+using BatchScoring.IntegrationTests.Jobs;
+using BatchScoring.Scoring.Data;
+using BatchScoring.Scoring.OnnxWriter;
+
+namespace BatchScoring.IntegrationTests.Interfaces;
+
+/// <summary>
+/// The job reads of the status page (chunks, failed rows) and <c>jobs submit --json</c>, checked against schemas/ on
+/// a job that succeeds with failed rows.
+/// </summary>
+public sealed class JobReadContractTests(ServerFixture servers)
+{
+    private const int Features = 6;
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Submit_json_chunks_and_failed_rows_match_their_schemas()
+    {
+        await using var host = await ServiceTestHost.StartAsync(servers, "contract-reads", ServiceRoles.All, Ct);
+        var api = host.Client.BaseAddress!.ToString();
+        var names = Enumerable.Range(0, Features).Select(GeneratedDatasetOptions.FeatureName).ToArray();
+        await host.RegisterModelAsync("churn", SampleModels.Mlp([Features, 8, 1], seed: 4, featureNames: names).Bytes, Ct);
+        var input = Path.Combine(host.WorkDir, "in.parquet");
+        await DatasetGenerator.WriteParquetAsync(input, new GeneratedDatasetOptions { Rows = 2_000, Features = Features, RowGroupRows = 1_000, NaNEvery = 500 }, Ct);
+
+        var submitted = await CliJsonAsync(0, "jobs", "submit", "--model", "churn", "--input", input, "--key-column", "customer_id",
+            "--output-table", "scoring.contract_reads", "--chunk-rows", "1000", "--max-failed-percent", "50", "--json", "--api", api);
+        SchemaAssert.Valid("job-status.schema.json", submitted, "jobs submit --json");
+        var id = System.Text.Json.JsonDocument.Parse(submitted).RootElement.GetProperty("id").GetGuid();
+        Assert.Equal("succeeded", (await host.WaitForEndAsync(id, TimeSpan.FromMinutes(2), Ct)).State);
+
+        SchemaAssert.EachValid("job-chunk.schema.json", await host.Client.GetStringAsync($"/api/jobs/{id}/chunks", Ct), "GET /api/jobs/{id}/chunks");
+        SchemaAssert.EachValid("job-failed-row.schema.json", await host.Client.GetStringAsync($"/api/jobs/{id}/failed-rows", Ct), "GET /api/jobs/{id}/failed-rows");
+
+        // With --wait, --json prints the final status.
+        SchemaAssert.Valid("job-status.schema.json", await CliJsonAsync(0, "jobs", "submit", "--model", "churn", "--input", input, "--key-column", "customer_id",
+            "--output-table", "scoring.contract_reads_wait", "--max-failed-percent", "50", "--wait", "--json", "--api", api), "jobs submit --wait --json");
+    }
+
+    private static async Task<string> CliJsonAsync(int? exit, params string[] args)
+    {
+        var (code, stdout, stderr) = await CliProcess.RunAsync(Ct, args);
+        Assert.True(exit is null || code == exit, $"batchscore {string.Join(' ', args)} exited {code}:\n{stdout}{stderr}");
+        return stdout;
+    }
+}
