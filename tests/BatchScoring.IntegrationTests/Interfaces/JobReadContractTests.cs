@@ -7,8 +7,8 @@ using BatchScoring.Scoring.OnnxWriter;
 namespace BatchScoring.IntegrationTests.Interfaces;
 
 /// <summary>
-/// The job reads of the status page (chunks, failed rows) and <c>jobs submit --json</c>, checked against schemas/ on
-/// a job that succeeds with failed rows.
+/// The job reads of the status page (chunks, failed rows), <c>jobs submit --json</c>, label ingests and performance reports,
+/// checked against schemas/ on real jobs.
 /// </summary>
 public sealed class JobReadContractTests(ServerFixture servers)
 {
@@ -37,6 +37,32 @@ public sealed class JobReadContractTests(ServerFixture servers)
         // With --wait, --json prints the final status.
         SchemaAssert.Valid("job-status.schema.json", await CliJsonAsync(0, "jobs", "submit", "--model", "churn", "--input", input, "--key-column", "customer_id",
             "--output-table", "scoring.contract_reads_wait", "--max-failed-percent", "50", "--wait", "--json", "--api", api), "jobs submit --wait --json");
+    }
+
+    [Fact]
+    public async Task Label_ingests_and_performance_reports_match_their_schemas()
+    {
+        await using var host = await ServiceTestHost.StartAsync(servers, "contract-perf", ServiceRoles.All, Ct);
+        var api = host.Client.BaseAddress!.ToString();
+        var names = Enumerable.Range(0, Features).Select(GeneratedDatasetOptions.FeatureName).ToArray();
+        await host.RegisterModelAsync("churn", SampleModels.Mlp([Features, 8, 1], seed: 4, featureNames: names).Bytes, Ct);
+        var input = Path.Combine(host.WorkDir, "in.parquet");
+        await DatasetGenerator.WriteParquetAsync(input, new GeneratedDatasetOptions { Rows = 1_000, Features = Features }, Ct);
+        var (response, job, body) = await host.SubmitAsync(new BatchScoring.Contracts.SubmitScoringJob
+        {
+            Model = "churn", Input = input, KeyColumn = "customer_id", OutputTable = "scoring.contract_perf",
+        }, Ct);
+        Assert.True(response.IsSuccessStatusCode, body);
+        Assert.Equal("succeeded", (await host.WaitForEndAsync(job!.Id, TimeSpan.FromMinutes(2), Ct)).State);
+
+        var labels = Path.Combine(host.WorkDir, "labels.csv");
+        await File.WriteAllLinesAsync(labels, ["customer_id,churned", .. Enumerable.Range(0, 1_000).Select(i => $"{i},{i % 3 % 2}")], Ct);
+        SchemaAssert.Valid("label-ingest-result.schema.json", await CliJsonAsync(0, "labels", "ingest", "--model", "churn", "--input", labels,
+            "--key-column", "customer_id", "--label-column", "churned", "--json", "--api", api), "labels ingest --json");
+
+        SchemaAssert.EachValid("performance-report.schema.json", await host.Client.GetStringAsync("/api/models/churn/performance", Ct), "GET /api/models/churn/performance");
+        SchemaAssert.EachValid("performance-report.schema.json", await CliJsonAsync(0, "performance", "report", "--name", "churn", "--json", "--api", api), "performance report --json");
+        SchemaAssert.EachValid("performance-report.schema.json", await host.Client.GetStringAsync("/api/models/churn/performance/reports", Ct), "GET /api/models/churn/performance/reports");
     }
 
     private static async Task<string> CliJsonAsync(int? exit, params string[] args)
