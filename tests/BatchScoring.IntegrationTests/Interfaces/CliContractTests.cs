@@ -1,8 +1,12 @@
+using BatchScoring.Cli.Hosting;
 using BatchScoring.IntegrationTests.Infrastructure;
+using BatchScoring.IntegrationTests.Jobs;
+using BatchScoring.Scoring.Data;
+using BatchScoring.Scoring.OnnxWriter;
 
 namespace BatchScoring.IntegrationTests.Interfaces;
 
-/// <summary><c>--json</c> outputs of CLI verbs that talk to PostgreSQL directly, checked against schemas/.</summary>
+/// <summary><c>--json</c> outputs of the CLI's migrate and model lifecycle verbs, checked against schemas/.</summary>
 public sealed class CliContractTests(ServerFixture servers)
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
@@ -19,6 +23,26 @@ public sealed class CliContractTests(ServerFixture servers)
         Assert.NotEqual(0, System.Text.Json.JsonDocument.Parse(applied).RootElement.GetProperty("applied").GetArrayLength());
         SchemaAssert.Valid("migration-status.schema.json", await CliJsonAsync(environment, 0, "migrate", "--status", "--json"), "migrate --status --json (up to date)");
         SchemaAssert.Valid("migration-applied.schema.json", await CliJsonAsync(environment, 0, "migrate", "--json"), "migrate --json (nothing to apply)");
+    }
+
+    [Fact]
+    public async Task Model_lifecycle_json_outputs_match_their_schemas()
+    {
+        await using var host = await ServiceTestHost.StartAsync(servers, "contract-lifecycle", ServiceRoles.Api, Ct);
+        var api = host.Client.BaseAddress!.ToString();
+        string[] Names(int count) => Enumerable.Range(0, count).Select(GeneratedDatasetOptions.FeatureName).ToArray();
+        await host.RegisterModelAsync("churn", SampleModels.Mlp([6, 4, 1], seed: 1, featureNames: Names(6)).Bytes, Ct);
+        await host.RegisterModelAsync("churn", SampleModels.Mlp([6, 4, 1], seed: 2, featureNames: Names(6)).Bytes, Ct);
+        await host.RegisterModelAsync("churn", SampleModels.Mlp([7, 4, 1], seed: 3, featureNames: Names(7)).Bytes, Ct);
+        string[] Cli(params string[] args) => [.. args, "--json", "--api", api];
+
+        await CliJsonAsync([], 0, Cli("models", "alias", "--name", "churn", "--alias", "production", "--version", "1"));
+        await CliJsonAsync([], 0, Cli("models", "alias", "--name", "churn", "--alias", "production", "--version", "2"));
+        SchemaAssert.Valid("model-version.schema.json", await CliJsonAsync([], 0, Cli("models", "rollback", "--name", "churn", "--alias", "production")), "models rollback --json");
+        SchemaAssert.Valid("model-version.schema.json", await CliJsonAsync([], 0, Cli("models", "archive", "--name", "churn", "--version", "2")), "models archive --json");
+        SchemaAssert.Valid("model-version.schema.json", await CliJsonAsync([], 0, Cli("models", "unarchive", "--name", "churn", "--version", "2")), "models unarchive --json");
+        SchemaAssert.Valid("model-version-deleted.schema.json", await CliJsonAsync([], 0, Cli("models", "delete", "--name", "churn", "--version", "2")), "models delete --json");
+        SchemaAssert.Valid("alias-move-refused.schema.json", await CliJsonAsync([], 1, Cli("models", "alias", "--name", "churn", "--alias", "production", "--version", "3")), "models alias --json (refused)");
     }
 
     private static async Task<string> CliJsonAsync(Dictionary<string, string?> environment, int exit, params string[] args)
