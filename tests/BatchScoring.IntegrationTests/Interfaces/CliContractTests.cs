@@ -6,7 +6,7 @@ using BatchScoring.Scoring.OnnxWriter;
 
 namespace BatchScoring.IntegrationTests.Interfaces;
 
-/// <summary><c>--json</c> outputs of the CLI's migrate and model lifecycle verbs, checked against schemas/.</summary>
+/// <summary><c>--json</c> outputs of the CLI's migrate, model lifecycle, generate and score verbs, checked against schemas/.</summary>
 public sealed class CliContractTests(ServerFixture servers)
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
@@ -43,6 +43,33 @@ public sealed class CliContractTests(ServerFixture servers)
         SchemaAssert.Valid("model-version.schema.json", await CliJsonAsync([], 0, Cli("models", "unarchive", "--name", "churn", "--version", "2")), "models unarchive --json");
         SchemaAssert.Valid("model-version-deleted.schema.json", await CliJsonAsync([], 0, Cli("models", "delete", "--name", "churn", "--version", "2")), "models delete --json");
         SchemaAssert.Valid("alias-move-refused.schema.json", await CliJsonAsync([], 1, Cli("models", "alias", "--name", "churn", "--alias", "production", "--version", "3")), "models alias --json (refused)");
+    }
+
+    [Fact]
+    public async Task Generate_json_and_score_json_match_their_schemas()
+    {
+        var dir = Directory.CreateTempSubdirectory("contract-score-");
+        try
+        {
+            var generated = await CliJsonAsync([], 0, "generate", "--output-dir", dir.FullName, "--rows", "500", "--features", "4", "--hidden", "8", "--nan-every", "100", "--json");
+            SchemaAssert.Valid("generate-output.schema.json", generated, "generate --json");
+            var paths = System.Text.Json.JsonDocument.Parse(generated).RootElement;
+            var (model, data) = (paths.GetProperty("model").GetString()!, paths.GetProperty("data").GetString()!);
+
+            // With failed rows (failedRowsFile set) and without (NaN passed to the model: failedRowsFile null).
+            var withFailures = await CliJsonAsync([], 0, "score", "--model-file", model, "--input", data, "--key-column", "customer_id",
+                "--output-parquet", Path.Combine(dir.FullName, "scored.parquet"), "--json");
+            SchemaAssert.Valid("score-summary.schema.json", withFailures, "score --json (failed rows)");
+            Assert.Equal(System.Text.Json.JsonValueKind.String, System.Text.Json.JsonDocument.Parse(withFailures).RootElement.GetProperty("failedRowsFile").ValueKind);
+            var clean = await CliJsonAsync([], 0, "score", "--model-file", model, "--input", data, "--key-column", "customer_id",
+                "--output-parquet", Path.Combine(dir.FullName, "all.parquet"), "--allow-non-finite", "--json");
+            SchemaAssert.Valid("score-summary.schema.json", clean, "score --json (no failed rows)");
+            Assert.Equal(System.Text.Json.JsonValueKind.Null, System.Text.Json.JsonDocument.Parse(clean).RootElement.GetProperty("failedRowsFile").ValueKind);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
     }
 
     private static async Task<string> CliJsonAsync(Dictionary<string, string?> environment, int exit, params string[] args)
