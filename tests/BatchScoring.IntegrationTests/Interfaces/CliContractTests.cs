@@ -6,7 +6,7 @@ using BatchScoring.Scoring.OnnxWriter;
 
 namespace BatchScoring.IntegrationTests.Interfaces;
 
-/// <summary><c>--json</c> outputs of the CLI's migrate, model lifecycle, generate and score verbs, checked against schemas/.</summary>
+/// <summary><c>--json</c> outputs of the CLI's migrate, model lifecycle, schedule control, generate and score verbs, checked against schemas/.</summary>
 public sealed class CliContractTests(ServerFixture servers)
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
@@ -43,6 +43,14 @@ public sealed class CliContractTests(ServerFixture servers)
         SchemaAssert.Valid("model-version.schema.json", await CliJsonAsync([], 0, Cli("models", "unarchive", "--name", "churn", "--version", "2")), "models unarchive --json");
         SchemaAssert.Valid("model-version-deleted.schema.json", await CliJsonAsync([], 0, Cli("models", "delete", "--name", "churn", "--version", "2")), "models delete --json");
         SchemaAssert.Valid("alias-move-refused.schema.json", await CliJsonAsync([], 1, Cli("models", "alias", "--name", "churn", "--alias", "production", "--version", "3")), "models alias --json (refused)");
+
+        // Schedule controls answer the schedule.
+        await CliJsonAsync([], 0, Cli("schedules", "create", "--name", "contract-pause", "--cron", "0 2 * * *", "--model", "churn@1",
+            "--input", Path.Combine(host.WorkDir, "{date:yyyy-MM-dd}.csv"), "--key-column", "id", "--output-table", "scoring.contract_pause"));
+        foreach (var verb in new[] { "pause", "resume", "delete" })
+        {
+            SchemaAssert.Valid("schedule.schema.json", await CliJsonAsync([], 0, Cli("schedules", verb, "--name", "contract-pause")), $"schedules {verb} --json");
+        }
     }
 
     [Fact]
