@@ -37,6 +37,13 @@ public sealed class JobReadContractTests(ServerFixture servers)
         // With --wait, --json prints the final status.
         SchemaAssert.Valid("job-status.schema.json", await CliJsonAsync(0, "jobs", "submit", "--model", "churn", "--input", input, "--key-column", "customer_id",
             "--output-table", "scoring.contract_reads_wait", "--max-failed-percent", "50", "--wait", "--json", "--api", api), "jobs submit --wait --json");
+
+        // A job that fails (exit 1 with --wait) and its retry answer the job's status too.
+        var failed = await CliJsonAsync(1, "jobs", "submit", "--model", "churn", "--input", input, "--key-column", "customer_id",
+            "--output-table", "scoring.contract_reads_failed", "--max-failed-rows", "0", "--wait", "--json", "--api", api);
+        SchemaAssert.Valid("job-status.schema.json", failed, "jobs submit --wait --json (failed)");
+        var failedId = System.Text.Json.JsonDocument.Parse(failed).RootElement.GetProperty("id").GetString()!;
+        SchemaAssert.Valid("job-status.schema.json", await CliJsonAsync(0, "jobs", "retry", failedId, "--json", "--api", api), "jobs retry --json");
     }
 
     [Fact]
