@@ -58,7 +58,6 @@ public static class BatchScoringHostExtensions
         builder.Services.AddSingleton<ChallengerStore>();
         builder.Services.AddSingleton<ChallengerComparisons>();
         builder.Services.AddScoped<ChunkScorer>();
-        builder.Services.AddHostedService<JobPathWarmUp>();
         return builder;
     }
 

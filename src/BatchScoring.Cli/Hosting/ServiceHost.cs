@@ -65,7 +65,14 @@ public static class ServiceHost
         // Applied once PostgreSQL answers (DependencyWaiter), so a role started before its database waits instead of exiting.
         // (with --migrate-timeout the migration runs once, bounded, at the end of Build instead)
         builder.Services.Configure<StartupOptions>(o => o.Migrate = settings.Migrate && settings.MigrateTimeout is null);
-        builder.AddBatchScoringBus(worker: settings.Roles.HasFlag(ServiceRoles.Worker));
+        var worker = settings.Roles.HasFlag(ServiceRoles.Worker);
+        builder.AddBatchScoringBus(worker);
+        if (api || worker)
+        {
+            // Only the roles on a job's path (submit, status, chunks) take its one-time costs at start-up.
+            builder.Services.AddHostedService<JobPathWarmUp>();
+        }
+
         if (settings.Roles.HasFlag(ServiceRoles.Scheduler))
         {
             builder.AddScheduler();
