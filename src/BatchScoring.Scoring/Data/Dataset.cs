@@ -133,8 +133,13 @@ public static class Dataset
         return ReadSlicesAsync(format, Confined(roots, chunk), columns, sliceRows, cancellationToken);
     }
 
-    private static async IAsyncEnumerable<SourceBatch> ReadSlicesAsync(
-        DatasetFormat format, ChunkSpec chunk, IReadOnlyList<SourceColumn> columns, int sliceRows,
+    private static IAsyncEnumerable<SourceBatch> ReadSlicesAsync(
+        DatasetFormat format, ChunkSpec chunk, IReadOnlyList<SourceColumn> columns, int sliceRows, CancellationToken cancellationToken) =>
+        ReadSlicesAsync(format, chunk, columns, sliceRows, (ParquetRowGroupCache?)null, cancellationToken);
+
+    /// <summary><see cref="ReadSlicesAsync(DatasetFormat, ChunkSpec, IReadOnlyList{SourceColumn}, int, StorageRoots, CancellationToken)"/> through a cache of its own (tests).</summary>
+    internal static async IAsyncEnumerable<SourceBatch> ReadSlicesAsync(
+        DatasetFormat format, ChunkSpec chunk, IReadOnlyList<SourceColumn> columns, int sliceRows, ParquetRowGroupCache? rowGroups,
         [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(columns);
@@ -148,7 +153,7 @@ public static class Dataset
 
         if (format == DatasetFormat.Parquet)
         {
-            await foreach (var batch in ParquetDataset.ReadRangesAsync(ranges, columns, cancellationToken))
+            await foreach (var batch in ParquetDataset.ReadRangesAsync(ranges, columns, rowGroups ?? ParquetRowGroupCache.Shared, cancellationToken))
             {
                 yield return batch;
             }

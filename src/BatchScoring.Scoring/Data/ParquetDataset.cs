@@ -3,7 +3,7 @@ using Parquet.Schema;
 
 namespace BatchScoring.Scoring.Data;
 
-/// <summary>Parquet input: one chunk per row group, or several row ranges when a row group is larger than the chunk size.</summary>
+/// <summary>Parquet input: one slice per row group, or several row ranges when a row group is larger than <see cref="WholeRowGroupBound"/>.</summary>
 public static class ParquetDataset
 {
     internal static async Task<(IReadOnlyList<SourceColumn> Columns, IReadOnlyList<ChunkSpec> Chunks, long Rows)> PlanFileAsync(
@@ -23,14 +23,17 @@ public static class ParquetDataset
                     : $"'{path}' has a row group of {groupRows:N0} rows; at most {MaxRowGroupRows:N0} rows per row group can be read (a row group is read whole): rewrite it with smaller row groups.");
             }
 
-            for (long offset = 0; offset < groupRows; offset += chunkRows)
+            // A row group is decoded whole whatever its pieces (Parquet.Net reads a column chunk at once), so one up to
+            // the bound stays one chunk; only larger ones are split, for parallelism and retry granularity.
+            var pieceRows = groupRows <= WholeRowGroupBound(chunkRows) ? Math.Max(1, groupRows) : chunkRows;
+            for (long offset = 0; offset < groupRows; offset += pieceRows)
             {
                 if (chunks.Count > Dataset.MaxChunks)
                 {
                     throw new DatasetException($"'{path}' would make more than {Dataset.MaxChunks:N0} chunks; use larger chunks (ChunkRows).");
                 }
 
-                chunks.Add(new ChunkSpec(firstChunkIndex + chunks.Count, path, group, rowStart + offset, Math.Min(chunkRows, groupRows - offset)));
+                chunks.Add(new ChunkSpec(firstChunkIndex + chunks.Count, path, group, rowStart + offset, Math.Min(pieceRows, groupRows - offset)));
             }
 
             rowStart += groupRows;
@@ -38,6 +41,18 @@ public static class ParquetDataset
 
         return (columns, chunks, rowStart);
     }
+
+    /// <summary>
+    /// Largest row group planned as one chunk: <see cref="WholeRowGroupFactor"/> × the chunk size. Larger ones are cut
+    /// into chunk-size pieces, which a worker decodes once (<see cref="ParquetRowGroupCache"/>).
+    /// </summary>
+    public static long WholeRowGroupBound(int chunkRows) => (long)chunkRows * WholeRowGroupFactor;
+
+    public const int WholeRowGroupFactor = 4;
+
+    /// <summary>Sizes the process's row-group cache for a worker scoring <paramref name="chunkConcurrency"/> chunks at once: one decoded row group each, plus one.</summary>
+    public static void ConfigureSharedRowGroups(int chunkConcurrency) =>
+        ParquetRowGroupCache.Shared.Capacity = Math.Max(1, chunkConcurrency) + 1;
 
     /// <summary>A row group is read whole (Parquet.Net reads a column chunk at once): beyond this, memory is the limit.</summary>
     public const int MaxRowGroupRows = 64 * 1024 * 1024;
@@ -67,11 +82,13 @@ public static class ParquetDataset
     /// Reads the ranges of one chunk one after the other, each a row group (or part of one), opening each file once for
     /// its consecutive ranges: the caller holds one row group at a time, never the chunk whole.
     /// </summary>
+    /// <remarks>A range that is part of a row group takes it from <paramref name="cache"/>: its other pieces are decoded once.</remarks>
     internal static async IAsyncEnumerable<SourceBatch> ReadRangesAsync(
-        IEnumerable<ChunkSpec> ranges, IReadOnlyList<SourceColumn> columns,
+        IEnumerable<ChunkSpec> ranges, IReadOnlyList<SourceColumn> columns, ParquetRowGroupCache? cache,
         [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
         ParquetReader? reader = null;
+        FileVersion version = default;
         string? openPath = null;
         try
         {
@@ -85,14 +102,14 @@ public static class ParquetDataset
                         reader = null;
                     }
 
-                    reader = await OpenAsync(range.Path, cancellationToken);
+                    (reader, version) = await OpenVersionAsync(range.Path, cancellationToken);
                     openPath = range.Path;
                 }
 
                 SourceBatch batch;
                 try
                 {
-                    batch = await ReadOpenedChunkAsync(reader, range, columns, cancellationToken);
+                    batch = await ReadOpenedChunkAsync(reader, range, columns, cancellationToken, cache is null ? null : (cache, version));
                 }
                 catch (Exception ex) when (IsDamage(ex))
                 {
@@ -112,7 +129,9 @@ public static class ParquetDataset
         }
     }
 
-    private static async Task<SourceBatch> ReadOpenedChunkAsync(ParquetReader reader, ChunkSpec chunk, IReadOnlyList<SourceColumn> columns, CancellationToken cancellationToken)
+    private static async Task<SourceBatch> ReadOpenedChunkAsync(
+        ParquetReader reader, ChunkSpec chunk, IReadOnlyList<SourceColumn> columns, CancellationToken cancellationToken,
+        (ParquetRowGroupCache Cache, FileVersion Version)? shared = null)
     {
         var group = chunk.RowGroup ?? throw new DatasetException($"Chunk {chunk.Index} of '{chunk.Path}' names no row group.");
         if (group >= reader.RowGroupCount)
@@ -139,17 +158,33 @@ public static class ParquetDataset
             throw new DatasetException($"Chunk {chunk.Index} (rows {chunk.RowStart}..{chunk.RowStart + chunk.RowCount}) is outside row group {group} of '{chunk.Path}'. Was the file replaced after the job was planned?");
         }
 
+        var whole = offsetInGroup == 0 && count == groupReader.RowCount;
+        if (whole || shared is not { } cached)
+        {
+            var decoded = await DecodeRowGroupAsync(reader, groupReader, chunk.Path, columns, cancellationToken);
+            return new SourceBatch(whole ? decoded : decoded.Slice(offsetInGroup, count), chunk.RowStart, []);
+        }
+
+        var key = new RowGroupKey(chunk.Path, cached.Version.Length, cached.Version.LastWriteUtc, group, RowGroupKey.ColumnsKey(columns));
+        var rowGroup = await cached.Cache.GetAsync(
+            key, offsetInGroup, count, groupReader.RowCount, ct => DecodeRowGroupAsync(reader, groupReader, chunk.Path, columns, ct), cancellationToken);
+        return new SourceBatch(rowGroup.Slice(offsetInGroup, count), chunk.RowStart, []);
+    }
+
+    /// <summary>The named columns of one whole row group (Parquet.Net reads a column chunk at once).</summary>
+    private static async Task<ColumnBatch> DecodeRowGroupAsync(
+        ParquetReader reader, ParquetRowGroupReader groupReader, string path, IReadOnlyList<SourceColumn> columns, CancellationToken cancellationToken)
+    {
         var fields = reader.Schema.Fields;
         var result = new List<BatchColumn>(columns.Count);
         foreach (var column in columns)
         {
             var field = fields.FirstOrDefault(f => f.Name == column.Name)
-                ?? throw new DatasetException($"'{chunk.Path}' has no column '{column.Name}'.");
-            var full = await ReadColumnAsync(groupReader, field, column, chunk.Path, cancellationToken);
-            result.Add(offsetInGroup == 0 && count == full.Length ? full : full.Slice(offsetInGroup, count));
+                ?? throw new DatasetException($"'{path}' has no column '{column.Name}'.");
+            result.Add(await ReadColumnAsync(groupReader, field, column, path, cancellationToken));
         }
 
-        return new SourceBatch(new ColumnBatch(result), chunk.RowStart, []);
+        return new ColumnBatch(result);
     }
 
     private static readonly byte[] Magic = "PAR1"u8.ToArray();
@@ -158,12 +193,18 @@ public static class ParquetDataset
     /// Opens a Parquet file after checking what it is without quoting it: Parquet.Net's own errors include the file's
     /// first and last bytes, which would put a line of any file a caller points at into the answer.
     /// </summary>
-    private static async Task<ParquetReader> OpenAsync(string path, CancellationToken cancellationToken)
+    private static async Task<ParquetReader> OpenAsync(string path, CancellationToken cancellationToken) =>
+        (await OpenVersionAsync(path, cancellationToken)).Reader;
+
+    /// <summary>Opens a Parquet file (see <see cref="OpenAsync"/>) and says which version of it was opened.</summary>
+    private static async Task<(ParquetReader Reader, FileVersion Version)> OpenVersionAsync(string path, CancellationToken cancellationToken)
     {
         var stream = InputFile.Open(path, useAsync: true);
         try
         {
             var length = stream.Length;
+            // Taken from the open handle: a file replaced after this point is not the one read here.
+            var version = new FileVersion(length, File.GetLastWriteTimeUtc(stream.SafeFileHandle));
             if (length == 0)
             {
                 throw new DatasetException($"Input file '{path}' is empty (0 bytes); it is not a Parquet file.");
@@ -177,7 +218,7 @@ public static class ParquetDataset
             }
 
             stream.Position = 0;
-            return await ParquetReader.CreateAsync(stream, leaveStreamOpen: false, cancellationToken: cancellationToken);
+            return (await ParquetReader.CreateAsync(stream, leaveStreamOpen: false, cancellationToken: cancellationToken), version);
         }
         catch (Exception ex) when (IsDamage(ex))
         {
@@ -190,6 +231,9 @@ public static class ParquetDataset
             throw;
         }
     }
+
+    /// <summary>Which version of a file was opened: its length and last write time (UTC) when it was opened.</summary>
+    private readonly record struct FileVersion(long Length, DateTime LastWriteUtc);
 
     private static async Task<bool> HasMagicAsync(FileStream stream, long offset, CancellationToken cancellationToken)
     {

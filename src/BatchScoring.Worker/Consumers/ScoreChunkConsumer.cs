@@ -1,5 +1,6 @@
 using BatchScoring.Application;
 using BatchScoring.Contracts;
+using BatchScoring.Scoring.Data;
 using MassTransit;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -46,6 +47,7 @@ public sealed class ScoreChunkConsumerDefinition : ConsumerDefinition<ScoreChunk
         _concurrency = options.Value.ChunkConcurrency;
         EndpointName = options.Value.QueueName(ChunkDispatcher.QueueName);
         ConcurrentMessageLimit = _concurrency;
+        ParquetDataset.ConfigureSharedRowGroups(_concurrency);
     }
 
     protected override void ConfigureConsumer(

@@ -36,12 +36,13 @@ public sealed class JobEndToEndTests(ServerFixture servers)
             Passthrough = ["region"],
             OutputTable = "scoring.results_churn",
             OutputParquet = parquetOut,
-            ChunkRows = 2_000,
+            ChunkRows = 1_000,
             BatchRows = 700,
         }, Ct);
 
         Assert.True(response.StatusCode == HttpStatusCode.Accepted, body);
-        Assert.Equal(7, submitted!.ChunksTotal); // row groups of 5000, 5000, 2000 split at 2000 rows: 3 + 3 + 1
+        // Row groups of 5000 and 5000 (over 4 × 1000 rows: split at 1000) and 2000 (kept whole): 5 + 5 + 1.
+        Assert.Equal(11, submitted!.ChunksTotal);
         var final = await host.WaitForEndAsync(submitted.Id, TimeSpan.FromMinutes(2), Ct);
 
         Assert.Equal("succeeded", final.State);
@@ -109,7 +110,7 @@ public sealed class JobEndToEndTests(ServerFixture servers)
 
         // Parquet: one part per chunk, no temporary files left, and a manifest written last that adds up.
         var files = Directory.GetFiles(parquetOut).Select(Path.GetFileName).Order().ToArray();
-        Assert.Equal(Enumerable.Range(0, 7).Select(i => $"part-{i:D6}.parquet").Append("_SUCCESS").Order(), files);
+        Assert.Equal(Enumerable.Range(0, 11).Select(i => $"part-{i:D6}.parquet").Append("_SUCCESS").Order(), files);
         long parquetRows = 0;
         foreach (var part in Directory.GetFiles(parquetOut, "part-*.parquet"))
         {
@@ -120,7 +121,7 @@ public sealed class JobEndToEndTests(ServerFixture servers)
         Assert.Equal(11_988, parquetRows);
         using var manifest = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(parquetOut, "_SUCCESS"), Ct));
         Assert.Equal(11_988, manifest.RootElement.GetProperty("scoredRows").GetInt64());
-        Assert.Equal(7, manifest.RootElement.GetProperty("parts").GetArrayLength());
+        Assert.Equal(11, manifest.RootElement.GetProperty("parts").GetArrayLength());
         Assert.Equal(
             ["customer_id", "region", "score", "job_id", "model_name", "model_version", "scored_at"],
             manifest.RootElement.GetProperty("schema").EnumerateArray().Select(c => c.GetProperty("name").GetString()));

@@ -88,10 +88,11 @@ public sealed class DatasetTests : IDisposable
         var options = new GeneratedDatasetOptions { Rows = 2_500, Features = 3, RowGroupRows = 1_000 };
         await DatasetGenerator.WriteParquetAsync(path, options, Ct);
 
-        var plan = await Dataset.PlanAsync(path, 400, Ct);
+        var plan = await Dataset.PlanAsync(path, 200, Ct);
 
-        // Row groups of 1000, 1000, 500 split at 400 rows: 3 + 3 + 2 chunks.
-        Assert.Equal(8, plan.Chunks.Count);
+        // Row groups of 1000, 1000 (over 4 × 200 rows: split at 200) and 500 (kept whole): 5 + 5 + 1 chunks.
+        Assert.Equal(11, plan.Chunks.Count);
+        Assert.Equal([200L, 200, 200, 200, 200, 200, 200, 200, 200, 200, 500], plan.Chunks.Select(c => c.RowCount));
         Assert.Equal(2_500, plan.TotalRows);
         var keys = new List<long>();
         foreach (var chunk in plan.Chunks)
@@ -103,8 +104,8 @@ public sealed class DatasetTests : IDisposable
 
         Assert.Equal(Enumerable.Range(1, 2_500).Select(i => (long)i), keys);
         var expected = DatasetGenerator.CreateBatch(options, 1_000, 1_000)[GeneratedDatasetOptions.FeatureName(2)].As<float>();
-        var secondGroup = await Dataset.ReadChunkAsync(plan.Format, plan.Chunks[3], plan.Columns, Ct);
-        Assert.Equal(expected.Take(400), secondGroup.Batch[GeneratedDatasetOptions.FeatureName(2)].As<float>());
+        var secondGroup = await Dataset.ReadChunkAsync(plan.Format, plan.Chunks[5], plan.Columns, Ct);
+        Assert.Equal(expected.Take(200), secondGroup.Batch[GeneratedDatasetOptions.FeatureName(2)].As<float>());
     }
 
     [Fact]
