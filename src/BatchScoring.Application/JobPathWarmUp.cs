@@ -17,7 +17,8 @@ namespace BatchScoring.Application;
 /// failure only means the first job pays those costs itself.
 /// </summary>
 public sealed class JobPathWarmUp(
-    DependencyGate gate, JobStore jobs, ModelStore models, ModelRegistry registry, IBus bus, IOptions<BatchScoringOptions> options, ILogger<JobPathWarmUp> logger)
+    DependencyGate gate, JobStore jobs, ModelStore models, ModelRegistry registry, IBus bus, IOptions<BatchScoringOptions> options,
+    IOptions<JobPathWarmUpOptions> warmUp, ILogger<JobPathWarmUp> logger)
     : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -33,7 +34,7 @@ public sealed class JobPathWarmUp(
             await jobs.GetChunksAsync(nobody, stoppingToken);
             await jobs.CountFailureReasonsAsync(nobody, 5, stoppingToken);
             await bus.GetSendEndpoint(new Uri($"exchange:{options.Value.QueueName(ChunkDispatcher.QueueName)}"));
-            await ScoreSampleChunkAsync(stoppingToken);
+            await WarmUpSampleFileAsync(warmUp.Value.ScoreSampleChunk, stoppingToken);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
@@ -45,7 +46,8 @@ public sealed class JobPathWarmUp(
         }
     }
 
-    private static async Task ScoreSampleChunkAsync(CancellationToken cancellationToken)
+    /// <summary>Plans a 10-row file (what the API does on submit) and, where chunks are scored, scores it to Parquet.</summary>
+    private static async Task WarmUpSampleFileAsync(bool scoreChunk, CancellationToken cancellationToken)
     {
         var folder = Directory.CreateTempSubdirectory("batchscoring-warm-up-");
         try
@@ -54,6 +56,11 @@ public sealed class JobPathWarmUp(
             var input = Path.Combine(folder.FullName, "rows.parquet");
             await DatasetGenerator.WriteParquetAsync(input, new GeneratedDatasetOptions { Rows = 10, Features = 4, RowGroupRows = 10 }, cancellationToken);
             var dataset = await Dataset.PlanAsync(input, 10, cancellationToken);
+            if (!scoreChunk)
+            {
+                return;
+            }
+
             using var model = ScoringModel.Load(SampleModels.Mlp([4, 4, 1], seed: 1).Bytes, new ScoringSessionOptions { IntraOpThreads = 1, PreferCuda = false });
             var plan = ScoringPlan.Create(dataset.Columns, model, key, [], null);
             var source = await Dataset.ReadChunkAsync(dataset.Format, dataset.Chunks[0], plan.Columns, cancellationToken);
@@ -68,4 +75,10 @@ public sealed class JobPathWarmUp(
             folder.Delete(recursive: true);
         }
     }
+}
+
+/// <summary>What the job path warm-up runs besides the queries: a sample chunk only where chunks are scored (the worker role).</summary>
+public sealed class JobPathWarmUpOptions
+{
+    public bool ScoreSampleChunk { get; set; } = true;
 }

@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using BatchScoring.Cli.Errors;
 
 namespace BatchScoring.Cli.Commands;
@@ -27,7 +28,11 @@ internal sealed class ApiClient(HttpClient http) : IDisposable
     private static readonly TimeSpan AttemptTimeout = TimeSpan.FromSeconds(30);
 
     /// <summary>Also what `--json` prints: every property, null ones as null, as the API writes them (schemas/README.md).</summary>
-    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        WriteIndented = true,
+        TypeInfoResolver = JsonTypeInfoResolver.Combine(CliJsonContext.Default, new DefaultJsonTypeInfoResolver()),
+    };
 
     // No DefaultValueFactory: help would print the environment's value, and the key is a secret.
     public static Option<string?> ApiOption { get; } = new("--api")

@@ -71,6 +71,7 @@ public static class ServiceHost
         {
             // Only the roles on a job's path (submit, status, chunks) take its one-time costs at start-up.
             builder.Services.AddHostedService<JobPathWarmUp>();
+            builder.Services.Configure<JobPathWarmUpOptions>(o => o.ScoreSampleChunk = worker);
         }
 
         if (settings.Roles.HasFlag(ServiceRoles.Scheduler))
