@@ -252,8 +252,8 @@ public static class CsvDataset
 
             var parsed = column.Kind switch
             {
-                ColumnKind.Float64 => double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out ((double[])_values)[row]),
-                ColumnKind.Float32 => float.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out ((float[])_values)[row]),
+                ColumnKind.Float64 => CsvNumbers.TryParseDouble(text, out ((double[])_values)[row]),
+                ColumnKind.Float32 => CsvNumbers.TryParseSingle(text, out ((float[])_values)[row]),
                 ColumnKind.Int64 => long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out ((long[])_values)[row]),
                 ColumnKind.Int32 => int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out ((int[])_values)[row]),
                 ColumnKind.Boolean => TryParseBoolean(text, out ((bool[])_values)[row]),

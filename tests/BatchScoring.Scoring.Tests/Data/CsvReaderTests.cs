@@ -151,6 +151,36 @@ public sealed class CsvReaderTests : IDisposable
     }
 
     [Fact]
+    public async Task Numeric_cells_parse_exactly_as_dotnet_parses_their_text()
+    {
+        // Number-like and almost-number text: the fast float path must accept and reject what double/float.TryParse do.
+        var random = new Random(11);
+        var pieces = new[] { "0", "1", "7", "9", "12345678901234567890", ".", "-", "+", "e", "E", "e-", "E+", " ", "Infinity", "NaN", "inf", "nan", "x", "0x", "∞", "1e400", "1e-400", "\u00a0" };
+        var texts = Enumerable.Range(0, 4_000).Select(_ => string.Concat(Enumerable.Range(0, random.Next(1, 6)).Select(_ => pieces[random.Next(pieces.Length)])))
+            .Where(t => t.Trim().Length > 0).Distinct().ToArray();
+        var path = Write("texts.csv", "id,d,f\n" + string.Concat(texts.Select((t, i) => $"{i},{t},{t}\n")));
+        var columns = new SourceColumn[] { new("d", ColumnKind.Float64, true), new("f", ColumnKind.Float32, true) };
+        var plan = await Dataset.PlanAsync(path, texts.Length, Ct);
+
+        var source = await Dataset.ReadChunkAsync(plan.Format, plan.Chunks[0], columns, Ct);
+
+        var doubles = source.Batch["d"];
+        var floats = source.Batch["f"];
+        for (var i = 0; i < texts.Length; i++)
+        {
+            var parsesAsDouble = double.TryParse(texts[i], NumberStyles.Float, CultureInfo.InvariantCulture, out var d);
+            var parsesAsFloat = float.TryParse(texts[i], NumberStyles.Float, CultureInfo.InvariantCulture, out var f);
+            Assert.True(parsesAsDouble == !doubles.IsNull(i), $"'{texts[i]}' as double");
+            Assert.True(parsesAsFloat == !floats.IsNull(i), $"'{texts[i]}' as float");
+            Assert.Equal(parsesAsDouble ? BitConverter.DoubleToInt64Bits(d) : 0, parsesAsDouble ? BitConverter.DoubleToInt64Bits(doubles.As<double>()[i]) : 0);
+            Assert.Equal(parsesAsFloat ? BitConverter.SingleToInt32Bits(f) : 0, parsesAsFloat ? BitConverter.SingleToInt32Bits(floats.As<float>()[i]) : 0);
+        }
+
+        Assert.Contains(texts, t => double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out _));
+        Assert.Contains(texts, t => !double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out _));
+    }
+
+    [Fact]
     public async Task Bad_values_name_the_value_the_kind_and_the_column_and_become_nulls()
     {
         var path = Write("bad.csv", "id,x,n,flag\n1,1.5,7,true\n2,\"1,5\",99999999999999999999,yes\n3,,,\n4,NaN,0x10,TRUE\n5,é,1.0,1\n");
