@@ -62,11 +62,14 @@ foreach (var (name, list) in results)
     Console.WriteLine($"median {name,-12} {list.Order().ElementAt(list.Count / 2),7:F2} s");
 }
 
-if (!results.ContainsKey("old")) return;
-Console.WriteLine($"ratio read old/new (median)        {Median("old") / Median("new"):F2}x");
-Console.WriteLine($"ratio read old/new-float32         {Median("old") / Median("new-float32"):F2}x");
-Console.WriteLine($"ratio read sep/new                 {Median("sep") / Median("new"):F2}x");
-Console.WriteLine($"ratio plan old/new                 {Median("plan-old") / Median("plan-new"):F2}x");
+foreach (var (a, b) in new[] { ("old", "new"), ("old", "new-float32"), ("sep", "new"), ("plan-old", "plan-new") })
+{
+    if (results.ContainsKey(a) && results.ContainsKey(b))
+    {
+        Console.WriteLine($"ratio {a}/{b} (median seconds) {Median(a) / Median(b):F2}x");
+    }
+}
+
 double Median(string n) => results[n].Order().ElementAt(results[n].Count / 2);
 
 static double SepRead(ChunkSpec chunk, IReadOnlyList<SourceColumn> columns)
