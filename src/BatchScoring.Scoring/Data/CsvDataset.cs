@@ -5,7 +5,8 @@ namespace BatchScoring.Scoring.Data;
 
 /// <summary>
 /// CSV input (RFC 4180: comma-separated, optional double-quoted fields, header row). Planning scans the file once
-/// and records the byte offset where each chunk starts, so a worker seeks straight to its rows.
+/// (<see cref="CsvChunkPlanner"/>) and records the byte offset where each chunk starts, so a worker seeks straight to
+/// its rows; <see cref="CsvRecordReader"/> parses records from UTF-8 bytes and numbers straight from the field bytes.
 /// Column types are inferred from the first rows: integers, then floating point, then booleans, else text.
 /// </summary>
 public static class CsvDataset
@@ -21,57 +22,24 @@ public static class CsvDataset
         await using var stream = InputFile.Open(path, useAsync: true);
         // Only the bytes present when planning starts: a device or a file still being written cannot make planning endless.
         var length = stream.Length;
-        var offsets = new List<long>();
-        long rows = 0;
-        var inQuotes = false;
-        var atRecordStart = true;
-        var headerDone = false;
+        var planner = new CsvChunkPlanner(chunkRows, path);
         long position = 0;
-        var buffer = new byte[1 << 16];
+        var buffer = new byte[1 << 20];
         int read;
         while (position < length && (read = await stream.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, length - position)), cancellationToken)) > 0)
         {
-            for (var i = 0; i < read; i++, position++)
-            {
-                var b = buffer[i];
-                if (atRecordStart && b != (byte)'\n' && b != (byte)'\r')
-                {
-                    atRecordStart = false;
-                    if (headerDone)
-                    {
-                        if (rows % chunkRows == 0)
-                        {
-                            if (offsets.Count >= Dataset.MaxChunks)
-                            {
-                                throw new DatasetException($"CSV file '{path}' would make more than {Dataset.MaxChunks:N0} chunks; use larger chunks (ChunkRows).");
-                            }
-
-                            offsets.Add(position);
-                        }
-
-                        rows++;
-                    }
-                }
-
-                if (b == (byte)'"')
-                {
-                    inQuotes = !inQuotes;
-                }
-                else if (b == (byte)'\n' && !inQuotes)
-                {
-                    atRecordStart = true;
-                    headerDone = true;
-                }
-            }
+            planner.Scan(buffer.AsSpan(0, read), position);
+            position += read;
         }
 
-        if (!headerDone && position == 0)
+        if (!planner.HeaderDone && position == 0)
         {
             throw new DatasetException($"CSV file '{path}' is empty (a header row is required).");
         }
 
         var columns = await InferColumnsAsync(path, cancellationToken);
 
+        var (offsets, rows) = (planner.Offsets, planner.Rows);
         var chunks = new List<ChunkSpec>(offsets.Count);
         for (var c = 0; c < offsets.Count; c++)
         {
@@ -85,17 +53,16 @@ public static class CsvDataset
     internal static async Task<IReadOnlyList<SourceColumn>> InferColumnsAsync(string path, CancellationToken cancellationToken)
     {
         await using var stream = InputFile.Open(path, useAsync: false);
-        using var reader = new StreamReader(stream, Encoding.UTF8);
-        var parser = new CsvRecordParser(reader, path);
-        var header = ReadHeader(parser, path);
+        var reader = new CsvRecordReader(stream, path);
+        var header = ReadHeader(reader, path);
         var stats = header.Select(_ => new KindCounts()).ToArray();
         var rows = 0;
-        for (; rows < InferenceRows && parser.Next() is { } record; rows++)
+        for (; rows < InferenceRows && reader.Next(); rows++)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            for (var c = 0; c < header.Count && c < record.Count; c++)
+            for (var c = 0; c < header.Length && c < reader.FieldCount; c++)
             {
-                stats[c].Add(record[c]);
+                stats[c].Add(reader.FieldString(c));
             }
         }
 
@@ -110,10 +77,10 @@ public static class CsvDataset
     /// The header row, checked. Errors give positions, never names: for a file that is not really CSV the "header"
     /// is its first line, and quoting it would hand that line to whoever pointed a job at the file.
     /// </summary>
-    private static IReadOnlyList<string> ReadHeader(CsvRecordParser parser, string path)
+    private static string[] ReadHeader(CsvRecordReader reader, string path)
     {
-        var header = parser.Next() ?? throw new DatasetException($"CSV file '{path}' has no header row.");
-        for (var c = 0; c < header.Count; c++)
+        var header = reader.Next() ? reader.RecordStrings() : throw new DatasetException($"CSV file '{path}' has no header row.");
+        for (var c = 0; c < header.Length; c++)
         {
             var first = IndexOf(header, header[c]);
             if (first < c && header[c].Length > 0)
@@ -205,9 +172,8 @@ public static class CsvDataset
         ArgumentOutOfRangeException.ThrowIfLessThan(sliceRows, 1);
         string[] header;
         await using (var headerStream = InputFile.Open(chunk.Path, useAsync: false))
-        using (var headerReader = new StreamReader(headerStream, Encoding.UTF8))
         {
-            header = [.. ReadHeader(new CsvRecordParser(headerReader, chunk.Path), chunk.Path)];
+            header = ReadHeader(new CsvRecordReader(headerStream, chunk.Path), chunk.Path);
         }
 
         var ordinals = columns.Select(c => Array.IndexOf(header, c.Name)).ToArray();
@@ -228,8 +194,7 @@ public static class CsvDataset
         }
 
         stream.Seek(chunk.ByteOffset, SeekOrigin.Begin);
-        using var reader = new StreamReader(stream, Encoding.UTF8);
-        var parser = new CsvRecordParser(reader, chunk.Path);
+        var reader = new CsvRecordReader(stream, chunk.Path);
         for (var sliceStart = 0; sliceStart < rows; sliceStart += sliceRows)
         {
             var count = Math.Min(sliceRows, rows - sliceStart);
@@ -238,11 +203,15 @@ public static class CsvDataset
             for (var row = 0; row < count; row++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                var record = parser.Next() ?? throw new DatasetException(
-                    $"CSV file '{chunk.Path}' ended after {sliceStart + row} of the {rows} rows planned for chunk {chunk.Index}. Was the file changed after the job was planned?");
-                if (record.Count != header.Length)
+                if (!reader.Next())
                 {
-                    issues.Add(new RowIssue(row, "*", $"expected {header.Length} fields, found {record.Count}"));
+                    throw new DatasetException(
+                        $"CSV file '{chunk.Path}' ended after {sliceStart + row} of the {rows} rows planned for chunk {chunk.Index}. Was the file changed after the job was planned?");
+                }
+
+                if (reader.FieldCount != header.Length)
+                {
+                    issues.Add(new RowIssue(row, "*", $"expected {header.Length} fields, found {reader.FieldCount}"));
                     foreach (var builder in builders)
                     {
                         builder.SetNull(row);
@@ -253,7 +222,7 @@ public static class CsvDataset
 
                 for (var c = 0; c < builders.Length; c++)
                 {
-                    if (builders[c].Set(row, record[ordinals[c]]) is { } reason)
+                    if (builders[c].Set(row, reader.Field(ordinals[c])) is { } reason)
                     {
                         issues.Add(new RowIssue(row, columns[c].Name, reason));
                     }
@@ -264,6 +233,7 @@ public static class CsvDataset
         }
     }
 
+    /// <summary>One column's values for a slice, parsed from the field's UTF-8 bytes (numbers never become strings).</summary>
     private sealed class ColumnBuilder(SourceColumn column, int rows)
     {
         private readonly Array _values = Array.CreateInstance(BatchColumn.ArrayTypeOf(column.Kind).GetElementType()!, rows);
@@ -272,124 +242,53 @@ public static class CsvDataset
         public void SetNull(int row) => (_nulls ??= new bool[rows])[row] = true;
 
         /// <summary>Stores the parsed value; returns why the text could not be parsed, or null.</summary>
-        public string? Set(int row, string text)
+        public string? Set(int row, ReadOnlySpan<byte> text)
         {
-            if (text.Length == 0)
+            if (text.IsEmpty)
             {
                 SetNull(row);
                 return null;
             }
 
-            switch (column.Kind)
+            var parsed = column.Kind switch
             {
-                case ColumnKind.String:
-                    ((string[])_values)[row] = text;
-                    return null;
-                case ColumnKind.Int64 when long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var l):
-                    ((long[])_values)[row] = l;
-                    return null;
-                case ColumnKind.Float64 when TryParseDouble(text, out var d):
-                    ((double[])_values)[row] = d;
-                    return null;
-                case ColumnKind.Boolean when bool.TryParse(text, out var b):
-                    ((bool[])_values)[row] = b;
-                    return null;
-                default:
-                    SetNull(row);
-                    return $"unparsable value '{Truncate(text)}' for {column.Kind} column '{column.Name}'";
+                ColumnKind.Float64 => CsvNumbers.TryParseDouble(text, out ((double[])_values)[row]),
+                ColumnKind.Float32 => CsvNumbers.TryParseSingle(text, out ((float[])_values)[row]),
+                ColumnKind.Int64 => long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out ((long[])_values)[row]),
+                ColumnKind.Int32 => int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out ((int[])_values)[row]),
+                ColumnKind.Boolean => TryParseBoolean(text, out ((bool[])_values)[row]),
+                ColumnKind.String => Store(((string[])_values), row, text),
+                _ => false,
+            };
+            if (parsed)
+            {
+                return null;
             }
+
+            SetNull(row);
+            return $"unparsable value '{Truncate(Encoding.UTF8.GetString(text))}' for {column.Kind} column '{column.Name}'";
         }
 
         public BatchColumn Build() => new(column.Name, column.Kind, _values, _nulls);
 
-        private static string Truncate(string text) => text.Length <= 40 ? text : text[..40] + "…";
-    }
-}
-
-/// <summary>Reads RFC 4180 records: quoted fields may hold commas, doubled quotes and line breaks.</summary>
-internal sealed class CsvRecordParser(TextReader reader, string path)
-{
-    private const int MaxRecordLength = CsvDataset.MaxRecordLength;
-
-    private readonly StringBuilder _field = new();
-    private readonly List<string> _record = [];
-    private int _length;
-
-    public IReadOnlyList<string>? Next()
-    {
-        _record.Clear();
-        _field.Clear();
-        _length = 0;
-        var inQuotes = false;
-        var any = false;
-        while (true)
+        private static bool Store(string[] values, int row, ReadOnlySpan<byte> text)
         {
-            var ch = reader.Read();
-            if (++_length > MaxRecordLength)
-            {
-                throw new DatasetException(
-                    $"CSV file '{path}' has a record longer than {MaxRecordLength:N0} characters{(inQuotes ? " (a quote is never closed)" : string.Empty)}; is it a CSV file?");
-            }
-
-            if (ch < 0)
-            {
-                if (!any)
-                {
-                    return null;
-                }
-
-                _record.Add(_field.ToString());
-                return [.. _record];
-            }
-
-            any = true;
-            var c = (char)ch;
-            if (inQuotes)
-            {
-                if (c == '"')
-                {
-                    if (reader.Peek() == '"')
-                    {
-                        reader.Read();
-                        _field.Append('"');
-                    }
-                    else
-                    {
-                        inQuotes = false;
-                    }
-                }
-                else
-                {
-                    _field.Append(c);
-                }
-
-                continue;
-            }
-
-            switch (c)
-            {
-                case '"':
-                    inQuotes = true;
-                    break;
-                case ',':
-                    _record.Add(_field.ToString());
-                    _field.Clear();
-                    break;
-                case '\r':
-                    break;
-                case '\n':
-                    if (_record.Count == 0 && _field.Length == 0)
-                    {
-                        any = false;
-                        continue; // blank line
-                    }
-
-                    _record.Add(_field.ToString());
-                    return [.. _record];
-                default:
-                    _field.Append(c);
-                    break;
-            }
+            values[row] = Encoding.UTF8.GetString(text);
+            return true;
         }
+
+        private static bool TryParseBoolean(ReadOnlySpan<byte> text, out bool value)
+        {
+            if (text.Length > 64)
+            {
+                return bool.TryParse(Encoding.UTF8.GetString(text), out value);
+            }
+
+            Span<char> chars = stackalloc char[64];
+            var count = Encoding.UTF8.GetChars(text, chars);
+            return bool.TryParse(chars[..count], out value);
+        }
+
+        private static string Truncate(string text) => text.Length <= 40 ? text : text[..40] + "…";
     }
 }
