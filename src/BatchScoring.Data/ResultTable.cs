@@ -541,14 +541,11 @@ public sealed partial class ResultTable
         try
         {
             await stream.CancelAsync();
+            await stream.DisposeAsync();
         }
         catch (Exception ex) when (ex is NpgsqlException or IOException or OperationCanceledException or InvalidOperationException)
         {
-            // The connection is already broken; the original error is the one to report.
-        }
-        finally
-        {
-            await stream.DisposeAsync();
+            // The connection is already broken (its owner disposes it); the original error is the one to report.
         }
     }
 

@@ -274,6 +274,29 @@ public sealed class ResultTableTests(DataDatabase db) : IClassFixture<DataDataba
         Assert.Equal(4L, reader.GetInt64(3));
     }
 
+    [Fact]
+    public async Task A_copy_that_fails_part_way_writes_no_row_and_leaves_the_connection_usable()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var table = ResultTable.Define("results_failed_copy", new ResultColumn("id", ColumnKind.Int64), [new("region", ColumnKind.String)], [new("score", ColumnKind.Float32)]);
+        await table.EnsureCreatedAsync(db.DataSource, ct);
+        const int rowCount = 20_000; // several buffers are sent before the bad row is reached
+        var regions = Enumerable.Range(0, rowCount).Select(i => $"region-{i}").ToArray();
+        regions[^1] = "lone surrogate \ud800"; // cannot be encoded as UTF-8
+        var rows = new ColumnBatch(
+        [
+            new BatchColumn("id", ColumnKind.Int64, Enumerable.Range(0, rowCount).Select(i => (long)i).ToArray()),
+            new BatchColumn("region", ColumnKind.String, regions),
+            new BatchColumn("score", ColumnKind.Float32, new float[rowCount]),
+        ]);
+
+        await using var connection = await db.DataSource.OpenConnectionAsync(ct);
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => table.CopyAsync(connection, new ResultRowContext(Guid.NewGuid(), null, "churn", 1, DateTimeOffset.UtcNow), rows, ct));
+
+        await using var count = new NpgsqlCommand("SELECT count(*) FROM scoring.results_failed_copy", connection);
+        Assert.Equal(0L, (long)(await count.ExecuteScalarAsync(ct))!);
+    }
+
     /// <summary>The rows as Npgsql's typed binary importer writes them: the reference for <see cref="ResultTable.CopyAsync"/>.</summary>
     private static async Task CopyWithTypedImporterAsync(NpgsqlConnection connection, ResultTable table, ResultRowContext context, ColumnBatch rows, CancellationToken ct)
     {
