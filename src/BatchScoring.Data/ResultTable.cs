@@ -479,7 +479,74 @@ public sealed partial class ResultTable
             return 0;
         }
 
-        return await CopyRowsAsync(connection, writers, rows.RowCount, context, ct);
+        var encoders = new ColumnEncoder[DataColumns.Count];
+        for (var i = 0; i < encoders.Length; i++)
+        {
+            if (ColumnEncoder.TryCreate(rows.Find(DataColumns[i].Name)!, DataColumns[i].Kind) is not { } encoder)
+            {
+                return await CopyRowsAsync(connection, writers, rows.RowCount, context, ct);
+            }
+
+            encoders[i] = encoder;
+        }
+
+        return await CopyEncodedRowsAsync(connection, encoders, rows.RowCount, context, ct);
+    }
+
+    /// <summary>The same rows as <see cref="CopyRowsAsync"/>, encoded here and sent through a raw binary COPY.</summary>
+    private async Task<ulong> CopyEncodedRowsAsync(NpgsqlConnection connection, ColumnEncoder[] encoders, int count, ResultRowContext context, CancellationToken ct)
+    {
+        var encoder = new BinaryCopyEncoder();
+        // The fixed columns are the same in every row: encoded once, in FixedColumnTypes order.
+        encoder.WriteLineage(context);
+        var lineage = encoder.Written.ToArray();
+        encoder.Clear();
+        encoder.WriteHeader();
+        var stream = await connection.BeginRawBinaryCopyAsync(_copySql, ct);
+        try
+        {
+            for (var row = 0; row < count; row++)
+            {
+                encoder.WriteFieldCount(encoders.Length + FixedColumnTypes.Length);
+                foreach (var column in encoders)
+                {
+                    column.Write(encoder, row);
+                }
+
+                encoder.WriteBytes(lineage);
+                if (encoder.Length >= BinaryCopyEncoder.FlushBytes)
+                {
+                    await stream.WriteAsync(encoder.Written, ct);
+                    encoder.Clear();
+                }
+            }
+
+            encoder.WriteTrailer();
+            await stream.WriteAsync(encoder.Written, ct);
+        }
+        catch
+        {
+            // Without the cancel, disposing the stream would end the COPY as if every row had been sent.
+            await QuietlyCancelAsync(stream);
+            throw;
+        }
+
+        // Ends the COPY; PostgreSQL's errors (constraints, types) surface here.
+        await stream.DisposeAsync();
+        return (ulong)count;
+    }
+
+    private static async Task QuietlyCancelAsync(NpgsqlRawCopyStream stream)
+    {
+        try
+        {
+            await stream.CancelAsync();
+            await stream.DisposeAsync();
+        }
+        catch (Exception ex) when (ex is NpgsqlException or IOException or OperationCanceledException or InvalidOperationException)
+        {
+            // The connection is already broken (its owner disposes it); the original error is the one to report.
+        }
     }
 
     private async Task<ulong> CopyRowsAsync(NpgsqlConnection connection, ColumnWriter[] writers, int count, ResultRowContext context, CancellationToken ct)

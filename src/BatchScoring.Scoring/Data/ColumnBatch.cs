@@ -75,8 +75,16 @@ public sealed class BatchColumn
     /// <summary>Copies rows [start, start+count) into a new column.</summary>
     public BatchColumn Slice(int start, int count)
     {
-        var values = Array.CreateInstance(Values.GetType().GetElementType()!, count);
-        Array.Copy(Values, start, values, 0, count);
+        // Typed copies into uninitialised arrays: a feature column of every batch of a split row group goes through here.
+        var values = Values switch
+        {
+            float[] v => CopyRange(v, start, count),
+            double[] v => CopyRange(v, start, count),
+            int[] v => CopyRange(v, start, count),
+            long[] v => CopyRange(v, start, count),
+            bool[] v => CopyRange(v, start, count),
+            _ => CopyRange(Values, start, count),
+        };
         bool[]? nulls = null;
         if (Nulls is not null)
         {
@@ -103,6 +111,21 @@ public sealed class BatchColumn
             _ => throw new InvalidOperationException($"Column '{Name}' has an unsupported array type {Values.GetType().Name}."),
         };
         return new BatchColumn(Name, Kind, values, Nulls is null ? null : Gather(Nulls, rows));
+    }
+
+    private static Array CopyRange(Array source, int start, int count)
+    {
+        var result = Array.CreateInstance(source.GetType().GetElementType()!, count);
+        Array.Copy(source, start, result, 0, count);
+        return result;
+    }
+
+    private static T[] CopyRange<T>(T[] source, int start, int count)
+        where T : unmanaged
+    {
+        var result = GC.AllocateUninitializedArray<T>(count);
+        source.AsSpan(start, count).CopyTo(result);
+        return result;
     }
 
     private static T[] Gather<T>(T[] source, IReadOnlyList<int> rows)

@@ -351,6 +351,10 @@ public static class ParquetDataset
                 values[i] = convert(raw[i]);
             }
         }
+        else if (typeof(TRaw) == typeof(TOut) && typeof(TOut) != typeof(DateTime) && ParquetNullableReads.Supports(field))
+        {
+            nulls = await ParquetNullableReads.ReadAsync(reader, field, (TRaw[])(object)values, cancellationToken);
+        }
         else
         {
             var raw = new TRaw?[rows];

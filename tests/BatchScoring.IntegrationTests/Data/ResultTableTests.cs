@@ -215,6 +215,122 @@ public sealed class ResultTableTests(DataDatabase db) : IClassFixture<DataDataba
     }
 
     [Fact]
+    public async Task Copy_writes_the_same_values_as_npgsqls_typed_importer()
+    {
+        // CopyAsync encodes rows itself; Npgsql's typed importer is the reference for every kind and edge value.
+        var ct = TestContext.Current.CancellationToken;
+        ResultColumn[] passthrough = [new("region", ColumnKind.String), new("seen_at", ColumnKind.Timestamp), new("flag", ColumnKind.Boolean)];
+        ResultColumn[] outputs =
+        [
+            new("f32", ColumnKind.Float32), new("f64", ColumnKind.Float64), new("i32", ColumnKind.Int32), new("i64", ColumnKind.Int64),
+            new("wide", ColumnKind.Int64), new("f32_wide", ColumnKind.Float64), new("i32_wide", ColumnKind.Float64),
+        ];
+        var encoded = ResultTable.Define("results_encoded", new ResultColumn("id", ColumnKind.Int64), passthrough, outputs);
+        var reference = ResultTable.Define("results_reference", new ResultColumn("id", ColumnKind.Int64), passthrough, outputs);
+        await encoded.EnsureCreatedAsync(db.DataSource, ct);
+        await reference.EnsureCreatedAsync(db.DataSource, ct);
+
+        var t0 = new DateTime(2024, 5, 6, 7, 8, 9, 123, DateTimeKind.Utc).AddTicks(4567);
+        DateTime[] stamps = [t0, new DateTime(1970, 1, 1, 0, 0, 0, DateTimeKind.Utc).AddTicks(-15), DateTime.MinValue, DateTime.MaxValue, new DateTime(1999, 12, 31, 23, 59, 59, DateTimeKind.Unspecified).AddTicks(9), default, t0];
+        var n = stamps.Length;
+        var rows = new ColumnBatch(
+        [
+            new BatchColumn("id", ColumnKind.Int64, new long[] { 1, 2, 3, 4, 5, 6, long.MaxValue }),
+            new BatchColumn("region", ColumnKind.String, new string?[] { "north", null, "", "s\u00fcd 'q' \"x\" \\ \t", "\U0001F600 \u4e2d\u6587", "x", new string('y', 70_000) }, [false, false, false, false, false, true, false]),
+            new BatchColumn("seen_at", ColumnKind.Timestamp, stamps, [false, false, false, false, false, true, false]),
+            new BatchColumn("flag", ColumnKind.Boolean, new[] { true, false, true, false, true, false, true }, [false, true, false, false, false, false, false]),
+            new BatchColumn("f32", ColumnKind.Float32, new[] { 1.5f, float.NaN, float.PositiveInfinity, float.NegativeInfinity, -0f, float.Epsilon, float.MaxValue }),
+            new BatchColumn("f64", ColumnKind.Float64, new[] { 0.1, 0, -2.5e300, double.NaN, double.Epsilon, -0.0, double.MinValue }, [false, true, false, false, false, false, false]),
+            new BatchColumn("i32", ColumnKind.Int32, new[] { int.MinValue, 0, int.MaxValue, -1, 1, 42, 7 }),
+            new BatchColumn("i64", ColumnKind.Int64, new[] { long.MinValue, 0, long.MaxValue, -1, 1, 42, 7 }, [false, false, false, false, false, false, true]),
+            new BatchColumn("wide", ColumnKind.Int32, new[] { 7, 8, 9, int.MinValue, int.MaxValue, 0, -3 }, [false, false, true, false, false, false, false]),
+            new BatchColumn("f32_wide", ColumnKind.Float32, new[] { 0.1f, float.NaN, 3e38f, -1e-38f, 0f, 1f, 2.5f }),
+            new BatchColumn("i32_wide", ColumnKind.Int32, new[] { int.MinValue, 0, int.MaxValue, 1, 2, 3, 4 }),
+        ]);
+        Assert.Equal(n, rows.RowCount);
+        foreach (var context in new[]
+        {
+            new ResultRowContext(Guid.NewGuid(), null, "churn", 3, new DateTimeOffset(2025, 1, 2, 3, 4, 5, 678, TimeSpan.FromHours(2)).AddTicks(12)),
+            new ResultRowContext(null, "req-\u00e9-1", "m\u00f6del", int.MaxValue, DateTimeOffset.UnixEpoch),
+        })
+        {
+            await using var connection = await db.DataSource.OpenConnectionAsync(ct);
+            Assert.Equal((ulong)n, await encoded.CopyAsync(connection, context, rows, ct));
+            await CopyWithTypedImporterAsync(connection, reference, context, rows, ct);
+        }
+
+        await using var compare = db.DataSource.CreateCommand(
+            """
+            SELECT (SELECT count(*) FROM scoring.results_encoded),
+                   (SELECT count(*) FROM (SELECT * FROM scoring.results_encoded EXCEPT ALL SELECT * FROM scoring.results_reference) d),
+                   (SELECT count(*) FROM (SELECT * FROM scoring.results_reference EXCEPT ALL SELECT * FROM scoring.results_encoded) d),
+                   (SELECT count(*) FROM scoring.results_encoded WHERE seen_at = 'infinity' OR seen_at = '-infinity')
+            """);
+        await using var reader = await compare.ExecuteReaderAsync(ct);
+        Assert.True(await reader.ReadAsync(ct));
+        Assert.Equal(2L * n, reader.GetInt64(0));
+        Assert.Equal(0L, reader.GetInt64(1));
+        Assert.Equal(0L, reader.GetInt64(2));
+        Assert.Equal(4L, reader.GetInt64(3));
+    }
+
+    [Fact]
+    public async Task A_copy_that_fails_part_way_writes_no_row_and_leaves_the_connection_usable()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var table = ResultTable.Define("results_failed_copy", new ResultColumn("id", ColumnKind.Int64), [new("region", ColumnKind.String)], [new("score", ColumnKind.Float32)]);
+        await table.EnsureCreatedAsync(db.DataSource, ct);
+        const int rowCount = 20_000; // several buffers are sent before the bad row is reached
+        var regions = Enumerable.Range(0, rowCount).Select(i => $"region-{i}").ToArray();
+        regions[^1] = "lone surrogate \ud800"; // cannot be encoded as UTF-8
+        var rows = new ColumnBatch(
+        [
+            new BatchColumn("id", ColumnKind.Int64, Enumerable.Range(0, rowCount).Select(i => (long)i).ToArray()),
+            new BatchColumn("region", ColumnKind.String, regions),
+            new BatchColumn("score", ColumnKind.Float32, new float[rowCount]),
+        ]);
+
+        await using var connection = await db.DataSource.OpenConnectionAsync(ct);
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => table.CopyAsync(connection, new ResultRowContext(Guid.NewGuid(), null, "churn", 1, DateTimeOffset.UtcNow), rows, ct));
+
+        await using var count = new NpgsqlCommand("SELECT count(*) FROM scoring.results_failed_copy", connection);
+        Assert.Equal(0L, (long)(await count.ExecuteScalarAsync(ct))!);
+    }
+
+    /// <summary>The rows as Npgsql's typed binary importer writes them: the reference for <see cref="ResultTable.CopyAsync"/>.</summary>
+    private static async Task CopyWithTypedImporterAsync(NpgsqlConnection connection, ResultTable table, ResultRowContext context, ColumnBatch rows, CancellationToken ct)
+    {
+        var columns = table.DataColumns.Select(c => c.Name).Concat(ResultTable.FixedColumns);
+        await using var importer = await connection.BeginBinaryImportAsync(
+            $"COPY {table.QuotedName} ({string.Join(", ", columns.Select(c => $"\"{c}\""))}) FROM STDIN (FORMAT BINARY)", ct);
+        for (var row = 0; row < rows.RowCount; row++)
+        {
+            await importer.StartRowAsync(ct);
+            foreach (var column in table.DataColumns)
+            {
+                var source = rows[column.Name];
+                object? value = source.GetValue(row) switch
+                {
+                    int i when column.Kind == ColumnKind.Int64 => (long)i,
+                    int i when column.Kind == ColumnKind.Float64 => (double)i,
+                    float f when column.Kind == ColumnKind.Float64 => (double)f,
+                    DateTime t => t.Kind == DateTimeKind.Utc ? t : DateTime.SpecifyKind(t, DateTimeKind.Utc),
+                    var other => other,
+                };
+                await importer.WriteAsync(value ?? DBNull.Value, ct);
+            }
+
+            await importer.WriteAsync<object>(context.JobId is { } jobId ? jobId : DBNull.Value, ct);
+            await importer.WriteAsync<object>(context.RequestId is { } requestId ? requestId : DBNull.Value, ct);
+            await importer.WriteAsync(context.ModelName, ct);
+            await importer.WriteAsync(context.ModelVersion, ct);
+            await importer.WriteAsync(context.ScoredAt.UtcDateTime, ct);
+        }
+
+        await importer.CompleteAsync(ct);
+    }
+
+    [Fact]
     public async Task The_succeeded_view_keeps_request_rows_and_rows_of_succeeded_jobs_only()
     {
         var ct = TestContext.Current.CancellationToken;

@@ -82,6 +82,57 @@ public sealed class DatasetTests : IDisposable
     }
 
     [Fact]
+    public async Task Optional_columns_read_back_every_value_and_null_in_its_row()
+    {
+        const int rows = 20_000;
+        var path = Path.Combine(_dir, "optional.parquet");
+        var random = new Random(11);
+        bool[] Mask(Func<int, bool> isNull) => Enumerable.Range(0, rows).Select(isNull).ToArray();
+        var masks = new Dictionary<string, bool[]>
+        {
+            ["some"] = Mask(_ => random.Next(5) == 0),
+            ["none"] = Mask(_ => false),
+            ["all"] = Mask(_ => true),
+            ["ends"] = Mask(i => i < 3 || i >= rows - 2),
+            ["runs"] = Mask(i => i / 1000 % 2 == 1),
+        };
+        var f32 = Enumerable.Range(0, rows).Select(i => i * 0.5f - 7).ToArray();
+        var f64 = Enumerable.Range(0, rows).Select(i => i * -1.25).ToArray();
+        var i32 = Enumerable.Range(0, rows).Select(i => i * 3 - 11).ToArray();
+        var i64 = Enumerable.Range(0, rows).Select(i => (long)i << 33).ToArray();
+        var b = Enumerable.Range(0, rows).Select(i => i % 3 == 0).ToArray();
+        var columns = new List<SourceColumn>();
+        var batchColumns = new List<BatchColumn>();
+        foreach (var (name, mask) in masks)
+        {
+            foreach (var (kind, values) in new (ColumnKind, Array)[] { (ColumnKind.Float32, f32), (ColumnKind.Float64, f64), (ColumnKind.Int32, i32), (ColumnKind.Int64, i64), (ColumnKind.Boolean, b) })
+            {
+                columns.Add(new($"{kind}_{name}".ToLowerInvariant(), kind, true));
+                batchColumns.Add(new($"{kind}_{name}".ToLowerInvariant(), kind, values, mask));
+            }
+        }
+
+        await using (var writer = await ParquetBatchWriter.CreateAsync(path, columns, Ct))
+        {
+            await writer.WriteAsync(new ColumnBatch(batchColumns), Ct);
+            await writer.CompleteAsync(Ct);
+        }
+
+        var plan = await Dataset.PlanAsync(path, rows, Ct);
+        var read = (await Dataset.ReadChunkAsync(plan.Format, plan.Chunks.Single(), plan.Columns, Ct)).Batch;
+        foreach (var expected in batchColumns)
+        {
+            var actual = read[expected.Name];
+            var mask = expected.Nulls!;
+            Assert.Equal(mask.Any(n => n) ? mask : null, actual.Nulls);
+            for (var i = 0; i < rows; i++)
+            {
+                Assert.Equal(mask[i] ? Activator.CreateInstance(expected.Values.GetType().GetElementType()!) : expected.Values.GetValue(i), actual.Values.GetValue(i));
+            }
+        }
+    }
+
+    [Fact]
     public async Task Plan_splits_row_groups_into_chunks_that_cover_every_row_once()
     {
         var path = Path.Combine(_dir, "gen.parquet");

@@ -1,0 +1,343 @@
+using System.Buffers.Binary;
+using System.Text;
+using BatchScoring.Scoring.Data;
+
+namespace BatchScoring.Data;
+
+/// <summary>
+/// Encodes result rows straight into PostgreSQL's binary COPY format, column array by column array, for
+/// <see cref="Npgsql.NpgsqlConnection.BeginRawBinaryCopyAsync"/>. The typed importer resolves a converter and binds a
+/// parameter for every value: profiled, that was about a fifth of a light job's CPU in the service. The bytes are the
+/// ones the importer writes (big-endian values, UTF-8 text, RFC 4122 uuids, microseconds since 2000-01-01 with
+/// DateTime.MinValue/MaxValue as -infinity/infinity, as Npgsql's defaults do).
+/// </summary>
+internal sealed class BinaryCopyEncoder
+{
+    /// <summary>Bytes gathered before they are sent; the COPY stream sends larger writes without copying them.</summary>
+    public const int FlushBytes = 64 * 1024;
+
+    private const long PostgresEpochTicks = 630822816000000000L;
+
+    private static readonly byte[] Signature = [(byte)'P', (byte)'G', (byte)'C', (byte)'O', (byte)'P', (byte)'Y', (byte)'\n', 0xFF, (byte)'\r', (byte)'\n', 0];
+
+    private static readonly Encoding Utf8 = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    private byte[] _buffer = new byte[FlushBytes * 2];
+    private int _position;
+
+    public int Length => _position;
+
+    public ReadOnlyMemory<byte> Written => _buffer.AsMemory(0, _position);
+
+    public void Clear() => _position = 0;
+
+    /// <summary>The COPY signature, flags and header extension length.</summary>
+    public void WriteHeader()
+    {
+        WriteBytes(Signature);
+        WriteInt32(0);
+        WriteInt32(0);
+    }
+
+    public void WriteTrailer() => WriteInt16(-1);
+
+    /// <summary>The fixed columns of a result row (job_id, request_id, model_name, model_version, scored_at).</summary>
+    public void WriteLineage(ResultRowContext context)
+    {
+        if (context.JobId is { } jobId)
+        {
+            WriteField(jobId);
+        }
+        else
+        {
+            WriteNull();
+        }
+
+        if (context.RequestId is { } requestId)
+        {
+            WriteField(requestId);
+        }
+        else
+        {
+            WriteNull();
+        }
+
+        WriteField(context.ModelName);
+        WriteField(context.ModelVersion);
+        WriteTimestampField(context.ScoredAt.UtcDateTime);
+    }
+
+    public void WriteFieldCount(int fields) => WriteInt16((short)fields);
+
+    public void WriteNull() => WriteInt32(-1);
+
+    public void WriteBytes(ReadOnlySpan<byte> bytes)
+    {
+        bytes.CopyTo(Reserve(bytes.Length));
+        _position += bytes.Length;
+    }
+
+    public void WriteField(int value)
+    {
+        var span = Reserve(8);
+        BinaryPrimitives.WriteInt32BigEndian(span, 4);
+        BinaryPrimitives.WriteInt32BigEndian(span[4..], value);
+        _position += 8;
+    }
+
+    public void WriteField(long value)
+    {
+        var span = Reserve(12);
+        BinaryPrimitives.WriteInt32BigEndian(span, 8);
+        BinaryPrimitives.WriteInt64BigEndian(span[4..], value);
+        _position += 12;
+    }
+
+    public void WriteField(float value)
+    {
+        var span = Reserve(8);
+        BinaryPrimitives.WriteInt32BigEndian(span, 4);
+        BinaryPrimitives.WriteSingleBigEndian(span[4..], value);
+        _position += 8;
+    }
+
+    public void WriteField(double value)
+    {
+        var span = Reserve(12);
+        BinaryPrimitives.WriteInt32BigEndian(span, 8);
+        BinaryPrimitives.WriteDoubleBigEndian(span[4..], value);
+        _position += 12;
+    }
+
+    public void WriteField(bool value)
+    {
+        var span = Reserve(5);
+        BinaryPrimitives.WriteInt32BigEndian(span, 1);
+        span[4] = value ? (byte)1 : (byte)0;
+        _position += 5;
+    }
+
+    public void WriteField(Guid value)
+    {
+        var span = Reserve(20);
+        BinaryPrimitives.WriteInt32BigEndian(span, 16);
+        value.TryWriteBytes(span.Slice(4, 16), bigEndian: true, out _);
+        _position += 20;
+    }
+
+    public void WriteField(string value)
+    {
+        var span = Reserve(4 + Utf8.GetMaxByteCount(value.Length));
+        var length = Utf8.GetBytes(value, span[4..]);
+        BinaryPrimitives.WriteInt32BigEndian(span, length);
+        _position += 4 + length;
+    }
+
+    /// <summary>A timestamptz; <paramref name="utc"/> is already normalised to UTC.</summary>
+    public void WriteTimestampField(DateTime utc) => WriteField(
+        utc.Ticks == DateTime.MaxValue.Ticks ? long.MaxValue
+        : utc.Ticks == DateTime.MinValue.Ticks ? long.MinValue
+        : (utc.Ticks - PostgresEpochTicks) / 10);
+
+    private void WriteInt16(short value)
+    {
+        BinaryPrimitives.WriteInt16BigEndian(Reserve(2), value);
+        _position += 2;
+    }
+
+    private void WriteInt32(int value)
+    {
+        BinaryPrimitives.WriteInt32BigEndian(Reserve(4), value);
+        _position += 4;
+    }
+
+    private Span<byte> Reserve(int size)
+    {
+        if (_position + size > _buffer.Length)
+        {
+            Array.Resize(ref _buffer, Math.Max(_buffer.Length * 2, _position + size));
+        }
+
+        return _buffer.AsSpan(_position);
+    }
+}
+
+/// <summary>One batch column written as COPY fields (<see cref="BinaryCopyEncoder"/>), one row at a time.</summary>
+internal abstract class ColumnEncoder
+{
+    public abstract void Write(BinaryCopyEncoder encoder, int row);
+
+    /// <summary>
+    /// An encoder for the same pairs of kinds as <see cref="ColumnWriter.Create"/>, or null for a kind written only
+    /// through the typed importer (lists).
+    /// </summary>
+    public static ColumnEncoder? TryCreate(BatchColumn source, ColumnKind target)
+    {
+        var nulls = source.Nulls;
+        return (source.Kind, target) switch
+        {
+            (ColumnKind.Float32, ColumnKind.Float32) => new Float32(source.As<float>(), nulls),
+            (ColumnKind.Float64, ColumnKind.Float64) => new Float64(source.As<double>(), nulls),
+            (ColumnKind.Int32, ColumnKind.Int32) => new Int32(source.As<int>(), nulls),
+            (ColumnKind.Int64, ColumnKind.Int64) => new Int64(source.As<long>(), nulls),
+            (ColumnKind.Boolean, ColumnKind.Boolean) => new Booleans(source.As<bool>(), nulls),
+            (ColumnKind.String, ColumnKind.String) => new Strings(source.As<string>(), nulls),
+            (ColumnKind.Timestamp, ColumnKind.Timestamp) => new Timestamps(source.As<DateTime>(), nulls),
+            (ColumnKind.Int32, ColumnKind.Int64) => new Int32AsInt64(source.As<int>(), nulls),
+            (ColumnKind.Float32, ColumnKind.Float64) => new Float32AsFloat64(source.As<float>(), nulls),
+            (ColumnKind.Int32, ColumnKind.Float64) => new Int32AsFloat64(source.As<int>(), nulls),
+            _ => null,
+        };
+    }
+
+    private sealed class Float32(float[] values, bool[]? nulls) : ColumnEncoder
+    {
+        public override void Write(BinaryCopyEncoder encoder, int row)
+        {
+            if (nulls is not null && nulls[row])
+            {
+                encoder.WriteNull();
+            }
+            else
+            {
+                encoder.WriteField(values[row]);
+            }
+        }
+    }
+
+    private sealed class Float64(double[] values, bool[]? nulls) : ColumnEncoder
+    {
+        public override void Write(BinaryCopyEncoder encoder, int row)
+        {
+            if (nulls is not null && nulls[row])
+            {
+                encoder.WriteNull();
+            }
+            else
+            {
+                encoder.WriteField(values[row]);
+            }
+        }
+    }
+
+    private sealed class Int32(int[] values, bool[]? nulls) : ColumnEncoder
+    {
+        public override void Write(BinaryCopyEncoder encoder, int row)
+        {
+            if (nulls is not null && nulls[row])
+            {
+                encoder.WriteNull();
+            }
+            else
+            {
+                encoder.WriteField(values[row]);
+            }
+        }
+    }
+
+    private sealed class Int64(long[] values, bool[]? nulls) : ColumnEncoder
+    {
+        public override void Write(BinaryCopyEncoder encoder, int row)
+        {
+            if (nulls is not null && nulls[row])
+            {
+                encoder.WriteNull();
+            }
+            else
+            {
+                encoder.WriteField(values[row]);
+            }
+        }
+    }
+
+    private sealed class Booleans(bool[] values, bool[]? nulls) : ColumnEncoder
+    {
+        public override void Write(BinaryCopyEncoder encoder, int row)
+        {
+            if (nulls is not null && nulls[row])
+            {
+                encoder.WriteNull();
+            }
+            else
+            {
+                encoder.WriteField(values[row]);
+            }
+        }
+    }
+
+    private sealed class Strings(string?[] values, bool[]? nulls) : ColumnEncoder
+    {
+        public override void Write(BinaryCopyEncoder encoder, int row)
+        {
+            var value = values[row];
+            if (value is null || (nulls is not null && nulls[row]))
+            {
+                encoder.WriteNull();
+            }
+            else
+            {
+                encoder.WriteField(value);
+            }
+        }
+    }
+
+    private sealed class Timestamps(DateTime[] values, bool[]? nulls) : ColumnEncoder
+    {
+        public override void Write(BinaryCopyEncoder encoder, int row)
+        {
+            if (nulls is not null && nulls[row])
+            {
+                encoder.WriteNull();
+            }
+            else
+            {
+                encoder.WriteTimestampField(ColumnWriter.ToUtc(values[row]));
+            }
+        }
+    }
+
+    private sealed class Int32AsInt64(int[] values, bool[]? nulls) : ColumnEncoder
+    {
+        public override void Write(BinaryCopyEncoder encoder, int row)
+        {
+            if (nulls is not null && nulls[row])
+            {
+                encoder.WriteNull();
+            }
+            else
+            {
+                encoder.WriteField((long)values[row]);
+            }
+        }
+    }
+
+    private sealed class Float32AsFloat64(float[] values, bool[]? nulls) : ColumnEncoder
+    {
+        public override void Write(BinaryCopyEncoder encoder, int row)
+        {
+            if (nulls is not null && nulls[row])
+            {
+                encoder.WriteNull();
+            }
+            else
+            {
+                encoder.WriteField((double)values[row]);
+            }
+        }
+    }
+
+    private sealed class Int32AsFloat64(int[] values, bool[]? nulls) : ColumnEncoder
+    {
+        public override void Write(BinaryCopyEncoder encoder, int row)
+        {
+            if (nulls is not null && nulls[row])
+            {
+                encoder.WriteNull();
+            }
+            else
+            {
+                encoder.WriteField((double)values[row]);
+            }
+        }
+    }
+}
