@@ -109,7 +109,8 @@ start_service() {
   (
     cd "$DIR"
     # Own session and no inherited descriptors: the service outlives this script and Ctrl-C on it.
-    exec setsid "$CLI" serve --urls "$API" </dev/null >>"$LOG_FILE" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-
+    # Tiered compilation off for serve (src/BatchScoring.Cli/ServiceRuntime.props).
+    DOTNET_TieredCompilation=0 exec setsid "$CLI" serve --urls "$API" </dev/null >>"$LOG_FILE" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-
   ) &
   echo $! >"$PID_FILE"
 }

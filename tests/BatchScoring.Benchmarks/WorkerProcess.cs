@@ -12,8 +12,10 @@ namespace BatchScoring.Benchmarks;
 /// </summary>
 internal sealed class WorkerProcess : IAsyncDisposable
 {
-    public static readonly IReadOnlyDictionary<string, string> WorkerMallocSettings = new Dictionary<string, string>
+    /// <summary>The environment the deployments give `serve` (deploy/docker, docker-compose.yml, deploy/local).</summary>
+    public static readonly IReadOnlyDictionary<string, string> ServeEnvironment = new Dictionary<string, string>
     {
+        ["DOTNET_TieredCompilation"] = "0",
         ["MALLOC_ARENA_MAX"] = "2",
         ["MALLOC_MMAP_THRESHOLD_"] = "1048576",
         ["MALLOC_TRIM_THRESHOLD_"] = "1048576",
@@ -54,9 +56,10 @@ internal sealed class WorkerProcess : IAsyncDisposable
         start.UseShellExecute = false;
         start.RedirectStandardOutput = true;
         start.RedirectStandardError = true;
-        // The deployment's recommended glibc settings (deploy/, README "Memory"): ONNX Runtime allocates and frees
-        // large tensors from many threads; without these, per-thread malloc arenas keep ~0.5 GiB of freed memory.
-        foreach (var (key, value) in WorkerMallocSettings)
+        // The deployment's settings: tiered compilation off (ServiceRuntime.props) and glibc's (README "Memory": ONNX
+        // Runtime allocates and frees large tensors from many threads; without these, per-thread malloc arenas keep
+        // ~0.5 GiB of freed memory).
+        foreach (var (key, value) in ServeEnvironment)
         {
             start.Environment[key] = Environment.GetEnvironmentVariable(key) ?? value;
         }

@@ -1,5 +1,7 @@
 using System.CommandLine;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using BatchScoring.Cli.Errors;
 using BatchScoring.Cli.Hosting;
 
@@ -23,10 +25,22 @@ public static class ServeCommand
             var settings = new ServeSettings(
                 ServiceHost.ParseRoles(parse.GetRequiredValue(roles)), parse.GetValue(urls), parse.GetValue(migrate), verbose, parse.GetValue(migrateTimeout));
             await using var app = ServiceHost.Build(settings);
+            if (TieredCompilationOn())
+            {
+                app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("BatchScoring.Serve").LogInformation(
+                    "Tiered compilation is on: start serve with DOTNET_TieredCompilation=0 for job and request throughput (the images and deploy/local do; docs/cli.md).");
+            }
+
             await app.StartAsync(ct);
             await app.WaitForShutdownAsync(ct);
             return ExitCodes.Succeeded;
         });
         return command;
     }
+
+    /// <summary>The runtime's setting: the environment overrides the runtimeconfig (ServiceRuntime.props: on, for the commands).</summary>
+    private static bool TieredCompilationOn() =>
+        (Environment.GetEnvironmentVariable("DOTNET_TieredCompilation") ?? Environment.GetEnvironmentVariable("COMPlus_TieredCompilation")) is { } value
+            ? value.Trim() != "0"
+            : !AppContext.TryGetSwitch("System.Runtime.TieredCompilation", out var on) || on;
 }
