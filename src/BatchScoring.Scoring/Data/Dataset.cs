@@ -137,10 +137,10 @@ public static class Dataset
         DatasetFormat format, ChunkSpec chunk, IReadOnlyList<SourceColumn> columns, int sliceRows, CancellationToken cancellationToken) =>
         ReadSlicesAsync(format, chunk, columns, sliceRows, (ParquetRowGroupCache?)null, cancellationToken);
 
-    /// <summary><see cref="ReadSlicesAsync(DatasetFormat, ChunkSpec, IReadOnlyList{SourceColumn}, int, StorageRoots, CancellationToken)"/> through a cache of its own (tests).</summary>
+    /// <summary><see cref="ReadSlicesAsync(DatasetFormat, ChunkSpec, IReadOnlyList{SourceColumn}, int, StorageRoots, CancellationToken)"/> through a row-group cache and reader pool of its own (tests).</summary>
     internal static async IAsyncEnumerable<SourceBatch> ReadSlicesAsync(
         DatasetFormat format, ChunkSpec chunk, IReadOnlyList<SourceColumn> columns, int sliceRows, ParquetRowGroupCache? rowGroups,
-        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken, ParquetReaderPool? readers = null)
     {
         ArgumentNullException.ThrowIfNull(columns);
         ArgumentOutOfRangeException.ThrowIfLessThan(sliceRows, 1);
@@ -153,7 +153,7 @@ public static class Dataset
 
         if (format == DatasetFormat.Parquet)
         {
-            await foreach (var batch in ParquetDataset.ReadRangesAsync(ranges, columns, rowGroups ?? ParquetRowGroupCache.Shared, cancellationToken))
+            await foreach (var batch in ParquetDataset.ReadRangesAsync(ranges, columns, rowGroups ?? ParquetRowGroupCache.Shared, cancellationToken, readers))
             {
                 yield return batch;
             }

@@ -82,14 +82,20 @@ public static class ParquetDataset
     /// Reads the ranges of one chunk one after the other, each a row group (or part of one), opening each file once for
     /// its consecutive ranges: the caller holds one row group at a time, never the chunk whole.
     /// </summary>
-    /// <remarks>A range that is part of a row group takes it from <paramref name="cache"/>: its other pieces are decoded once.</remarks>
+    /// <remarks>
+    /// A range that is part of a row group takes it from <paramref name="cache"/>: its other pieces are decoded once.
+    /// Files are rented from <paramref name="readers"/> (the process's pool by default): a large file's footer is parsed
+    /// once per worker, not once per chunk.
+    /// </remarks>
     internal static async IAsyncEnumerable<SourceBatch> ReadRangesAsync(
         IEnumerable<ChunkSpec> ranges, IReadOnlyList<SourceColumn> columns, ParquetRowGroupCache? cache,
-        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken, ParquetReaderPool? readers = null)
     {
+        var pool = readers ?? ParquetReaderPool.Shared;
         ParquetReader? reader = null;
-        FileVersion version = default;
+        ParquetFileVersion version = default;
         string? openPath = null;
+        var readFailed = true;
         try
         {
             foreach (var range in ranges)
@@ -98,11 +104,11 @@ public static class ParquetDataset
                 {
                     if (reader is not null)
                     {
-                        await reader.DisposeAsync();
+                        pool.Return(openPath!, reader, version);
                         reader = null;
                     }
 
-                    (reader, version) = await OpenVersionAsync(range.Path, cancellationToken);
+                    (reader, version) = await pool.RentAsync(range.Path, OpenVersionAsync, cancellationToken);
                     openPath = range.Path;
                 }
 
@@ -119,19 +125,29 @@ public static class ParquetDataset
 
                 yield return batch;
             }
+
+            readFailed = false;
         }
         finally
         {
             if (reader is not null)
             {
-                await reader.DisposeAsync();
+                // A reader that failed (or whose chunk stopped part way) may be mid-read: never handed on.
+                if (readFailed)
+                {
+                    await reader.DisposeAsync();
+                }
+                else
+                {
+                    pool.Return(openPath!, reader, version);
+                }
             }
         }
     }
 
     private static async Task<SourceBatch> ReadOpenedChunkAsync(
         ParquetReader reader, ChunkSpec chunk, IReadOnlyList<SourceColumn> columns, CancellationToken cancellationToken,
-        (ParquetRowGroupCache Cache, FileVersion Version)? shared = null)
+        (ParquetRowGroupCache Cache, ParquetFileVersion Version)? shared = null)
     {
         var group = chunk.RowGroup ?? throw new DatasetException($"Chunk {chunk.Index} of '{chunk.Path}' names no row group.");
         if (group >= reader.RowGroupCount)
@@ -197,14 +213,14 @@ public static class ParquetDataset
         (await OpenVersionAsync(path, cancellationToken)).Reader;
 
     /// <summary>Opens a Parquet file (see <see cref="OpenAsync"/>) and says which version of it was opened.</summary>
-    private static async Task<(ParquetReader Reader, FileVersion Version)> OpenVersionAsync(string path, CancellationToken cancellationToken)
+    private static async Task<(ParquetReader Reader, ParquetFileVersion Version)> OpenVersionAsync(string path, CancellationToken cancellationToken)
     {
         var stream = InputFile.Open(path, useAsync: true);
         try
         {
             var length = stream.Length;
             // Taken from the open handle: a file replaced after this point is not the one read here.
-            var version = new FileVersion(length, File.GetLastWriteTimeUtc(stream.SafeFileHandle));
+            var version = new ParquetFileVersion(length, File.GetLastWriteTimeUtc(stream.SafeFileHandle));
             if (length == 0)
             {
                 throw new DatasetException($"Input file '{path}' is empty (0 bytes); it is not a Parquet file.");
@@ -232,8 +248,6 @@ public static class ParquetDataset
         }
     }
 
-    /// <summary>Which version of a file was opened: its length and last write time (UTC) when it was opened.</summary>
-    private readonly record struct FileVersion(long Length, DateTime LastWriteUtc);
 
     private static async Task<bool> HasMagicAsync(FileStream stream, long offset, CancellationToken cancellationToken)
     {
