@@ -83,8 +83,9 @@ public sealed class JobFailureTests(ServerFixture servers)
         Assert.Contains("input unreadable", failed.Error, StringComparison.Ordinal);
         Assert.Equal(100, failed.ChunksDone + failed.ChunksFailed);
         Assert.Equal(0L, await ScalarAsync(host.PostgresConnectionString, "SELECT count(*) FROM scoring.chunks WHERE job_id = $1 AND state = 'pending'", badJob.Id, Ct));
-        // No retry storm: besides the few chunks in flight when it failed, no chunk was even started.
-        Assert.True(await ScalarAsync(host.PostgresConnectionString, "SELECT sum(attempts) FROM scoring.chunks WHERE job_id = $1", badJob.Id, Ct) <= 10);
+        // No retry storm: of the chunks that did not succeed (those read before the truncation did), only the few in
+        // flight when it failed were ever started, once each; how many succeeded first depends on the machine's speed.
+        Assert.True(await ScalarAsync(host.PostgresConnectionString, "SELECT coalesce(sum(attempts), 0) FROM scoring.chunks WHERE job_id = $1 AND state <> 'succeeded'", badJob.Id, Ct) <= 10);
 
         var (type, message) = await events.WaitAsync(badJob.Id, TimeSpan.FromSeconds(10), Ct);
         Assert.Equal("ScoringJobFailed", type);
