@@ -268,12 +268,13 @@ public sealed partial class ResultTable
             if (tableExists)
             {
                 await VerifyColumnsAsync(connection, tx, ct);
-                // Tables created before the defaults existed get them now (idempotent).
+                // Tables created before the defaults existed get them now. Only the missing ones: ALTER TABLE takes an
+                // exclusive lock, so on every submit it would queue behind (and then block) a running job's COPYs.
                 var defaults = new StringBuilder();
-                foreach (var (name, expression) in FixedColumnDefaults)
+                foreach (var name in await LineageColumnsWithoutDefaultAsync(connection, tx, ct))
                 {
                     defaults.Append("ALTER TABLE ").Append(QuotedName).Append(" ALTER COLUMN ").Append(Quote(name))
-                        .Append(" SET DEFAULT ").Append(expression).Append(";\n");
+                        .Append(" SET DEFAULT ").Append(FixedColumnDefaults[name]).Append(";\n");
                 }
 
                 // Tables created before the succeeded-rows view existed get it now.
@@ -282,8 +283,12 @@ public sealed partial class ResultTable
                     defaults.Append(CreateSucceededViewSql(readerRoleExists)).Append(CommentSql());
                 }
 
-                await using var alter = new NpgsqlCommand(defaults.ToString(), connection, tx);
-                await alter.ExecuteNonQueryAsync(ct);
+                if (defaults.Length > 0)
+                {
+                    await using var alter = new NpgsqlCommand(defaults.ToString(), connection, tx);
+                    await alter.ExecuteNonQueryAsync(ct);
+                }
+
                 await tx.CommitAsync(ct);
                 return;
             }
@@ -377,6 +382,27 @@ public sealed partial class ResultTable
     }
 
     private string SucceededViewStem() => IndexName("succeeded");
+
+    private async Task<List<string>> LineageColumnsWithoutDefaultAsync(NpgsqlConnection connection, NpgsqlTransaction tx, CancellationToken ct)
+    {
+        await using var command = new NpgsqlCommand(
+            """
+            SELECT attname FROM pg_catalog.pg_attribute
+            WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped AND NOT atthasdef AND attname = ANY($2)
+            """,
+            connection,
+            tx);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = QuotedName });
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. FixedColumnDefaults.Keys] });
+        var names = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            names.Add(reader.GetString(0));
+        }
+
+        return names;
+    }
 
     private async Task<bool> ViewExistsAsync(NpgsqlConnection connection, NpgsqlTransaction tx, CancellationToken ct)
     {

@@ -25,6 +25,45 @@ public sealed class ResultTableTests(DataDatabase db) : IClassFixture<DataDataba
     }
 
     [Fact]
+    public async Task Ensuring_an_existing_table_adds_only_missing_lineage_defaults_and_does_not_wait_for_a_running_copy()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var table = ResultTable.Define("results_ensure_again", Key, [], [new("score", ColumnKind.Float32)]);
+        await table.EnsureCreatedAsync(db.DataSource, ct);
+
+        // A table from before the lineage defaults: one of them missing.
+        await using (var drop = db.DataSource.CreateCommand($"ALTER TABLE {table.QuotedName} ALTER COLUMN model_name DROP DEFAULT"))
+        {
+            await drop.ExecuteNonQueryAsync(ct);
+        }
+
+        await table.EnsureCreatedAsync(db.DataSource, ct);
+        Assert.Equal(0L, await MissingDefaultsAsync());
+
+        // A job's COPY holds ROW EXCLUSIVE on the table for its chunk transaction: a submit into the same table must not
+        // queue behind it (an ALTER TABLE would, and would then block the job's next COPYs).
+        await using var copying = await db.DataSource.OpenConnectionAsync(ct);
+        await using var copyTx = await copying.BeginTransactionAsync(ct);
+        await using (var hold = new NpgsqlCommand($"LOCK TABLE {table.QuotedName} IN ROW EXCLUSIVE MODE", copying, copyTx))
+        {
+            await hold.ExecuteNonQueryAsync(ct);
+        }
+
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        bounded.CancelAfter(TimeSpan.FromSeconds(20));
+        await table.EnsureCreatedAsync(db.DataSource, bounded.Token);
+        await copyTx.RollbackAsync(ct);
+
+        async Task<long> MissingDefaultsAsync()
+        {
+            await using var command = db.DataSource.CreateCommand(
+                "SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname IN ('job_id', 'request_id', 'model_name', 'model_version', 'scored_at') AND NOT atthasdef");
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = table.QuotedName });
+            return (long)(await command.ExecuteScalarAsync(ct))!;
+        }
+    }
+
+    [Fact]
     public void Too_long_names_are_rejected()
     {
         var name = new string('a', 64);
