@@ -4,7 +4,8 @@
 #   2. every rendered object against the JSON schema of its kind (kubernetes-models packages: Kubernetes, KEDA,
 #      Prometheus Operator; no download at check time) plus this project's rules: restricted pod security,
 #      memory/cpu resources, an emptyDir /tmp, a PodDisruptionBudget per Deployment (deploy-check/validate-k8s.mjs);
-#   3. `docker-compose config -q` of docker-compose.yml (Debian's docker-compose 1.29; there is no Docker engine).
+#   3. `docker-compose config -q` of docker-compose.yml (Debian's docker-compose 1.29; there is no Docker engine);
+#   4. every way the project deploys `serve` starts it with tiered compilation off (src/BatchScoring.Cli/ServiceRuntime.props).
 # `./build.sh deps` installs what it needs (npm packages in tests/scripts/deploy-check, docker-compose); a missing
 # tool skips its step with a message, a failing check exits 1.
 set -euo pipefail
@@ -60,6 +61,11 @@ if command -v docker-compose >/dev/null 2>&1; then
 else
   log "SKIPPED docker-compose.yml: docker-compose is not installed (apt-get install docker-compose, or ./build.sh deps)"
 fi
+
+# The runtimeconfig turns tiered compilation on for the commands; serve's throughput needs it off (docs/cli.md).
+for file in deploy/docker/Dockerfile.cpu deploy/docker/Dockerfile.gpu docker-compose.yml deploy/local/service.sh; do
+  grep -Eq 'DOTNET_TieredCompilation(=|: *")0' "$file" || fail "$file does not start serve with DOTNET_TieredCompilation=0"
+done
 
 ((status == 0)) && log "deploy/ and docker-compose.yml: OK"
 exit "$status"
