@@ -25,7 +25,7 @@ public static class ServeCommand
             var settings = new ServeSettings(
                 ServiceHost.ParseRoles(parse.GetRequiredValue(roles)), parse.GetValue(urls), parse.GetValue(migrate), verbose, parse.GetValue(migrateTimeout));
             await using var app = ServiceHost.Build(settings);
-            if (TieredCompilationOn())
+            if (TieredCompilationOn(Environment.GetEnvironmentVariable))
             {
                 app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("BatchScoring.Serve").LogInformation(
                     "Tiered compilation is on: start serve with DOTNET_TieredCompilation=0 for job and request throughput (the images and deploy/local do; docs/cli.md).");
@@ -39,8 +39,11 @@ public static class ServeCommand
     }
 
     /// <summary>The runtime's setting: the environment overrides the runtimeconfig (ServiceRuntime.props: on, for the commands).</summary>
-    private static bool TieredCompilationOn() =>
-        (Environment.GetEnvironmentVariable("DOTNET_TieredCompilation") ?? Environment.GetEnvironmentVariable("COMPlus_TieredCompilation")) is { } value
+    public static bool TieredCompilationOn(Func<string, string?> environment)
+    {
+        ArgumentNullException.ThrowIfNull(environment);
+        return (environment("DOTNET_TieredCompilation") ?? environment("COMPlus_TieredCompilation")) is { } value
             ? value.Trim() != "0"
             : !AppContext.TryGetSwitch("System.Runtime.TieredCompilation", out var on) || on;
+    }
 }
