@@ -50,6 +50,8 @@ ensure_server_packages() {
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   # The example producer in another language (examples/node-producer) runs in the integration tests.
   command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+  # tests/scripts/test-tool-install.sh unpacks the tool's portable package.
+  command -v unzip >/dev/null 2>&1 || missing+=(unzip)
   if ((${#missing[@]} == 0)); then
     return 0
   fi
