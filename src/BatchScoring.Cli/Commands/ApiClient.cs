@@ -6,6 +6,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using BatchScoring.Cli.Errors;
+using BatchScoring.Contracts;
 
 namespace BatchScoring.Cli.Commands;
 
@@ -88,13 +89,39 @@ internal sealed class ApiClient(HttpClient http) : IDisposable
             cancellationToken,
             attemptTimeout: Timeout.InfiniteTimeSpan);
 
+    /// <summary>Reads a job status answer as a document (the job path avoids the object serializer: ADR-011).</summary>
+    public static readonly Func<HttpContent, CancellationToken, Task<JobDocument?>> ReadJob = async (content, token) => await JobDocument.ReadAsync(content, token);
+
+    public Task<JobDocument> GetJobAsync(string path, CancellationToken cancellationToken) =>
+        SendAsync(() => new HttpRequestMessage(HttpMethod.Get, path), ReadJob, idempotent: true, cancellationToken);
+
+    /// <summary>POST /api/jobs; safe to repeat because the request carries an idempotency key.</summary>
+    public Task<JobDocument> SubmitJobAsync(SubmitScoringJob job, CancellationToken cancellationToken)
+    {
+        var body = SubmitJobJson.Write(job);
+        return SendAsync(
+            () => new HttpRequestMessage(HttpMethod.Post, "api/jobs")
+            {
+                Content = new ByteArrayContent(body) { Headers = { ContentType = new MediaTypeHeaderValue("application/json") { CharSet = "utf-8" } } },
+            },
+            ReadJob,
+            idempotent: true,
+            cancellationToken);
+    }
+
     /// <summary>Sends with <see cref="CommandRetry"/>; throws <see cref="CliException"/> on failure.</summary>
-    public async Task<T> SendAsync<T>(Func<HttpRequestMessage> request, bool idempotent, CancellationToken cancellationToken, TimeSpan? attemptTimeout = null)
+    public Task<T> SendAsync<T>(Func<HttpRequestMessage> request, bool idempotent, CancellationToken cancellationToken, TimeSpan? attemptTimeout = null) =>
+        SendAsync(request, ReadValue<T>, idempotent, cancellationToken, attemptTimeout);
+
+    private static Task<T?> ReadValue<T>(HttpContent content, CancellationToken cancellationToken) => content.ReadFromJsonAsync<T>(Json, cancellationToken);
+
+    private async Task<T> SendAsync<T>(
+        Func<HttpRequestMessage> request, Func<HttpContent, CancellationToken, Task<T?>> read, bool idempotent, CancellationToken cancellationToken, TimeSpan? attemptTimeout = null)
     {
         var retry = CommandRetry.Start();
         while (true)
         {
-            var result = await TrySendAsync<T>(request, cancellationToken, attemptTimeout);
+            var result = await TrySendAsync(request, read, cancellationToken, attemptTimeout);
             if (result.Failure is not { } failure)
             {
                 return result.Value!;
@@ -110,7 +137,8 @@ internal sealed class ApiClient(HttpClient http) : IDisposable
     }
 
     /// <summary>One attempt: the value, or a classified failure.</summary>
-    public async Task<ApiResult<T>> TrySendAsync<T>(Func<HttpRequestMessage> makeRequest, CancellationToken cancellationToken, TimeSpan? attemptTimeout = null)
+    public async Task<ApiResult<T>> TrySendAsync<T>(
+        Func<HttpRequestMessage> makeRequest, Func<HttpContent, CancellationToken, Task<T?>> read, CancellationToken cancellationToken, TimeSpan? attemptTimeout = null)
     {
         using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var timeout = attemptTimeout ?? AttemptTimeout;
@@ -125,7 +153,7 @@ internal sealed class ApiClient(HttpClient http) : IDisposable
             using var response = await http.SendAsync(request, HttpCompletionOption.ResponseContentRead, attempt.Token);
             if (response.IsSuccessStatusCode)
             {
-                return new ApiResult<T>(await response.Content.ReadFromJsonAsync<T>(Json, attempt.Token), null);
+                return new ApiResult<T>(await read(response.Content, attempt.Token), null);
             }
 
             var body = await response.Content.ReadAsStringAsync(attempt.Token);

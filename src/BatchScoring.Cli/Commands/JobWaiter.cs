@@ -1,8 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json;
 using BatchScoring.Cli.Errors;
-using BatchScoring.Contracts;
 
 namespace BatchScoring.Cli.Commands;
 
@@ -25,7 +23,7 @@ internal static class JobWaiter
     /// <summary>How long the API may stay unreachable or failing, in a row, before the wait gives up (exit 7).</summary>
     public static readonly RetryPolicy Outage = new(TimeSpan.FromMinutes(2), TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(5));
 
-    public static async Task<int> WaitAsync(ApiClient api, JobStatus first, TimeSpan? timeout, bool json, CancellationToken cancellationToken)
+    public static async Task<int> WaitAsync(ApiClient api, JobDocument first, TimeSpan? timeout, bool json, CancellationToken cancellationToken)
     {
         var id = first.Id;
         var follow = $"`batchscore jobs status {id} --wait`";
@@ -59,9 +57,9 @@ internal static class JobWaiter
 
                     var wait = timeout is null || remaining > LongPoll ? LongPoll : remaining;
                     var path = $"api/jobs/{id}?wait={wait.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)}s"
-                        + (last.UpdatedAt is { } seen ? $"&since={Uri.EscapeDataString(seen.ToString("O", CultureInfo.InvariantCulture))}" : "");
+                        + (last.UpdatedAt is { } seen ? $"&since={Uri.EscapeDataString(seen)}" : "");
                     var asked = Stopwatch.StartNew();
-                    var result = await api.TrySendAsync<JobStatus>(() => new HttpRequestMessage(HttpMethod.Get, path), cancellationToken, wait + AnswerTimeout);
+                    var result = await api.TrySendAsync(() => new HttpRequestMessage(HttpMethod.Get, path), ApiClient.ReadJob, cancellationToken, wait + AnswerTimeout);
                     if (result.Failure is not { } failure)
                     {
                         var previous = last;
@@ -120,7 +118,7 @@ internal static class JobWaiter
 
         if (json)
         {
-            Console.WriteLine(JsonSerializer.Serialize(last, ApiClient.Json));
+            Console.WriteLine(last.ToJson());
         }
         else if (!timedOut)
         {
@@ -144,10 +142,10 @@ internal static class JobWaiter
 
     private static bool IsFinished(string state) => state is "succeeded" or "failed" or "cancelled";
 
-    private static string FailureMessage(JobStatus status)
+    private static string FailureMessage(JobDocument status)
     {
         var reason = status.Error
-            ?? (status.FailureSummary.Count > 0 ? $"{status.FailedRows:N0} failed rows, e.g. {status.FailureSummary[0].Reason}" : "no reason recorded");
+            ?? (status.FailureSummary is [var top, ..] ? $"{status.FailedRows:N0} failed rows, e.g. {top.Reason}" : "no reason recorded");
         return $"{reason.TrimEnd('.')}. Details: `batchscore jobs status {status.Id}`.";
     }
 }

@@ -36,10 +36,10 @@ public static class JobsCommand
             // A key of our own makes a retried submit (after a 503 or a dropped connection) return the same job, never a second one.
             var request = job.ToRequest(parse, parse.GetValue(idempotencyKey) ?? $"cli-{Guid.NewGuid():N}");
             using var api = ApiClient.From(parse);
-            var status = await api.PostJsonAsync<JobStatus>("api/jobs", request, ct, idempotent: true);
+            var status = await api.SubmitJobAsync(request, ct);
             if (!parse.GetValue(wait))
             {
-                Console.WriteLine(parse.GetValue(json) ? JsonSerializer.Serialize(status, ApiClient.Json) : status.Id.ToString());
+                Console.WriteLine(parse.GetValue(json) ? status.ToJson() : status.Id.ToString());
                 return ExitCodes.Succeeded;
             }
 
@@ -68,13 +68,13 @@ public static class JobsCommand
         command.SetAction(async (parse, ct) =>
         {
             using var api = ApiClient.From(parse);
-            var status = await api.GetAsync<JobStatus>($"api/jobs/{parse.GetValue(id)}", ct);
+            var status = await api.GetJobAsync($"api/jobs/{parse.GetValue(id)}", ct);
             if (parse.GetValue(wait))
             {
                 return await JobWaiter.WaitAsync(api, status, parse.GetValue(timeout), parse.GetValue(json), ct);
             }
 
-            Console.WriteLine(parse.GetValue(json) ? JsonSerializer.Serialize(status, ApiClient.Json) : Describe(status));
+            Console.WriteLine(parse.GetValue(json) ? status.ToJson() : Describe(status));
             return ExitCodes.Succeeded;
         });
         return command;
@@ -135,7 +135,7 @@ public static class JobsCommand
         return command;
     }
 
-    internal static string Describe(JobStatus s)
+    internal static string Describe(JobDocument s)
     {
         var lines = new List<string>
         {

@@ -166,7 +166,7 @@ public static class SchedulesCommand
                 throw new CliException(ExitCodes.Failed, $"run {run.Id} submitted no job: {run.Error}");
             }
 
-            var status = await api.GetAsync<JobStatus>($"api/jobs/{jobId}", ct);
+            var status = await api.GetJobAsync($"api/jobs/{jobId}", ct);
             Console.Error.WriteLine($"Run {run.Id}: job {jobId}, model {status.Model} v{status.ModelVersion}, input {status.Input}");
             var remaining = limit is { } total ? total - elapsed.Elapsed : (TimeSpan?)null;
             return await JobWaiter.WaitAsync(api, status, remaining is { } r && r <= TimeSpan.Zero ? TimeSpan.FromMilliseconds(1) : remaining, parse.GetValue(json), ct);
