@@ -2,8 +2,10 @@ namespace BatchScoring.Scoring.Data;
 
 /// <summary>
 /// Finds where every <c>chunkRows</c>-th data record of a CSV file starts, block by block, skipping from one quote or
-/// line feed to the next with vectorised searches. A record starts at the first byte after a line feed (outside quotes)
-/// that is neither a line feed nor a carriage return; the first line feed outside quotes ends the header.
+/// line feed to the next with vectorised searches. The rules are the reader's (<see cref="CsvRecordReader"/>): a UTF-8
+/// byte order mark at the file's start is skipped; a line of nothing but carriage returns is blank; any other line
+/// (even one holding only <c>""</c>) is a record, which starts at its first byte that is neither a line feed nor a
+/// carriage return; the first record is the header.
 /// </summary>
 internal sealed class CsvChunkPlanner(int chunkRows, string path)
 {
@@ -16,10 +18,12 @@ internal sealed class CsvChunkPlanner(int chunkRows, string path)
 
     public List<long> Offsets { get; } = [];
 
-    /// <summary>Scans the next block of the file, which starts at byte <paramref name="blockPosition"/>.</summary>
+    private static ReadOnlySpan<byte> ByteOrderMark => [0xEF, 0xBB, 0xBF];
+
+    /// <summary>Scans the next block of the file, which starts at byte <paramref name="blockPosition"/> (the first block holds at least 3 bytes, or the whole file).</summary>
     public void Scan(ReadOnlySpan<byte> block, long blockPosition)
     {
-        var i = 0;
+        var i = blockPosition == 0 && block.StartsWith(ByteOrderMark) ? ByteOrderMark.Length : 0;
         while (i < block.Length)
         {
             if (_inQuotes)
@@ -40,7 +44,7 @@ internal sealed class CsvChunkPlanner(int chunkRows, string path)
                 var b = block[i];
                 if (b is (byte)'\n' or (byte)'\r')
                 {
-                    HeaderDone |= b == (byte)'\n';
+                    // A blank line, also before the header: only a record's line feed ends the header.
                     i++;
                     continue;
                 }

@@ -53,7 +53,7 @@ public static class CsvDataset
     internal static async Task<IReadOnlyList<SourceColumn>> InferColumnsAsync(string path, CancellationToken cancellationToken)
     {
         await using var stream = InputFile.Open(path, useAsync: false);
-        var reader = new CsvRecordReader(stream, path);
+        var reader = new CsvRecordReader(stream, path, atFileStart: true);
         var header = ReadHeader(reader, path);
         var stats = header.Select(_ => new KindCounts()).ToArray();
         var rows = 0;
@@ -173,7 +173,7 @@ public static class CsvDataset
         string[] header;
         await using (var headerStream = InputFile.Open(chunk.Path, useAsync: false))
         {
-            header = ReadHeader(new CsvRecordReader(headerStream, chunk.Path), chunk.Path);
+            header = ReadHeader(new CsvRecordReader(headerStream, chunk.Path, atFileStart: true), chunk.Path);
         }
 
         var ordinals = columns.Select(c => Array.IndexOf(header, c.Name)).ToArray();
@@ -194,7 +194,7 @@ public static class CsvDataset
         }
 
         stream.Seek(chunk.ByteOffset, SeekOrigin.Begin);
-        var reader = new CsvRecordReader(stream, chunk.Path);
+        var reader = new CsvRecordReader(stream, chunk.Path, atFileStart: chunk.ByteOffset == 0);
         for (var sliceStart = 0; sliceStart < rows; sliceStart += sliceRows)
         {
             var count = Math.Min(sliceRows, rows - sliceStart);

@@ -9,8 +9,8 @@ namespace BatchScoring.Scoring.Data;
 /// Reads RFC 4180 records straight from UTF-8 bytes: quoted fields may hold commas, doubled quotes and line breaks.
 /// Fields are spans over the read buffer (valid until the next <see cref="Next"/>), so numbers parse without a string
 /// per field. The record rules are the planner's (<see cref="CsvChunkPlanner"/>): a record ends at a line feed outside
-/// quotes, carriage returns outside quotes are dropped, blank lines are skipped, and a quote opens a quoted part
-/// anywhere in a field.
+/// quotes, carriage returns outside quotes are dropped, a line of nothing but carriage returns is blank and skipped
+/// (a line holding only <c>""</c> is a record: one empty field), and a quote opens a quoted part anywhere in a field.
 /// </summary>
 internal sealed class CsvRecordReader
 {
@@ -23,18 +23,22 @@ internal sealed class CsvRecordReader
     private int _start;
     private int _end;
     private bool _eof;
-    // Like StreamReader, which the reader replaced: a UTF-8 byte order mark where reading starts is not data.
-    private bool _skipBom = true;
+    // A UTF-8 byte order mark is not data at the file's start; at a chunk's start the same bytes are a row's first characters.
+    private bool _skipBom;
 
     private byte[] _scratch = [];
     private bool _inScratch;
     private int[] _fieldStarts = new int[64];
     private int[] _fieldEnds = new int[64];
 
-    public CsvRecordReader(Stream stream, string path)
+    /// <param name="stream">The file, positioned at its start or at a record's start.</param>
+    /// <param name="path">The file's path, for errors.</param>
+    /// <param name="atFileStart">Whether <paramref name="stream"/> is at the file's start, where a byte order mark is skipped.</param>
+    public CsvRecordReader(Stream stream, string path, bool atFileStart)
     {
         _stream = stream;
         _path = path;
+        _skipBom = atFileStart;
     }
 
     public int FieldCount { get; private set; }
@@ -150,6 +154,12 @@ internal sealed class CsvRecordReader
                 content = content[..^1];
             }
 
+            // The planner's blank line, wherever it is (before the header, at the end of the file): carriage returns only.
+            if (!hasQuote && content.IndexOfAnyExcept((byte)'\r') < 0)
+            {
+                continue;
+            }
+
             if (hasQuote || content.Contains((byte)'\r'))
             {
                 SplitQuoted(_buffer.AsSpan(recordStart, lineEnd - recordStart));
@@ -157,12 +167,6 @@ internal sealed class CsvRecordReader
             else
             {
                 Split(content, recordStart);
-            }
-
-            // A blank line (nothing but carriage returns or an empty quoted part) is skipped; at the end of the file it is a record.
-            if (!atEof && FieldCount == 1 && _fieldEnds[0] == _fieldStarts[0])
-            {
-                continue;
             }
 
             return true;

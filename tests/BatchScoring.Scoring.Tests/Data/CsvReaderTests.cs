@@ -16,23 +16,31 @@ public sealed class CsvReaderTests : IDisposable
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    public static TheoryData<string, string> TrickyFiles => new()
-    {
-        { "quoted-newlines", "a,b,c\n1,\"x\ny\",2\n3,\"p,\"\"q\"\"\nr\",4\n5,6,7\n" },
-        { "crlf", "a,b,c\r\n1,2,3\r\n4,\"5\r\n6\",7\r\n8,9,10\r\n" },
-        { "no-trailing-newline", "a,b,c\n1,2,3\n4,5,6\n7,8,9" },
-        { "empty-lines", "a,b,c\n\n1,2,3\n\r\n\n4,5,6\n\n\n7,8,9\n\n" },
-        { "leading-empty-lines", "\n\na,b,c\n1,2,3\n4,5,6\n" },
-        { "bare-carriage-returns", "a,b,c\r1,2,3\r\n4,5\r,6\n\r\r7,8,9\n" },
-        { "quote-mid-field", "a,b,c\n1,ab\"c,d\n\"e,2\n3,4,5\n" },
-        { "only-quotes-line", "a,b,c\n1,2,3\n\"\"\n4,5,6\n" },
-        { "byte-order-mark", "\uFEFFa,b,c\n1,2,3\n4,5,6\n" },
-        { "header-only-no-newline", "a,b,c" },
-        { "unicode", "a,b,c\né,漢字,\"😀,\n😀\"\n1,2,3\n" },
-    };
+    public static TheoryData<string, string> TrickyFiles => new(Tricky);
+
+    /// <summary>
+    /// The old planner took a blank line before the header for the header, and counted the real header as a row; the
+    /// documented behaviour for such files is checked in <see cref="CsvRecordRulesTests"/>, not against the old planner.
+    /// </summary>
+    public static TheoryData<string, string> FilesTheOldPlannerGotRight => new(Tricky.Where(f => f.Name != "leading-empty-lines"));
+
+    private static readonly (string Name, string Content)[] Tricky =
+    [
+        ("quoted-newlines", "a,b,c\n1,\"x\ny\",2\n3,\"p,\"\"q\"\"\nr\",4\n5,6,7\n"),
+        ("crlf", "a,b,c\r\n1,2,3\r\n4,\"5\r\n6\",7\r\n8,9,10\r\n"),
+        ("no-trailing-newline", "a,b,c\n1,2,3\n4,5,6\n7,8,9"),
+        ("empty-lines", "a,b,c\n\n1,2,3\n\r\n\n4,5,6\n\n\n7,8,9\n\n"),
+        ("leading-empty-lines", "\n\na,b,c\n1,2,3\n4,5,6\n"),
+        ("bare-carriage-returns", "a,b,c\r1,2,3\r\n4,5\r,6\n\r\r7,8,9\n"),
+        ("quote-mid-field", "a,b,c\n1,ab\"c,d\n\"e,2\n3,4,5\n"),
+        ("only-quotes-line", "a,b,c\n1,2,3\n\"\"\n4,5,6\n"),
+        ("byte-order-mark", "\uFEFFa,b,c\n1,2,3\n4,5,6\n"),
+        ("header-only-no-newline", "a,b,c"),
+        ("unicode", "a,b,c\né,漢字,\"😀,\n😀\"\n1,2,3\n"),
+    ];
 
     [Theory]
-    [MemberData(nameof(TrickyFiles))]
+    [MemberData(nameof(FilesTheOldPlannerGotRight))]
     public async Task Planner_gives_the_offsets_and_row_counts_of_the_old_planner(string name, string content)
     {
         var path = Write(name + ".csv", content);
@@ -75,6 +83,8 @@ public sealed class CsvReaderTests : IDisposable
     [InlineData(5, 3_000, 1_200)] // over 4 MiB with long fields: records and quotes cross the reader's buffer boundaries
     public async Task Reader_returns_the_records_of_the_old_parser_on_random_files(int seed, int rows, int maxFieldLength)
     {
+        // RandomCsv writes no line of only "" and no lone carriage return at the end: the old parser skipped the one and
+        // read the other as a record, against the planner (CsvRecordRulesTests checks those).
         var random = new Random(seed);
         var path = Write($"random-{seed}.csv", RandomCsv(random, rows, maxFieldLength));
         var expected = LegacyCsv.ReadAll(path).Skip(1).ToList();
