@@ -225,7 +225,7 @@ internal sealed partial class BenchRunner
         var peer = await ChildCommand.RunAsync(
             typeof(PeerScript).Assembly.Location,
             ["peer", "--input", path, "--model", modelPath, "--table", peerTable, "--batch-rows", "8192"],
-            new Dictionary<string, string?> { ["ConnectionStrings__Postgres"] = benchConnection },
+            new Dictionary<string, string?> { ["ConnectionStrings__Postgres"] = benchConnection, ["DOTNET_TieredCompilation"] = "1" },
             JobTimeout,
             cancellationToken);
         if (peer.ExitCode != 0)
