@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using System.Text;
+using System.Text.Json;
 using BatchScoring.Application;
 using BatchScoring.Application.Drift;
 using BatchScoring.Data;
@@ -16,7 +17,8 @@ public sealed record JobChunkInfo(
     DateTimeOffset? StartedAt, DateTimeOffset? FinishedAt);
 
 /// <summary>A row a job could not score, as <c>GET /api/jobs/{id}/failed-rows</c> lists it.</summary>
-public sealed record JobFailedRowInfo(int? Chunk, long RowNumber, string? RowKey, string? Column, string Reason, DateTimeOffset RecordedAt);
+/// <param name="RowKeyValue">The key with its type as read (a JSON number, string or boolean); null when not recorded.</param>
+public sealed record JobFailedRowInfo(int? Chunk, long RowNumber, string? RowKey, JsonElement? RowKeyValue, string? Column, string Reason, DateTimeOffset RecordedAt);
 
 /// <summary>
 /// The status page at <c>/</c>: a static shell and script (no data in them, so they need no key) that poll the JSON API
@@ -71,7 +73,18 @@ public static class StatusPageApi
         }
 
         var rows = await store.GetFailedRowsAsync(id, limit ?? 100, cancellationToken);
-        return TypedResults.Ok<IReadOnlyList<JobFailedRowInfo>>([.. rows.Select(r => new JobFailedRowInfo(r.ChunkIndex, r.RowNumber, r.RowKey, r.ColumnName, r.Reason, r.RecordedAt))]);
+        return TypedResults.Ok<IReadOnlyList<JobFailedRowInfo>>([.. rows.Select(r => new JobFailedRowInfo(r.ChunkIndex, r.RowNumber, r.RowKey, KeyValue(r.RowKeyJson), r.ColumnName, r.Reason, r.RecordedAt))]);
+    }
+
+    private static JsonElement? KeyValue(string? json)
+    {
+        if (json is null)
+        {
+            return null;
+        }
+
+        using var document = JsonDocument.Parse(json);
+        return document.RootElement.Clone();
     }
 
     /// <summary>The newest drift reports of a model as HTML sections (the same markup as <c>drift reports --html</c>).</summary>

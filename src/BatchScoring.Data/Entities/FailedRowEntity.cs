@@ -15,6 +15,9 @@ public sealed class FailedRowEntity
 
     public string? RowKey { get; set; }
 
+    /// <summary>The key with its type as read, as JSON text (<c>row_key_json</c>, jsonb); null when not recorded.</summary>
+    public string? RowKeyJson { get; set; }
+
     public string? ColumnName { get; set; }
 
     public string Reason { get; set; } = "";

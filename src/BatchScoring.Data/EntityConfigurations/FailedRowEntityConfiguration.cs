@@ -15,6 +15,7 @@ internal sealed class FailedRowEntityConfiguration : IEntityTypeConfiguration<Fa
         builder.Property(f => f.ChunkIndex).HasColumnName("chunk_index");
         builder.Property(f => f.RowNumber).HasColumnName("row_number");
         builder.Property(f => f.RowKey).HasColumnName("row_key");
+        builder.Property(f => f.RowKeyJson).HasColumnName("row_key_json").HasColumnType("jsonb");
         builder.Property(f => f.ColumnName).HasColumnName("column_name");
         builder.Property(f => f.Reason).HasColumnName("reason");
         builder.Property(f => f.RecordedAt).HasColumnName("recorded_at").HasDefaultValueSql("now()");

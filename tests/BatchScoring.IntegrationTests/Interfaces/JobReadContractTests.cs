@@ -32,7 +32,16 @@ public sealed class JobReadContractTests(ServerFixture servers)
         Assert.Equal("succeeded", (await host.WaitForEndAsync(id, TimeSpan.FromMinutes(2), Ct)).State);
 
         SchemaAssert.EachValid("job-chunk.schema.json", await host.Client.GetStringAsync($"/api/jobs/{id}/chunks", Ct), "GET /api/jobs/{id}/chunks");
-        SchemaAssert.EachValid("job-failed-row.schema.json", await host.Client.GetStringAsync($"/api/jobs/{id}/failed-rows", Ct), "GET /api/jobs/{id}/failed-rows");
+        var failedRows = await host.Client.GetStringAsync($"/api/jobs/{id}/failed-rows", Ct);
+        SchemaAssert.EachValid("job-failed-row.schema.json", failedRows, "GET /api/jobs/{id}/failed-rows");
+        // The generated keys are integers: the typed key is that JSON number, the text key its digits.
+        var rows = System.Text.Json.JsonDocument.Parse(failedRows).RootElement.EnumerateArray().ToList();
+        Assert.Equal(4, rows.Count);
+        Assert.All(rows, row =>
+        {
+            Assert.Equal(System.Text.Json.JsonValueKind.Number, row.GetProperty("rowKeyValue").ValueKind);
+            Assert.Equal(long.Parse(row.GetProperty("rowKey").GetString()!, System.Globalization.CultureInfo.InvariantCulture), row.GetProperty("rowKeyValue").GetInt64());
+        });
 
         // With --wait, --json prints the final status.
         SchemaAssert.Valid("job-status.schema.json", await CliJsonAsync(0, "jobs", "submit", "--model", "churn", "--input", input, "--key-column", "customer_id",
