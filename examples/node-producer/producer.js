@@ -80,17 +80,26 @@ async function main() {
       await channel.bindQueue(queue, `BatchScoring.Contracts:${event}`, "");
     }
 
+    // A message can arrive before anyone waits for it (a small job may end before its accepted reply is read), so
+    // what no waiter took is kept for the next receive.
     const waiting = [];
+    const unclaimed = [];
     await channel.consume(queue, (message) => {
       const body = JSON.parse(message.content.toString("utf8"));
-      for (const waiter of [...waiting]) {
-        if (waiter.match(body)) {
-          waiting.splice(waiting.indexOf(waiter), 1);
-          waiter.resolve(body);
-        }
+      const waiter = waiting.find((w) => w.match(body));
+      if (waiter) {
+        waiting.splice(waiting.indexOf(waiter), 1);
+        waiter.resolve(body);
+      } else {
+        unclaimed.push(body);
       }
     }, { noAck: true });
     const receive = (what, match) => new Promise((resolve, reject) => {
+      const early = unclaimed.findIndex(match);
+      if (early >= 0) {
+        resolve(unclaimed.splice(early, 1)[0]);
+        return;
+      }
       const timer = setTimeout(() => reject(new Error(`no ${what} before the timeout`)), Math.max(0, deadline - Date.now()));
       waiting.push({ match, resolve: (body) => { clearTimeout(timer); resolve(body); } });
     });
