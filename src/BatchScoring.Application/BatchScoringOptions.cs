@@ -26,6 +26,9 @@ public sealed class BatchScoringOptions
     /// <summary>ONNX Runtime intra-op threads per session (0 = cores ÷ <see cref="ChunkConcurrency"/>).</summary>
     public int IntraOpThreads { get; set; }
 
+    /// <summary>On CPU, the most rows per ONNX Runtime call; larger batches run in slices (0 = whole batches). See ScoringSessionOptions.</summary>
+    public int CpuRowsPerRun { get; set; }
+
     /// <summary>Loaded model sessions a worker keeps (least recently used are dropped).</summary>
     public int ModelCacheSize { get; set; } = 4;
 

@@ -92,7 +92,11 @@ public sealed class ModelCache(IOptions<BatchScoringOptions> options, ILoggerFac
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
             var model = ScoringModel.Load(
                 path,
-                new ScoringSessionOptions { IntraOpThreads = IntraOpThreads(settings), PreferCuda = settings.PreferCuda, EnableCpuMemArena = settings.OnnxCpuMemArena },
+                new ScoringSessionOptions
+                {
+                    IntraOpThreads = IntraOpThreads(settings), PreferCuda = settings.PreferCuda, EnableCpuMemArena = settings.OnnxCpuMemArena,
+                    CpuRowsPerRun = settings.CpuRowsPerRun,
+                },
                 loggerFactory.CreateLogger<ScoringModel>(),
                 version.Sha256);
             ServingMetrics.LoadSeconds.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds, ServingMetrics.Tags(version.ModelName, version.Version));

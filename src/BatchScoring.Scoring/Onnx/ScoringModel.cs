@@ -32,10 +32,12 @@ public sealed class ScoringModel : IDisposable
     private string? _probeError;
     private bool _probed;
     private volatile bool _disposed;
+    private readonly int _rowsPerRun;
 
-    private ScoringModel(CreatedSession created, string logId, string source, string sha256, ILogger logger)
+    private ScoringModel(CreatedSession created, string logId, string source, string sha256, ILogger logger, int cpuRowsPerRun)
     {
         _session = created.Session;
+        _rowsPerRun = created.Provider == CpuProvider && cpuRowsPerRun > 0 ? cpuRowsPerRun : int.MaxValue;
         _logId = logId;
         _logger = logger;
         Source = source;
@@ -120,7 +122,7 @@ public sealed class ScoringModel : IDisposable
         try
         {
             created = OnnxSessionFactory.Create(modelBytes, options, source, logId);
-            var model = new ScoringModel(created, logId, source, sha256, logger);
+            var model = new ScoringModel(created, logId, source, sha256, logger, options.CpuRowsPerRun);
             logger.Log(
                 created.Expected ? LogLevel.Information : LogLevel.Warning,
                 "Loaded model {Source} (sha256 {Sha256}) on {Provider} ({ProviderReason}): inputs {Inputs}; outputs {Outputs}",
@@ -199,7 +201,10 @@ public sealed class ScoringModel : IDisposable
             // Model errors are reported per row (and bisected); keep ORT from also printing each one to stderr.
             using var runOptions = new RunOptions { LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL };
             using var registration = cancellationToken.Register(() => runOptions.Terminate = true);
-            RunIsolating(mapping, bound, valid, 0, valid.Length, runOptions, segments, failures, cancellationToken);
+            for (var start = 0; start < valid.Length; start += _rowsPerRun)
+            {
+                RunIsolating(mapping, bound, valid, start, Math.Min(_rowsPerRun, valid.Length - start), runOptions, segments, failures, cancellationToken);
+            }
         }
 
         failures.Sort((a, b) => a.Row.CompareTo(b.Row));

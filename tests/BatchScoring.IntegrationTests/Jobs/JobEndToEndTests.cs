@@ -20,7 +20,9 @@ public sealed class JobEndToEndTests(ServerFixture servers)
     [Fact]
     public async Task Job_scores_every_row_once_records_poison_rows_and_writes_table_and_parquet()
     {
-        await using var host = await ServiceTestHost.StartAsync(servers, "e2e", ServiceRoles.All, Ct);
+        // ONNX Runtime runs each 700-row batch in slices of 256 rows (BatchScoring:CpuRowsPerRun): scores are checked below.
+        await using var host = await ServiceTestHost.StartAsync(
+            servers, "e2e", ServiceRoles.All, Ct, new Dictionary<string, string> { ["BatchScoring:CpuRowsPerRun"] = "256" });
         var mlp = SampleModels.Mlp([Features, 16, 16, 1], seed: 3, featureNames: FeatureNames());
         await host.RegisterModelAsync("churn", mlp.Bytes, Ct);
         var data = new GeneratedDatasetOptions { Rows = 12_000, Features = Features, RowGroupRows = 5_000, NaNEvery = 1_000, Seed = 11 };

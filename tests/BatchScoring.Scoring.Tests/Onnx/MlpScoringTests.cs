@@ -51,6 +51,32 @@ public sealed class MlpScoringTests : IDisposable
     }
 
     [Fact]
+    public void A_batch_run_in_slices_on_cpu_scores_like_one_run()
+    {
+        // Slices of 7 rows; failing rows on slice edges and inside, so every offset of the slicing is exercised.
+        int[] nanRows = [0, 6, 7, 13, 14, 150, 298, 299];
+        var x = (float[])_x.Clone();
+        foreach (var row in nanRows)
+        {
+            x[(row * Features) + 5] = float.NaN;
+        }
+
+        var batch = new ColumnBatch([TestSupport.KeyColumn(Rows), .. TestSupport.FeatureColumns(x, Rows, Features)]);
+        using var sliced = ScoringModel.Load(Model.Bytes, new ScoringSessionOptions { PreferCuda = false, IntraOpThreads = 1, CpuRowsPerRun = 7 });
+        using var whole = ScoringModel.Load(Model.Bytes, new ScoringSessionOptions { PreferCuda = false, IntraOpThreads = 1, CpuRowsPerRun = 0 });
+        var mapping = sliced.MapInputs(TestSupport.Schema(batch), new InputMappingRequest { KeyColumn = "id" });
+
+        var inSlices = sliced.Score(batch, mapping, cancellationToken: Ct);
+        var inOneRun = whole.Score(batch, mapping, cancellationToken: Ct);
+
+        Assert.Equal(nanRows, inSlices.Failures.Select(f => f.Row));
+        Assert.Equal(Enumerable.Range(0, Rows).Except(nanRows), inSlices.ScoredRows);
+        Assert.Equal(inOneRun.ScoredRows, inSlices.ScoredRows);
+        AssertMatchesReference(inSlices, x);
+        AssertMatchesReference(inOneRun, x);
+    }
+
+    [Fact]
     public void Mixed_numeric_column_types_are_converted_to_float()
     {
         var batch = FeatureBatch(columns =>
