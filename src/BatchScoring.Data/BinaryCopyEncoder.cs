@@ -176,21 +176,26 @@ internal abstract class ColumnEncoder
         var nulls = source.Nulls;
         return (source.Kind, target) switch
         {
-            (ColumnKind.Float32, ColumnKind.Float32) => new Float32(source.As<float>(), nulls),
-            (ColumnKind.Float64, ColumnKind.Float64) => new Float64(source.As<double>(), nulls),
-            (ColumnKind.Int32, ColumnKind.Int32) => new Int32(source.As<int>(), nulls),
-            (ColumnKind.Int64, ColumnKind.Int64) => new Int64(source.As<long>(), nulls),
-            (ColumnKind.Boolean, ColumnKind.Boolean) => new Booleans(source.As<bool>(), nulls),
-            (ColumnKind.String, ColumnKind.String) => new Strings(source.As<string>(), nulls),
-            (ColumnKind.Timestamp, ColumnKind.Timestamp) => new Timestamps(source.As<DateTime>(), nulls),
-            (ColumnKind.Int32, ColumnKind.Int64) => new Int32AsInt64(source.As<int>(), nulls),
-            (ColumnKind.Float32, ColumnKind.Float64) => new Float32AsFloat64(source.As<float>(), nulls),
-            (ColumnKind.Int32, ColumnKind.Float64) => new Int32AsFloat64(source.As<int>(), nulls),
+            (ColumnKind.Float32, ColumnKind.Float32) => new Values<float, Float32Field>(source.As<float>(), nulls),
+            (ColumnKind.Float64, ColumnKind.Float64) => new Values<double, Float64Field>(source.As<double>(), nulls),
+            (ColumnKind.Int32, ColumnKind.Int32) => new Values<int, Int32Field>(source.As<int>(), nulls),
+            (ColumnKind.Int64, ColumnKind.Int64) => new Values<long, Int64Field>(source.As<long>(), nulls),
+            (ColumnKind.Boolean, ColumnKind.Boolean) => new Values<bool, BooleanField>(source.As<bool>(), nulls),
+            (ColumnKind.String, ColumnKind.String) => new Values<string?, StringField>(source.As<string>(), nulls),
+            (ColumnKind.Timestamp, ColumnKind.Timestamp) => new Values<DateTime, TimestampField>(source.As<DateTime>(), nulls),
+            (ColumnKind.Int32, ColumnKind.Int64) => new Values<int, Int32AsInt64Field>(source.As<int>(), nulls),
+            (ColumnKind.Float32, ColumnKind.Float64) => new Values<float, Float32AsFloat64Field>(source.As<float>(), nulls),
+            (ColumnKind.Int32, ColumnKind.Float64) => new Values<int, Int32AsFloat64Field>(source.As<int>(), nulls),
             _ => null,
         };
     }
 
-    private sealed class Float32(float[] values, bool[]? nulls) : ColumnEncoder
+    /// <summary>
+    /// A column of <typeparamref name="T"/> written with <typeparamref name="TField"/>. The field writer is a struct
+    /// type argument, so each pair compiles to its own code with the write inlined (this runs for every value of a COPY).
+    /// </summary>
+    private sealed class Values<T, TField>(T[] values, bool[]? nulls) : ColumnEncoder
+        where TField : struct, IFieldWriter<T>
     {
         public override void Write(BinaryCopyEncoder encoder, int row)
         {
@@ -200,77 +205,46 @@ internal abstract class ColumnEncoder
             }
             else
             {
-                encoder.WriteField(values[row]);
+                default(TField).Write(encoder, values[row]);
             }
         }
     }
 
-    private sealed class Float64(double[] values, bool[]? nulls) : ColumnEncoder
+    private interface IFieldWriter<in T>
     {
-        public override void Write(BinaryCopyEncoder encoder, int row)
-        {
-            if (nulls is not null && nulls[row])
-            {
-                encoder.WriteNull();
-            }
-            else
-            {
-                encoder.WriteField(values[row]);
-            }
-        }
+        void Write(BinaryCopyEncoder encoder, T value);
     }
 
-    private sealed class Int32(int[] values, bool[]? nulls) : ColumnEncoder
+    private readonly struct Float32Field : IFieldWriter<float>
     {
-        public override void Write(BinaryCopyEncoder encoder, int row)
-        {
-            if (nulls is not null && nulls[row])
-            {
-                encoder.WriteNull();
-            }
-            else
-            {
-                encoder.WriteField(values[row]);
-            }
-        }
+        public void Write(BinaryCopyEncoder encoder, float value) => encoder.WriteField(value);
     }
 
-    private sealed class Int64(long[] values, bool[]? nulls) : ColumnEncoder
+    private readonly struct Float64Field : IFieldWriter<double>
     {
-        public override void Write(BinaryCopyEncoder encoder, int row)
-        {
-            if (nulls is not null && nulls[row])
-            {
-                encoder.WriteNull();
-            }
-            else
-            {
-                encoder.WriteField(values[row]);
-            }
-        }
+        public void Write(BinaryCopyEncoder encoder, double value) => encoder.WriteField(value);
     }
 
-    private sealed class Booleans(bool[] values, bool[]? nulls) : ColumnEncoder
+    private readonly struct Int32Field : IFieldWriter<int>
     {
-        public override void Write(BinaryCopyEncoder encoder, int row)
-        {
-            if (nulls is not null && nulls[row])
-            {
-                encoder.WriteNull();
-            }
-            else
-            {
-                encoder.WriteField(values[row]);
-            }
-        }
+        public void Write(BinaryCopyEncoder encoder, int value) => encoder.WriteField(value);
     }
 
-    private sealed class Strings(string?[] values, bool[]? nulls) : ColumnEncoder
+    private readonly struct Int64Field : IFieldWriter<long>
     {
-        public override void Write(BinaryCopyEncoder encoder, int row)
+        public void Write(BinaryCopyEncoder encoder, long value) => encoder.WriteField(value);
+    }
+
+    private readonly struct BooleanField : IFieldWriter<bool>
+    {
+        public void Write(BinaryCopyEncoder encoder, bool value) => encoder.WriteField(value);
+    }
+
+    private readonly struct StringField : IFieldWriter<string?>
+    {
+        public void Write(BinaryCopyEncoder encoder, string? value)
         {
-            var value = values[row];
-            if (value is null || (nulls is not null && nulls[row]))
+            if (value is null)
             {
                 encoder.WriteNull();
             }
@@ -281,63 +255,23 @@ internal abstract class ColumnEncoder
         }
     }
 
-    private sealed class Timestamps(DateTime[] values, bool[]? nulls) : ColumnEncoder
+    private readonly struct TimestampField : IFieldWriter<DateTime>
     {
-        public override void Write(BinaryCopyEncoder encoder, int row)
-        {
-            if (nulls is not null && nulls[row])
-            {
-                encoder.WriteNull();
-            }
-            else
-            {
-                encoder.WriteTimestampField(ColumnWriter.ToUtc(values[row]));
-            }
-        }
+        public void Write(BinaryCopyEncoder encoder, DateTime value) => encoder.WriteTimestampField(ColumnWriter.ToUtc(value));
     }
 
-    private sealed class Int32AsInt64(int[] values, bool[]? nulls) : ColumnEncoder
+    private readonly struct Int32AsInt64Field : IFieldWriter<int>
     {
-        public override void Write(BinaryCopyEncoder encoder, int row)
-        {
-            if (nulls is not null && nulls[row])
-            {
-                encoder.WriteNull();
-            }
-            else
-            {
-                encoder.WriteField((long)values[row]);
-            }
-        }
+        public void Write(BinaryCopyEncoder encoder, int value) => encoder.WriteField((long)value);
     }
 
-    private sealed class Float32AsFloat64(float[] values, bool[]? nulls) : ColumnEncoder
+    private readonly struct Float32AsFloat64Field : IFieldWriter<float>
     {
-        public override void Write(BinaryCopyEncoder encoder, int row)
-        {
-            if (nulls is not null && nulls[row])
-            {
-                encoder.WriteNull();
-            }
-            else
-            {
-                encoder.WriteField((double)values[row]);
-            }
-        }
+        public void Write(BinaryCopyEncoder encoder, float value) => encoder.WriteField((double)value);
     }
 
-    private sealed class Int32AsFloat64(int[] values, bool[]? nulls) : ColumnEncoder
+    private readonly struct Int32AsFloat64Field : IFieldWriter<int>
     {
-        public override void Write(BinaryCopyEncoder encoder, int row)
-        {
-            if (nulls is not null && nulls[row])
-            {
-                encoder.WriteNull();
-            }
-            else
-            {
-                encoder.WriteField((double)values[row]);
-            }
-        }
+        public void Write(BinaryCopyEncoder encoder, int value) => encoder.WriteField((double)value);
     }
 }

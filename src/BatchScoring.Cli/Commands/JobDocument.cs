@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using BatchScoring.Contracts;
@@ -151,6 +150,4 @@ internal sealed class JobDocument
 
     private long Number(string name) =>
         _root.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var number) ? number : 0;
-
-    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Id} {State}");
 }
