@@ -121,10 +121,28 @@ dotnet_test() {
   local extra=()
   # In CI list every test with its output; the integration tests' ServerSourceTests output says
   # where PostgreSQL and RabbitMQ came from (see tests/README.md).
+  local reports="$ROOT/TestResults/reports" status=0
   if [[ "${CI:-}" == true || "${CI:-}" == 1 ]]; then
-    extra+=(--output detailed --no-progress)
+    # A markdown report per test assembly: its failures are printed again at the very end, because the
+    # servers' logs of the tests that ran after a failure bury the runner's own failure message.
+    rm -rf "$reports"
+    extra+=(--output detailed --no-progress --results-directory "$reports" --report-xunit-markdown)
   fi
-  dotnet test --solution "$SOLUTION" -c "$CONFIGURATION" "${extra[@]}" "$@"
+  dotnet test --solution "$SOLUTION" -c "$CONFIGURATION" "${extra[@]}" "$@" || status=$?
+  if [[ $status -ne 0 && -d $reports ]]; then
+    print_failed_tests "$reports"
+  fi
+  return "$status"
+}
+
+print_failed_tests() {
+  local report
+  echo "==> failed tests (from the markdown reports in $1)"
+  for report in "$1"/*.md; do
+    [[ -e $report ]] || continue
+    # Each failure: the test's name, its exception message and the first frames of its stack.
+    awk '/^#### / { failed = /^#### Failed/ } failed && shown++ < 120' "$report"
+  done
 }
 
 # The fault scenarios (tests with trait Category=Faults) at full size; `test` runs their reduced set.
