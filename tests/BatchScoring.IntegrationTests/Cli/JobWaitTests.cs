@@ -38,8 +38,9 @@ public sealed partial class JobWaitTests(ServerFixture servers)
         var status = System.Text.Json.JsonSerializer.Deserialize<JobStatus>(run.Stdout, ServiceTestHost.Json)!;
         Assert.Equal("succeeded", status.State);
         Assert.Equal(20_000, status.ScoredRows);
-        // Long polls, answered when the job ends: the process ends well within 2 s of the job (process exit included, on a loaded machine).
-        Assert.True(exited - status.FinishedAt!.Value < TimeSpan.FromSeconds(2), $"CLI ended {exited - status.FinishedAt} after the job");
+        // Long polls, answered when the job ends: the process ends within seconds of the job, not at the end of a
+        // 30 s poll (the bound leaves room for the retry pauses and process exit on a loaded machine).
+        Assert.True(exited - status.FinishedAt!.Value < TimeSpan.FromSeconds(10), $"CLI ended {exited - status.FinishedAt} after the job");
     }
 
     [Fact]
