@@ -113,6 +113,10 @@ public sealed partial class ChunkScorer(
         if (commit is null)
         {
             ScoringMetrics.ChunkDuplicates.Add(1);
+            // A chunk already ended. If its commit was the job's last and that consume was stopped before the finisher
+            // ran (a broker outage or a shutdown cancels it), this redelivery finishes the job now, rather than the
+            // reconciler once the job has been quiet for LostAfterSeconds. A no-op while chunks are pending.
+            await finisher.TryFinishAsync(chunk.JobId, cancellationToken);
             return ChunkOutcome.AlreadyDone;
         }
 

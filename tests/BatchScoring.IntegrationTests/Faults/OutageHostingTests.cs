@@ -103,6 +103,9 @@ public sealed class OutageHostingTests(ServerFixture servers, ITestOutputHelper 
             {
                 ["ConnectionStrings:RabbitMq"] = broker.RabbitMqUri,
                 ["BatchScoring:ChunkConcurrency"] = "1",
+                // The transport's reconnection, in the output of a failed run.
+                ["Logging:LogLevel:MassTransit"] = "Debug",
+                ["Logging:LogLevel:BatchScoring"] = "Information",
             });
         string[] features = [.. Enumerable.Range(0, 16).Select(GeneratedDatasetOptions.FeatureName)];
         await host.RegisterModelAsync("reconnect", SampleModels.Mlp([16, 256, 256, 1], seed: 4, featureNames: features).Bytes, Ct);
