@@ -120,7 +120,7 @@ public sealed class OutageFaultTests(ServerFixture servers, ITestOutputHelper ou
     {
         await host.RegisterModelAsync(model, SampleModels.Mlp([16, 256, 256, 1], seed: 4).Bytes, Ct);
         var input = Path.Combine(host.WorkDir, "in.parquet");
-        await DatasetGenerator.WriteParquetAsync(input, new GeneratedDatasetOptions { Rows = Rows, Features = 16, RowGroupRows = 500 }, Ct);
+        await DatasetGenerator.WriteParquetAsync(input, new GeneratedDatasetOptions { Rows = Rows, Features = 16, RowGroupRows = 250 }, Ct);
         return input;
     }
 
