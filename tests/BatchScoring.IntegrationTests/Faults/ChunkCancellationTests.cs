@@ -27,7 +27,7 @@ public sealed class ChunkCancellationTests(ServerFixture servers, ITestOutputHel
 
     [Theory]
     [InlineData(2_000, 500)] // a chunk of four row groups
-    [InlineData(250, 500)] // pieces of row groups decoded once and shared between chunks
+    [InlineData(250, 2_000)] // eight chunks per row group, which is decoded once and shared between them
     public async Task A_chunk_cancelled_at_any_point_returns_promptly_and_leaves_nothing_behind(int chunkRows, int rowGroupRows)
     {
         const int rows = 8_000;
