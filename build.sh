@@ -4,7 +4,7 @@
 #   ./build.sh build   restore and build the solution (Debug)
 #   ./build.sh test    install the test servers' packages if needed, then build and run every test
 #   ./build.sh deps    only install the packages the tests need (PostgreSQL, RabbitMQ, chromium, docker-compose,
-#                      Node.js, the npm packages of tests/scripts/check-deploy.sh and of the example producer)
+#                      Node.js, unzip, zsh, the npm packages of tests/scripts/check-deploy.sh and of the example producer)
 #   ./build.sh up      the service on this machine: private PostgreSQL/RabbitMQ, `batchscore serve`, the sample
 #                      pipeline, then the URLs; docker compose instead when an engine with compose answers
 #                      (docs/local-service.md; deploy/local/service.sh, deploy/local/compose.sh)
@@ -52,6 +52,8 @@ ensure_server_packages() {
   command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
   # tests/scripts/test-tool-install.sh unpacks the tool's portable package.
   command -v unzip >/dev/null 2>&1 || missing+=(unzip)
+  # CompletionScriptTests completes lines in an interactive zsh (the bash case uses the system's bash).
+  command -v zsh >/dev/null 2>&1 || missing+=(zsh)
   if ((${#missing[@]} == 0)); then
     return 0
   fi

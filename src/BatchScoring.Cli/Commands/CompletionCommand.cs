@@ -49,7 +49,11 @@ public static class CompletionCommand
             candidates=("${(@f)$(batchscore "[suggest:${#line}]" "$line" 2>/dev/null)}")
             compadd -- "${candidates[@]}"
         }
-        if (( $+functions[compdef] )); then
+        # Autoloaded from $fpath, this file is the body of _batchscore: its first call defines the function above and
+        # must complete too. Sourced, it registers the function (compinit must have run).
+        if [[ "${funcstack[1]}" == _batchscore ]]; then
+            _batchscore "$@"
+        elif (( $+functions[compdef] )); then
             compdef _batchscore batchscore
         fi
 

@@ -54,6 +54,65 @@ public sealed class CompletionScriptTests
         }
     }
 
+    [Theory]
+    [InlineData("fpath", "batchscore jo", "batchscore jobs")]
+    [InlineData("fpath", "batchscore jobs sta", "batchscore jobs status")]
+    [InlineData("fpath", "batchscore models history --mo", "batchscore models history --model")]
+    [InlineData("fpath", "batchscore schedules pause --sch", "batchscore schedules pause --schedule")]
+    [InlineData("source", "batchscore jo", "batchscore jobs")]
+    public async Task Zsh_script_completes_a_typed_line_in_an_interactive_zsh(string install, string typed, string completed)
+    {
+        if (!ExistsOnPath("zsh"))
+        {
+            Assert.Skip("zsh is not installed (./build.sh deps installs it)");
+        }
+
+        var bin = Directory.CreateTempSubdirectory("batchscore-zsh-");
+        try
+        {
+            var wrapper = Path.Combine(bin.FullName, "batchscore");
+            await File.WriteAllTextAsync(wrapper, $"#!/bin/sh\nexec dotnet '{Path.Combine(AppContext.BaseDirectory, "batchscore.dll")}' \"$@\"\n", Ct);
+            var script = await CliProcess.RunAsync(Ct, "completion", "zsh");
+            Assert.Equal(0, script.Exit);
+            // As docs/cli.md installs it: a file named _batchscore in $fpath that compinit autoloads, or sourced after compinit.
+            await File.WriteAllTextAsync(Path.Combine(bin.FullName, "_batchscore"), script.Stdout, Ct);
+            var setup = install == "fpath"
+                ? $"fpath=('{bin.FullName}' $fpath); autoload -U compinit; compinit -u -D"
+                : $"autoload -U compinit; compinit -u -D; source '{Path.Combine(bin.FullName, "_batchscore")}'";
+
+            // A terminal (zsh/zpty) running an interactive zsh: type the line and TAB, then print what the line became.
+            // LINE$((40+2)) prints as LINE42, which the echo of the typed keys does not contain.
+            var driver = $$"""
+                chmod +x '{{wrapper}}'
+                zmodload zsh/zpty
+                zpty -b shell 'PATH={{bin.FullName}}:$PATH zsh -f -i'
+                zpty -w shell "{{setup}}; print READY\$((40+2))"
+                zpty -r shell out '*READY42*'
+                zpty -w -n shell $'{{typed}}\t\x01print -r -- LINE$((40+2)):\x05\n'
+                zpty -r shell out $'*LINE42:*\n'
+                print -r -- "$out"
+                zpty -d shell
+                """;
+            var start = new ProcessStartInfo("zsh", ["-f", "-c", driver]) { RedirectStandardOutput = true, RedirectStandardError = true };
+            using var zsh = Process.Start(start)!;
+            using var limit = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+            limit.CancelAfter(TimeSpan.FromSeconds(60));
+            var stderr = zsh.StandardError.ReadToEndAsync(limit.Token);
+            var stdout = await zsh.StandardOutput.ReadToEndAsync(limit.Token);
+            await zsh.WaitForExitAsync(limit.Token);
+            var line = stdout.Split('\n').Select(l => l.TrimEnd('\r', ' ')).LastOrDefault(l => l.StartsWith("LINE42:", StringComparison.Ordinal));
+            Assert.True(line is not null, stdout + await stderr);
+            Assert.Equal(completed, line["LINE42:".Length..]);
+        }
+        finally
+        {
+            bin.Delete(recursive: true);
+        }
+    }
+
+    private static bool ExistsOnPath(string program) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Any(dir => File.Exists(Path.Combine(dir, program)));
+
     [Fact]
     public async Task Zsh_script_registers_the_same_directive()
     {
