@@ -20,11 +20,17 @@ public sealed class JobFinisher(JobStore store, IPublishEndpoint publisher, Chal
 
     public async Task TryFinishAsync(Guid jobId, CancellationToken cancellationToken)
     {
+        // Only a running job whose chunks have all ended finishes (TryFinishJobAsync's rule). Callers read after their
+        // own commit, so they see it; everyone else (a redelivered chunk of a job still scoring) skips the locking UPDATE.
+        var finishing = await store.GetJobAsync(jobId, cancellationToken);
+        if (finishing is not { State: JobState.Running } || finishing.ChunksDone + finishing.ChunksFailed < finishing.ChunksTotal)
+        {
+            return;
+        }
+
         // _SUCCESS goes down before the job is marked succeeded: whoever sees the state (or the event) finds the
         // manifest, and a worker dying in between leaves a job still running that the next finisher completes.
-        var manifest = await store.GetJobAsync(jobId, cancellationToken) is { } finishing && WillSucceed(finishing)
-            ? await WriteManifestAsync(finishing, cancellationToken)
-            : null;
+        var manifest = WillSucceed(finishing) ? await WriteManifestAsync(finishing, cancellationToken) : null;
         var state = await store.TryFinishJobAsync(jobId, cancellationToken);
         if (state is null)
         {
