@@ -41,18 +41,10 @@ RMQ_DIR="$BASE/rabbitmq"
 log() { printf 'local-servers: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# port_open, close_fds and the RabbitMQ node functions (rabbit_*).
+source "$(dirname "${BASH_SOURCE[0]}")/rabbitmq-node.sh"
 
 is_root() { [[ $(id -u) -eq 0 ]]; }
-
-# Daemons must not inherit our descriptors: the lock (fd 9) would stay held for the server's
-# lifetime, and an inherited pipe would keep `dotnet test` or CI waiting for end-of-file.
-close_fds() {
-  local fd
-  for fd in $(ls /proc/$BASHPID/fd 2>/dev/null); do
-    if ((fd > 2)); then eval "exec $fd>&-" 2>/dev/null || true; fi
-  done
-}
 
 # ---------------------------------------------------------------- PostgreSQL
 
@@ -149,43 +141,10 @@ stop_postgres() {
 
 # ---------------------------------------------------------------- RabbitMQ
 
-rabbit_bin() {
-  if [[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]]; then
-    echo /usr/lib/rabbitmq/bin; return
-  fi
-  # Generic (non-Debian) installs put the real scripts on PATH.
-  if command -v rabbitmq-server >/dev/null 2>&1; then
-    dirname "$(readlink -f "$(command -v rabbitmq-server)")"; return
-  fi
-  return 1
-}
-
-# Everything RabbitMQ's scripts read is pointed into $RMQ_DIR, including HOME: Erlang's cookie is
-# $HOME/.erlang.cookie, and Debian's /usr/sbin wrappers would switch to the rabbitmq user (whose
-# cookie is /var/lib/rabbitmq/.erlang.cookie) when run as root and refuse to run for anyone else.
-# Calling the scripts in /usr/lib/rabbitmq/bin directly with our own HOME gives the server and
-# rabbitmqctl the same cookie whoever runs them.
-rabbit_env() {
-  export HOME="$RMQ_DIR/home"
-  export RABBITMQ_NODENAME="$RABBIT_NODE"
-  export RABBITMQ_USE_LONGNAME=false
-  export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
-  export RABBITMQ_NODE_PORT="$AMQP_PORT"
-  export RABBITMQ_DIST_PORT="$DIST_PORT"
-  export RABBITMQ_MNESIA_BASE="$RMQ_DIR/mnesia"
-  export RABBITMQ_LOG_BASE="$RMQ_DIR/log"
-  export RABBITMQ_PID_FILE="$RMQ_DIR/rabbitmq.pid"
-  export RABBITMQ_CONFIG_FILE="$RMQ_DIR/rabbitmq.conf"
-  export RABBITMQ_ADVANCED_CONFIG_FILE="$RMQ_DIR/advanced.config"
-  export RABBITMQ_ENABLED_PLUGINS_FILE="$RMQ_DIR/enabled_plugins"
-  export RABBITMQ_CONF_ENV_FILE="$RMQ_DIR/rabbitmq-env.conf"
-  unset RABBITMQ_ENABLED_PLUGINS RABBITMQ_SERVER_START_ARGS RABBITMQ_CTL_ERL_ARGS || true
-}
-
 rabbitmqctl_local() {
   local bin
   bin="$(rabbit_bin)" || die "rabbitmq: rabbitmqctl not found"
-  ( rabbit_env; "$bin/rabbitmqctl" -n "$RABBIT_NODE" "$@" )
+  ( rabbit_node_env "$RMQ_DIR" "$RABBIT_NODE" "$AMQP_PORT" "$RMQ_DIR/home"; "$bin/rabbitmqctl" -n "$RABBIT_NODE" "$@" )
 }
 
 start_rabbitmq() {
@@ -194,68 +153,18 @@ start_rabbitmq() {
     echo "rabbitmq: running"
     return
   fi
-  local bin
-  bin="$(rabbit_bin)" || die "rabbitmq: rabbitmq-server not found (looked in /usr/lib/rabbitmq/bin and PATH). Install it: apt-get install rabbitmq-server"
 
-  mkdir -p "$RMQ_DIR/home" "$RMQ_DIR/mnesia" "$RMQ_DIR/log"
-  local cookie="$RMQ_DIR/home/.erlang.cookie"
-  if [[ ! -s "$cookie" ]]; then
-    rm -f "$cookie"
-    local value
-    value="$(head -c 4096 /dev/urandom | LC_ALL=C tr -dc 'A-Z')"
-    (umask 077; printf '%s' "${value:0:32}" >"$cookie")
-    chmod 400 "$cookie"
-  fi
-  cat >"$RMQ_DIR/rabbitmq.conf" <<EOF
-# batchscoring test broker (written by tests/scripts/local-servers.sh)
-listeners.tcp.1 = 127.0.0.1:$AMQP_PORT
-loopback_users.guest = true
-disk_free_limit.absolute = 50MB
-log.console = false
-log.file.level = warning
-EOF
-  echo '[].' >"$RMQ_DIR/enabled_plugins"
+  rabbit_write_cookie "$RMQ_DIR/home"
+  rabbit_write_config "$RMQ_DIR" "$AMQP_PORT" "batchscoring test broker (written by tests/scripts/local-servers.sh)"
   if [[ -n "${BATCHSCORING_TEST_RABBITMQ_PROMETHEUS_PORT:-}" ]]; then
     # Opt-in for a private node: the rabbitmq_prometheus plugin with per-queue series (docs/observability.md).
     echo '[rabbitmq_prometheus].' >"$RMQ_DIR/enabled_plugins"
     printf 'prometheus.tcp.ip = 127.0.0.1\nprometheus.tcp.port = %s\nprometheus.return_per_object_metrics = true\n' \
       "$BATCHSCORING_TEST_RABBITMQ_PROMETHEUS_PORT" >>"$RMQ_DIR/rabbitmq.conf"
   fi
-  : >"$RMQ_DIR/rabbitmq-env.conf"
 
-  # A node that died leaves its pid file behind; if that pid is still a live beam, it is starting.
-  if [[ -f "$RMQ_DIR/rabbitmq.pid" ]]; then
-    local pid
-    pid="$(cat "$RMQ_DIR/rabbitmq.pid" 2>/dev/null || true)"
-    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && grep -q beam "/proc/$pid/cmdline" 2>/dev/null; then
-      log "rabbitmq: node process $pid exists but the port is closed; waiting for it"
-    else
-      rm -f "$RMQ_DIR/rabbitmq.pid"
-      pid=""
-    fi
-  fi
-
-  if [[ ! -f "$RMQ_DIR/rabbitmq.pid" ]]; then
-    log "rabbitmq: starting node $RABBIT_NODE on 127.0.0.1:$AMQP_PORT (logs in $RMQ_DIR/log)"
-    (
-      rabbit_env
-      close_fds
-      cd "$RMQ_DIR"
-      # setsid -f: a new session, forked into the background; all output to files, so no pipe
-      # of the caller (dotnet test, CI) stays open.
-      setsid -f "$bin/rabbitmq-server" </dev/null >"$RMQ_DIR/log/startup_stdout.log" 2>"$RMQ_DIR/log/startup_stderr.log"
-    )
-  fi
-
-  local deadline=$((SECONDS + START_TIMEOUT_S))
-  until port_open "$AMQP_PORT"; do
-    if ((SECONDS > deadline)); then
-      tail -n 40 "$RMQ_DIR/log/startup_stdout.log" "$RMQ_DIR/log/startup_stderr.log" >&2 || true
-      tail -n 40 "$RMQ_DIR/log/"*.log >&2 2>/dev/null || true
-      die "rabbitmq: node did not open 127.0.0.1:$AMQP_PORT within ${START_TIMEOUT_S}s"
-    fi
-    sleep 0.5
-  done
+  rabbit_launch "$RMQ_DIR" "$RABBIT_NODE" "$AMQP_PORT" "$RMQ_DIR/home"
+  rabbit_await_port "$RMQ_DIR" "$AMQP_PORT" "$START_TIMEOUT_S"
   # The listener opens at the end of boot; await_startup confirms the rabbit app is fully running.
   rabbitmqctl_local await_startup --timeout 60 >&2 || log "rabbitmq: await_startup failed, continuing (port is open)"
   echo "rabbitmq: started"
@@ -265,14 +174,7 @@ stop_rabbitmq() {
   if [[ -f "$RMQ_DIR/rabbitmq.pid" ]] || port_open "$AMQP_PORT"; then
     local mode="${BATCHSCORING_TEST_RABBITMQ_STOP:-}"
     if [[ $mode == kill || $mode == term ]]; then
-      # Signals act at once (rabbitmqctl first boots an Erlang VM, seconds on a loaded box); TERM is a clean stop.
-      local victim deadline=$((SECONDS + 60))
-      victim="$(cat "$RMQ_DIR/rabbitmq.pid" 2>/dev/null || true)"
-      if [[ -n "$victim" ]]; then
-        kill "-$([[ $mode == kill ]] && echo KILL || echo TERM)" "$victim" 2>/dev/null || true
-        while kill -0 "$victim" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
-      fi
-      rm -f "$RMQ_DIR/rabbitmq.pid"
+      rabbit_signal_stop "$RMQ_DIR" "$([[ $mode == kill ]] && echo KILL || echo TERM)"
       return
     fi
     if ! rabbitmqctl_local stop >&2 2>/dev/null; then

@@ -36,117 +36,32 @@ for port in "${PORTS[@]}"; do
   ((port != 56720 && port + 1 != 56720 && port != 56721)) || die "port $port collides with the shared test broker (56720/56721)"
 done
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-close_fds() {
-  local fd
-  for fd in $(ls /proc/$BASHPID/fd 2>/dev/null); do
-    if ((fd > 2)); then eval "exec $fd>&-" 2>/dev/null || true; fi
-  done
-}
-
-rabbit_bin() {
-  if [[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]]; then
-    echo /usr/lib/rabbitmq/bin; return
-  fi
-  if command -v rabbitmq-server >/dev/null 2>&1; then
-    dirname "$(readlink -f "$(command -v rabbitmq-server)")"; return
-  fi
-  return 1
-}
+# port_open, close_fds and the RabbitMQ node functions (rabbit_*).
+source "$(dirname "${BASH_SOURCE[0]}")/rabbitmq-node.sh"
 
 node_port() { echo "${PORTS[$(($1 - 1))]}"; }
 node_name() { echo "bs-cluster-$(node_port "$1")@localhost"; }
 node_dir() { echo "$BASE/node$1"; }
 
-# As in local-servers.sh: the scripts in /usr/lib/rabbitmq/bin with our own HOME, so every node and
-# rabbitmqctl read the same cookie whoever runs them.
-node_env() {
-  local n="$1" dir port
-  dir="$(node_dir "$n")"; port="$(node_port "$n")"
-  export HOME="$BASE/home"
-  export RABBITMQ_NODENAME; RABBITMQ_NODENAME="$(node_name "$n")"
-  export RABBITMQ_USE_LONGNAME=false
-  export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
-  export RABBITMQ_NODE_PORT="$port"
-  export RABBITMQ_DIST_PORT=$((port + 1))
-  export RABBITMQ_MNESIA_BASE="$dir/mnesia"
-  export RABBITMQ_LOG_BASE="$dir/log"
-  export RABBITMQ_PID_FILE="$dir/rabbitmq.pid"
-  export RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf"
-  export RABBITMQ_ADVANCED_CONFIG_FILE="$dir/advanced.config"
-  export RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins"
-  export RABBITMQ_CONF_ENV_FILE="$dir/rabbitmq-env.conf"
-  unset RABBITMQ_ENABLED_PLUGINS RABBITMQ_SERVER_START_ARGS RABBITMQ_CTL_ERL_ARGS || true
-}
-
 ctl() {
   local n="$1"; shift
   local bin
   bin="$(rabbit_bin)" || die "rabbitmqctl not found"
-  ( node_env "$n"; "$bin/rabbitmqctl" -n "$(node_name "$n")" "$@" )
+  ( rabbit_node_env "$(node_dir "$n")" "$(node_name "$n")" "$(node_port "$n")" "$BASE/home"; "$bin/rabbitmqctl" -n "$(node_name "$n")" "$@" )
 }
 
-write_cookie() {
-  mkdir -p "$BASE/home"
-  local cookie="$BASE/home/.erlang.cookie"
-  if [[ ! -s "$cookie" ]]; then
-    rm -f "$cookie"
-    local value
-    value="$(head -c 4096 /dev/urandom | LC_ALL=C tr -dc 'A-Z')"
-    (umask 077; printf '%s' "${value:0:32}" >"$cookie")
-    chmod 400 "$cookie"
-  fi
-}
-
-# Launches node n in the background if it is not running; returns at once.
+# Launches node n in the background if it is not running; returns at once. All nodes share one HOME, so one cookie.
 launch_node() {
-  local n="$1" dir port bin
-  dir="$(node_dir "$n")"; port="$(node_port "$n")"
-  bin="$(rabbit_bin)" || die "rabbitmq-server not found (looked in /usr/lib/rabbitmq/bin and PATH). Install it: apt-get install rabbitmq-server"
+  local n="$1" port
+  port="$(node_port "$n")"
   if port_open "$port"; then
     return
   fi
-  mkdir -p "$dir/mnesia" "$dir/log"
-  cat >"$dir/rabbitmq.conf" <<EOF
-# batchscoring cluster test node $n (written by tests/scripts/rabbitmq-cluster.sh)
-listeners.tcp.1 = 127.0.0.1:$port
-loopback_users.guest = true
-disk_free_limit.absolute = 50MB
-log.console = false
-log.file.level = warning
-EOF
-  echo '[].' >"$dir/enabled_plugins"
-  : >"$dir/rabbitmq-env.conf"
-  if [[ -f "$dir/rabbitmq.pid" ]]; then
-    local pid
-    pid="$(cat "$dir/rabbitmq.pid" 2>/dev/null || true)"
-    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && grep -q beam "/proc/$pid/cmdline" 2>/dev/null; then
-      log "node $n: process $pid exists but the port is closed; waiting for it"
-      return
-    fi
-    rm -f "$dir/rabbitmq.pid"
-  fi
-  log "node $n: starting $(node_name "$n") on 127.0.0.1:$port (logs in $dir/log)"
-  (
-    node_env "$n"
-    close_fds
-    cd "$dir"
-    setsid -f "$bin/rabbitmq-server" </dev/null >"$dir/log/startup_stdout.log" 2>"$dir/log/startup_stderr.log"
-  )
+  rabbit_write_config "$(node_dir "$n")" "$port" "batchscoring cluster test node $n (written by tests/scripts/rabbitmq-cluster.sh)"
+  rabbit_launch "$(node_dir "$n")" "$(node_name "$n")" "$port" "$BASE/home"
 }
 
-await_node() {
-  local n="$1" dir port deadline=$((SECONDS + START_TIMEOUT_S))
-  dir="$(node_dir "$n")"; port="$(node_port "$n")"
-  until port_open "$port"; do
-    if ((SECONDS > deadline)); then
-      tail -n 40 "$dir/log/startup_stdout.log" "$dir/log/startup_stderr.log" "$dir/log/"*.log >&2 2>/dev/null || true
-      die "node $n did not open 127.0.0.1:$port within ${START_TIMEOUT_S}s"
-    fi
-    sleep 0.5
-  done
-}
+await_node() { rabbit_await_port "$(node_dir "$1")" "$(node_port "$1")" "$START_TIMEOUT_S"; }
 
 # Node n (2 or 3) joins node 1 once; a marker file records it, so later starts skip the CLI calls.
 join_node() {
@@ -162,7 +77,7 @@ join_node() {
 
 start() {
   local which="$1" n
-  write_cookie
+  rabbit_write_cookie "$BASE/home"
   if [[ $which == all ]]; then
     for n in 1 2 3; do launch_node "$n"; done
     for n in 1 2 3; do await_node "$n"; done
@@ -177,17 +92,12 @@ start() {
 }
 
 stop_node() {
-  local n="$1" dir pid deadline=$((SECONDS + 60))
-  dir="$(node_dir "$n")"
-  pid="$(cat "$dir/rabbitmq.pid" 2>/dev/null || true)"
-  if [[ -z "$pid" ]]; then
+  local n="$1"
+  if [[ ! -s "$(node_dir "$n")/rabbitmq.pid" ]]; then
     log "node $n: not running"
     return
   fi
-  # A signal acts at once (rabbitmqctl stop first boots an Erlang VM); TERM is a clean stop.
-  kill "-$([[ ${BATCHSCORING_CLUSTER_STOP:-} == kill ]] && echo KILL || echo TERM)" "$pid" 2>/dev/null || true
-  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
-  rm -f "$dir/rabbitmq.pid"
+  rabbit_signal_stop "$(node_dir "$n")" "$([[ ${BATCHSCORING_CLUSTER_STOP:-} == kill ]] && echo KILL || echo TERM)"
   log "node $n: stopped"
 }
 
