@@ -152,9 +152,19 @@ public sealed class JobFinisher(JobStore store, IPublishEndpoint publisher, Chal
             parts = described,
         };
         var path = Path.Combine(job.OutputParquet!, ManifestFileName);
-        var temp = path + ".tmp";
-        await File.WriteAllTextAsync(temp, JsonSerializer.Serialize(manifest, ManifestJson), cancellationToken);
-        File.Move(temp, path, overwrite: true);
+        // Two finishers may write it at once (the worker that committed the last chunk and one given a redelivered
+        // message of it, or the reconciler): each through its own temporary file, the last rename wins.
+        var temp = $"{path}.{Guid.NewGuid():N}.tmp";
+        try
+        {
+            await File.WriteAllTextAsync(temp, JsonSerializer.Serialize(manifest, ManifestJson), cancellationToken);
+            File.Move(temp, path, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(temp);
+        }
+
         return path;
     }
 }

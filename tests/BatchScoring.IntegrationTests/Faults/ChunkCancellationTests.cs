@@ -122,6 +122,49 @@ public sealed class ChunkCancellationTests(ServerFixture servers, ITestOutputHel
         Assert.NotNull(finished.FinishedAt);
     }
 
+    [Fact]
+    public async Task Finishers_running_at_once_end_the_job_once_with_one_whole_manifest()
+    {
+        await using var host = await ServiceTestHost.StartAsync(servers, "cancel_finishers", ServiceRoles.Api, Ct);
+        await host.RegisterModelAsync("m", SampleModels.Mlp([4, 8, 1], seed: 3).Bytes, Ct);
+        var input = Path.Combine(host.WorkDir, "in.parquet");
+        await DatasetGenerator.WriteParquetAsync(input, new GeneratedDatasetOptions { Rows = 1_000, Features = 4, RowGroupRows = 500 }, Ct);
+        var output = Path.Combine(host.WorkDir, "out");
+        var (response, job, body) = await host.SubmitAsync(
+            new SubmitScoringJob { Model = "m", Input = input, KeyColumn = "customer_id", OutputTable = "cancel_finishers_results", OutputParquet = output, ChunkRows = 500 }, Ct);
+        Assert.True(response.StatusCode == HttpStatusCode.Accepted, body);
+        foreach (var chunk in await host.Services.GetRequiredService<JobStore>().GetChunksAsync(job!.Id, Ct))
+        {
+            Assert.Equal(ChunkOutcome.Committed, await ScoreAsync(host, chunk, Ct));
+        }
+
+        // Every chunk committed and no finisher has run yet; then several at once (the worker that committed the last
+        // chunk, workers given redelivered messages of it, the reconciler). Some rounds, as the overlap is a race.
+        for (var round = 0; round < 10; round++)
+        {
+            await ScalarAsync(host.PostgresConnectionString, "UPDATE scoring.jobs SET state = 'running', finished_at = NULL WHERE id = $1 RETURNING 0", job.Id, Ct);
+            File.Delete(Path.Combine(output, JobFinisher.ManifestFileName));
+            using var start = new ManualResetEventSlim();
+            var finishers = Enumerable.Range(0, 16).Select(_ => Task.Run(async () =>
+            {
+                await using var scope = host.Services.CreateAsyncScope();
+                var finisher = scope.ServiceProvider.GetRequiredService<JobFinisher>();
+                start.Wait(Ct);
+                await finisher.TryFinishAsync(job.Id, Ct);
+            }, Ct)).ToList();
+            start.Set();
+            await Task.WhenAll(finishers);
+        }
+
+        Assert.Equal("succeeded", (await host.GetStatusAsync(job.Id, Ct)).State);
+        Assert.Equal(
+            [JobFinisher.ManifestFileName, "part-000000.parquet", "part-000001.parquet"],
+            Directory.GetFiles(output).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        using var manifest = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(output, JobFinisher.ManifestFileName), Ct));
+        Assert.Equal(job.Id, manifest.RootElement.GetProperty("jobId").GetGuid());
+        Assert.Equal(2, manifest.RootElement.GetProperty("parts").GetArrayLength());
+    }
+
     private static async Task<TimeSpan> TimeOneChunkAsync(ServiceTestHost host, ChunkEntity chunk)
     {
         var clock = Stopwatch.StartNew();
