@@ -76,16 +76,7 @@ public static class StatusPageApi
         return TypedResults.Ok<IReadOnlyList<JobFailedRowInfo>>([.. rows.Select(r => new JobFailedRowInfo(r.ChunkIndex, r.RowNumber, r.RowKey, KeyValue(r.RowKeyJson), r.ColumnName, r.Reason, r.RecordedAt))]);
     }
 
-    private static JsonElement? KeyValue(string? json)
-    {
-        if (json is null)
-        {
-            return null;
-        }
-
-        using var document = JsonDocument.Parse(json);
-        return document.RootElement.Clone();
-    }
+    private static JsonElement? KeyValue(string? json) => json is null ? null : JsonElement.Parse(json);
 
     /// <summary>The newest drift reports of a model as HTML sections (the same markup as <c>drift reports --html</c>).</summary>
     public static async Task<Results<ContentHttpResult, ProblemHttpResult>> DriftFragment(

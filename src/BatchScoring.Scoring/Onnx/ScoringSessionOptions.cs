@@ -22,8 +22,8 @@ public sealed class ScoringSessionOptions
     /// On CPU, the most rows per ONNX Runtime call: a larger batch is run in slices of this many rows (0, the default:
     /// the whole batch at once). For wide models a slice's activations stay in the CPU's caches where a whole batch's
     /// do not (a 1,024-wide layer: 8 MiB for 2,048 rows against 32 MiB for 8,192); raw ONNX Runtime ran ~10 % faster,
-    /// whole jobs of such a model only ~2 % (within the noise) and narrow models slower (docs/benchmarks.md). The batch stays one unit for everything else
-    /// (validation, COPY). A CUDA session always runs the whole batch.
+    /// whole jobs of such a model only ~2 % (within the noise) and narrow models slower (docs/benchmarks.md). The batch
+    /// stays one unit for everything else (validation, COPY). A CUDA session always runs the whole batch.
     /// </summary>
     public int CpuRowsPerRun { get; set; }
 }

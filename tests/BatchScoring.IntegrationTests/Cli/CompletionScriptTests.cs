@@ -18,14 +18,8 @@ public sealed class CompletionScriptTests
         var bin = Directory.CreateTempSubdirectory("batchscore-completion-");
         try
         {
-            // `batchscore` on PATH, as an installed tool would be.
-            var wrapper = Path.Combine(bin.FullName, "batchscore");
-            await File.WriteAllTextAsync(wrapper, $"#!/bin/sh\nexec dotnet '{Path.Combine(AppContext.BaseDirectory, "batchscore.dll")}' \"$@\"\n", Ct);
-
-            var script = await CliProcess.RunAsync(Ct, "completion", "bash");
-            Assert.Equal(0, script.Exit);
-            var scriptPath = Path.Combine(bin.FullName, "batchscore.bash");
-            await File.WriteAllTextAsync(scriptPath, script.Stdout, Ct);
+            var wrapper = await WriteCliWrapperAsync(bin.FullName);
+            var scriptPath = await WriteScriptAsync("bash", Path.Combine(bin.FullName, "batchscore.bash"));
 
             // What bash sets before it calls a completion function (COMP_WORDS split on blanks; the cursor at the end).
             var words = line.Split(' ');
@@ -70,12 +64,9 @@ public sealed class CompletionScriptTests
         var bin = Directory.CreateTempSubdirectory("batchscore-zsh-");
         try
         {
-            var wrapper = Path.Combine(bin.FullName, "batchscore");
-            await File.WriteAllTextAsync(wrapper, $"#!/bin/sh\nexec dotnet '{Path.Combine(AppContext.BaseDirectory, "batchscore.dll")}' \"$@\"\n", Ct);
-            var script = await CliProcess.RunAsync(Ct, "completion", "zsh");
-            Assert.Equal(0, script.Exit);
+            var wrapper = await WriteCliWrapperAsync(bin.FullName);
             // As docs/cli.md installs it: a file named _batchscore in $fpath that compinit autoloads, or sourced after compinit.
-            await File.WriteAllTextAsync(Path.Combine(bin.FullName, "_batchscore"), script.Stdout, Ct);
+            await WriteScriptAsync("zsh", Path.Combine(bin.FullName, "_batchscore"));
             var setup = install == "fpath"
                 ? $"fpath=('{bin.FullName}' $fpath); autoload -U compinit; compinit -u -D"
                 : $"autoload -U compinit; compinit -u -D; source '{Path.Combine(bin.FullName, "_batchscore")}'";
@@ -108,6 +99,23 @@ public sealed class CompletionScriptTests
         {
             bin.Delete(recursive: true);
         }
+    }
+
+    /// <summary>`batchscore` in <paramref name="directory"/>, to put on PATH as an installed tool would be; made executable by the shell that runs it.</summary>
+    private static async Task<string> WriteCliWrapperAsync(string directory)
+    {
+        var wrapper = Path.Combine(directory, "batchscore");
+        await File.WriteAllTextAsync(wrapper, $"#!/bin/sh\nexec dotnet '{Path.Combine(AppContext.BaseDirectory, "batchscore.dll")}' \"$@\"\n", Ct);
+        return wrapper;
+    }
+
+    /// <summary>What `batchscore completion <paramref name="shell"/>` prints, saved at <paramref name="path"/>.</summary>
+    private static async Task<string> WriteScriptAsync(string shell, string path)
+    {
+        var script = await CliProcess.RunAsync(Ct, "completion", shell);
+        Assert.Equal(0, script.Exit);
+        await File.WriteAllTextAsync(path, script.Stdout, Ct);
+        return path;
     }
 
     private static bool ExistsOnPath(string program) =>

@@ -96,23 +96,11 @@ public sealed class ChunkCancellationTests(ServerFixture servers, ITestOutputHel
     public async Task A_redelivered_message_of_a_jobs_last_chunk_finishes_the_job_its_consume_left_running()
     {
         await using var host = await ServiceTestHost.StartAsync(servers, "cancel_finish", ServiceRoles.Api, Ct);
-        await host.RegisterModelAsync("m", SampleModels.Mlp([4, 8, 1], seed: 3).Bytes, Ct);
-        var input = Path.Combine(host.WorkDir, "in.parquet");
-        await DatasetGenerator.WriteParquetAsync(input, new GeneratedDatasetOptions { Rows = 1_000, Features = 4, RowGroupRows = 500 }, Ct);
-        var (response, job, body) = await host.SubmitAsync(
-            new SubmitScoringJob { Model = "m", Input = input, KeyColumn = "customer_id", OutputTable = "cancel_finish_results", ChunkRows = 500 }, Ct);
-        Assert.True(response.StatusCode == HttpStatusCode.Accepted, body);
-        var chunks = await host.Services.GetRequiredService<JobStore>().GetChunksAsync(job!.Id, Ct);
-        Assert.Equal(2, chunks.Count);
-        foreach (var chunk in chunks)
-        {
-            Assert.Equal(ChunkOutcome.Committed, await ScoreAsync(host, chunk, Ct));
-        }
-
+        var (job, chunks) = await ScoreTwoChunkJobAsync(host, outputParquet: null);
         Assert.Equal("succeeded", (await host.GetStatusAsync(job.Id, Ct)).State);
 
         // Every chunk committed, but the consume of the last one was stopped before its finisher ran.
-        await ScalarAsync(host.PostgresConnectionString, "UPDATE scoring.jobs SET state = 'running', finished_at = NULL WHERE id = $1 RETURNING 0", job.Id, Ct);
+        await LeaveUnfinishedAsync(host, job.Id);
         Assert.Equal("running", (await host.GetStatusAsync(job.Id, Ct)).State);
 
         // Its message, never acknowledged, comes back: the chunk is skipped and the job finished there and then.
@@ -126,23 +114,14 @@ public sealed class ChunkCancellationTests(ServerFixture servers, ITestOutputHel
     public async Task Finishers_running_at_once_end_the_job_once_with_one_whole_manifest()
     {
         await using var host = await ServiceTestHost.StartAsync(servers, "cancel_finishers", ServiceRoles.Api, Ct);
-        await host.RegisterModelAsync("m", SampleModels.Mlp([4, 8, 1], seed: 3).Bytes, Ct);
-        var input = Path.Combine(host.WorkDir, "in.parquet");
-        await DatasetGenerator.WriteParquetAsync(input, new GeneratedDatasetOptions { Rows = 1_000, Features = 4, RowGroupRows = 500 }, Ct);
         var output = Path.Combine(host.WorkDir, "out");
-        var (response, job, body) = await host.SubmitAsync(
-            new SubmitScoringJob { Model = "m", Input = input, KeyColumn = "customer_id", OutputTable = "cancel_finishers_results", OutputParquet = output, ChunkRows = 500 }, Ct);
-        Assert.True(response.StatusCode == HttpStatusCode.Accepted, body);
-        foreach (var chunk in await host.Services.GetRequiredService<JobStore>().GetChunksAsync(job!.Id, Ct))
-        {
-            Assert.Equal(ChunkOutcome.Committed, await ScoreAsync(host, chunk, Ct));
-        }
+        var (job, _) = await ScoreTwoChunkJobAsync(host, output);
 
         // Every chunk committed and no finisher has run yet; then several at once (the worker that committed the last
         // chunk, workers given redelivered messages of it, the reconciler). Some rounds, as the overlap is a race.
         for (var round = 0; round < 10; round++)
         {
-            await ScalarAsync(host.PostgresConnectionString, "UPDATE scoring.jobs SET state = 'running', finished_at = NULL WHERE id = $1 RETURNING 0", job.Id, Ct);
+            await LeaveUnfinishedAsync(host, job.Id);
             File.Delete(Path.Combine(output, JobFinisher.ManifestFileName));
             using var start = new ManualResetEventSlim();
             var finishers = Enumerable.Range(0, 16).Select(_ => Task.Run(async () =>
@@ -164,6 +143,29 @@ public sealed class ChunkCancellationTests(ServerFixture servers, ITestOutputHel
         Assert.Equal(job.Id, manifest.RootElement.GetProperty("jobId").GetGuid());
         Assert.Equal(2, manifest.RootElement.GetProperty("parts").GetArrayLength());
     }
+
+    /// <summary>A 1,000-row job of two chunks, submitted and both chunks committed here (no worker role).</summary>
+    private static async Task<(JobStatus Job, IReadOnlyList<ChunkEntity> Chunks)> ScoreTwoChunkJobAsync(ServiceTestHost host, string? outputParquet)
+    {
+        await host.RegisterModelAsync("m", SampleModels.Mlp([4, 8, 1], seed: 3).Bytes, Ct);
+        var input = Path.Combine(host.WorkDir, "in.parquet");
+        await DatasetGenerator.WriteParquetAsync(input, new GeneratedDatasetOptions { Rows = 1_000, Features = 4, RowGroupRows = 500 }, Ct);
+        var (response, job, body) = await host.SubmitAsync(
+            new SubmitScoringJob { Model = "m", Input = input, KeyColumn = "customer_id", OutputTable = "two_chunk_results", OutputParquet = outputParquet, ChunkRows = 500 }, Ct);
+        Assert.True(response.StatusCode == HttpStatusCode.Accepted, body);
+        var chunks = await host.Services.GetRequiredService<JobStore>().GetChunksAsync(job!.Id, Ct);
+        Assert.Equal(2, chunks.Count);
+        foreach (var chunk in chunks)
+        {
+            Assert.Equal(ChunkOutcome.Committed, await ScoreAsync(host, chunk, Ct));
+        }
+
+        return (job, chunks);
+    }
+
+    /// <summary>Back to what a finisher that never ran leaves: every chunk ended, the job still running.</summary>
+    private static Task LeaveUnfinishedAsync(ServiceTestHost host, Guid jobId) =>
+        ScalarAsync(host.PostgresConnectionString, "UPDATE scoring.jobs SET state = 'running', finished_at = NULL WHERE id = $1 RETURNING 0", jobId, Ct);
 
     private static async Task<TimeSpan> TimeOneChunkAsync(ServiceTestHost host, ChunkEntity chunk)
     {
