@@ -1,3 +1,4 @@
+using CsvNumbersLocal = BatchScoring.Scoring.Data.CsvNumbers;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
@@ -22,6 +23,7 @@ internal static class Micro
             Time("ff-utf8", () => { double s = 0; for (var i = 0; i < bytes.Length; i++) { FastDoubleParser.TryParseDouble(flat.AsSpan(starts[i], starts[i + 1] - starts[i]), out int c, out var d); s += d; } return s; });
             Time("ff-utf8-ptr", () => { double s = 0; unsafe { fixed (byte* p = flat) { for (var i = 0; i < bytes.Length; i++) { s += FastDoubleParser.ParseDouble(p + starts[i], p + starts[i + 1], out int c); } } } return s; });
             Time("ff-char", () => { double s = 0; for (var i = 0; i < fields.Length; i++) { FastDoubleParser.TryParseDouble(chars.AsSpan(cstarts[i], cstarts[i + 1] - cstarts[i]), out int c, out var d); s += d; } return s; });
+            Time("csv-numbers", () => { double s = 0; for (var i = 0; i < bytes.Length; i++) { CsvNumbersLocal.TryParseDouble(flat.AsSpan(starts[i], starts[i + 1] - starts[i]), out var d); s += d; } return s; });
             Time("ff-float-utf8", () => { double s = 0; for (var i = 0; i < bytes.Length; i++) { FastFloatParser.TryParseFloat(flat.AsSpan(starts[i], starts[i + 1] - starts[i]), out int c, out float d); s += d; } return s; });
         }
 
