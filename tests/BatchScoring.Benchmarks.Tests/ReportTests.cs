@@ -18,7 +18,7 @@ public sealed class ReportTests
             RowGroups = 62,
             RowGroupRowsMin = 576,
             RowGroupRowsMax = 16_384,
-            Service = new EndToEndResult { Outputs = "rg16k", Seconds = 4, ServerSeconds = 3.5, Chunks = 20, RowsPerSecond = 250_000, WorkerPeakRssMiB = 480 },
+            Service = new EndToEndResult { Outputs = "rg16k", Seconds = 4, ServerSeconds = 3.5, Chunks = 20, RowsPerSecond = 250_000, WorkerPeakRssMiB = 480, WorkerCpuSeconds = 5.5, PostgresCpuSeconds = 1.5 },
             Peer = new PeerResult(1_000_000, 9.5, 1, 5, 3.5),
             PeerSeconds = 10,
             PeerRowsPerSecond = 100_000,
@@ -28,11 +28,11 @@ public sealed class ReportTests
         });
         workload.Variants.Add(new VariantResult { Name = "csv", Description = "", Error = "the service's reader cannot read it" });
 
-        var rows = BenchReportPrinter.VariantRows(workload).ToArray();
+        var rows = BenchReportPrinter.VariantRows(workload, cores: 2).ToArray();
 
         Assert.Equal(BenchReportPrinter.VariantHeaders.Length, rows[0].Length);
-        Assert.Equal(["rg16k", "62 row groups ≤ 16,384, 250 MiB", "4.00 (3.50, 20)", "250,000", "10.00", "100,000", "2.50×", "1.25×", "480", "equal"], rows[0]);
-        Assert.Equal(["csv", "-", "-", "-", "-", "-", "-", "-", "-", "error"], rows[1]);
+        Assert.Equal(["rg16k", "62 row groups ≤ 16,384, 250 MiB", "4.00 (3.50, 20)", "250,000", "10.00", "100,000", "2.50×", "1.25×", "5.5 / 1.5 (3.50)", "480", "equal"], rows[0]);
+        Assert.Equal(["csv", "-", "-", "-", "-", "-", "-", "-", "-", "-", "error"], rows[1]);
     }
 
     [Fact]

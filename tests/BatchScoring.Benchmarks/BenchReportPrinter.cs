@@ -64,7 +64,7 @@ internal static class BenchReportPrinter
             + "against one `batchscore serve` process with all roles, after a warm-up job.");
         foreach (var w in report.Workloads.Where(w => w.Variants.Count > 0))
         {
-            PrintVariants(w);
+            PrintVariants(w, report.Environment.ProcessorCount);
         }
 
         PrintTargets(report);
@@ -91,7 +91,7 @@ internal static class BenchReportPrinter
     }
 
     /// <summary>The light workload's variants: service against the peer script and the serial ceiling, one row each.</summary>
-    private static void PrintVariants(WorkloadResult w)
+    private static void PrintVariants(WorkloadResult w, int cores)
     {
         var table = new Table().Border(TableBorder.Rounded)
             .Title($"[bold]{Markup.Escape(w.Name)}[/]: {w.Rows:N0} rows, files as pipelines write them — serial ceiling {Rate(w.SerialCeilingRowsPerSecond)} rows/s");
@@ -100,7 +100,7 @@ internal static class BenchReportPrinter
             table.AddColumn(new TableColumn(header).RightAligned());
         }
 
-        foreach (var cells in VariantRows(w))
+        foreach (var cells in VariantRows(w, cores))
         {
             table.AddRow(cells.Select(c => new Markup(Markup.Escape(c))));
         }
@@ -108,7 +108,8 @@ internal static class BenchReportPrinter
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLine(
             "service: `jobs submit --wait` wall clock, service defaults for chunk and batch sizes (server span and chunks in brackets); peer: the single-process script "
-            + "(DuckDB → ONNX Runtime, 8,192-row batches → text COPY, one transaction) as a child process, start to exit; results: both tables compared per key.");
+            + "(DuckDB → ONNX Runtime, 8,192-row batches → text COPY, one transaction) as a child process, start to exit; results: both tables compared per key; "
+            + "CPU: of the serve process and of PostgreSQL during the job, and their sum ÷ cores, the shortest wall time that much work could take.");
         foreach (var v in w.Variants.Where(v => v.Service?.Stages is not null))
         {
             AnsiConsole.MarkupLine($"  {Markup.Escape(v.Name)} stages (s): {Markup.Escape(Stages(v.Service!.Stages!))}");
@@ -137,10 +138,10 @@ internal static class BenchReportPrinter
     }
 
     internal static readonly string[] VariantHeaders =
-        ["variant", "file", "service s", "service rows/s", "peer s", "peer rows/s", "service ÷ peer", "÷ serial ceiling", "peak RSS MiB", "results"];
+        ["variant", "file", "service s", "service rows/s", "peer s", "peer rows/s", "service ÷ peer", "÷ serial ceiling", "CPU s: serve / pg (÷ cores)", "peak RSS MiB", "results"];
 
     /// <summary>One row of cells per variant, in <see cref="VariantHeaders"/> order.</summary>
-    internal static IEnumerable<string[]> VariantRows(WorkloadResult w)
+    internal static IEnumerable<string[]> VariantRows(WorkloadResult w, int cores)
     {
         foreach (var v in w.Variants)
         {
@@ -158,6 +159,7 @@ internal static class BenchReportPrinter
                 v.Peer is null ? "-" : Rate(v.PeerRowsPerSecond),
                 v.Peer is null || s is null ? "-" : $"{v.RatioToPeer:F2}×",
                 s is null ? "-" : $"{v.RatioToSerialCeiling:F2}×",
+                s is null ? "-" : $"{s.WorkerCpuSeconds:F1} / {s.PostgresCpuSeconds:F1} ({(s.WorkerCpuSeconds + s.PostgresCpuSeconds) / cores:F2})",
                 s is null ? "-" : $"{s.WorkerPeakRssMiB:N0}",
                 v.ResultsMatch switch { true => "equal", false => "DIFFER", null => v.Error is null ? "-" : "error" },
             ];
