@@ -1,3 +1,4 @@
+using BatchScoring.Contracts;
 using BatchScoring.Data;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -7,7 +8,7 @@ using Npgsql;
 namespace BatchScoring.Application;
 
 /// <summary>What one reconciler pass did.</summary>
-public sealed record ReconcileResult(int JobsDispatched, int ChunksResent, int ChunksFailed, int JobsFinished);
+public sealed record ReconcileResult(int JobsDispatched, int ChunksResent, int ChunksFailed, int JobsFinished, int EndsAnnounced);
 
 /// <summary>
 /// The chunk reconciler (scheduler role, every <see cref="BatchScoringOptions.DispatchRecoverySchedule"/>). The chunks
@@ -21,7 +22,9 @@ public sealed record ReconcileResult(int JobsDispatched, int ChunksResent, int C
 /// re-sent once their job has been quiet for <see cref="ChunkRetryOptions.LostAfterSeconds"/>;</item>
 /// <item>a chunk sent <see cref="ChunkRetryOptions.MaxSends"/> times fails, and its job with it;</item>
 /// <item>running jobs whose chunks have all ended but that nobody finished (the worker stopped between the last chunk's
-/// commit and the finisher) are finished by <see cref="JobFinisher"/> once quiet for <see cref="ChunkRetryOptions.LostAfterSeconds"/>.</item>
+/// commit and the finisher) are finished by <see cref="JobFinisher"/> once quiet for <see cref="ChunkRetryOptions.LostAfterSeconds"/>;</item>
+/// <item>jobs that ended more than <see cref="BatchScoringOptions.DispatchRecoveryGraceSeconds"/> ago without the broker
+/// confirming their ended event (the connection dropped while it was published) have it published again.</item>
 /// </list>
 /// Re-sending is safe: a chunk commits once and workers skip duplicates.
 /// </summary>
@@ -106,7 +109,18 @@ public sealed class DispatchRecovery(
             finished++;
         }
 
+        var announced = 0;
+        foreach (var id in await store.ListUnannouncedEndsAsync(DateTimeOffset.UtcNow - TimeSpan.FromSeconds(settings.DispatchRecoveryGraceSeconds), cancellationToken))
+        {
+            if (await store.GetJobAsync(id, cancellationToken) is { State: JobState.Succeeded or JobState.Failed } job)
+            {
+                logger.EndedEventRepublished(id, job.State == JobState.Succeeded ? nameof(ScoringJobCompleted) : nameof(ScoringJobFailed));
+                await finisher.AnnounceEndAsync(job, cancellationToken);
+                announced++;
+            }
+        }
+
         ScoringMetrics.ChunkFailed("resent", resent);
-        return new ReconcileResult(dispatched, resent, failed, finished);
+        return new ReconcileResult(dispatched, resent, failed, finished, announced);
     }
 }

@@ -1,3 +1,5 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
 using System.Text.Json;
 using BatchScoring.Application.Challengers;
 using BatchScoring.Contracts;
@@ -10,7 +12,7 @@ namespace BatchScoring.Application;
 
 /// <summary>
 /// Closes a job once all its chunks are done: decides succeeded/failed against the error threshold (one winner,
-/// decided in PostgreSQL), writes the Parquet <c>_SUCCESS</c> manifest last, and publishes the completion event.
+/// decided in PostgreSQL), writes the Parquet <c>_SUCCESS</c> manifest last, and publishes the job's ended event.
 /// </summary>
 public sealed class JobFinisher(JobStore store, IPublishEndpoint publisher, ChallengerComparisons challengers, ILogger<JobFinisher> logger)
 {
@@ -49,10 +51,6 @@ public sealed class JobFinisher(JobStore store, IPublishEndpoint publisher, Chal
 
             logger.JobSucceeded(job.Id, job.ScoredRows, job.FailedRows);
             OperationsMetrics.JobFinished("succeeded");
-            await publisher.Publish(
-                new ScoringJobCompleted(job.Id, job.ModelName, job.ModelVersion, job.TotalRows, job.ScoredRows, job.FailedRows,
-                    job.OutputTable, job.OutputParquet, job.FinishedAt ?? DateTimeOffset.UtcNow),
-                cancellationToken);
         }
         else if (state == JobState.Failed)
         {
@@ -61,8 +59,59 @@ public sealed class JobFinisher(JobStore store, IPublishEndpoint publisher, Chal
                 File.Delete(manifest);
             }
 
-            await PublishFailedAsync(job, cancellationToken);
+            LogFailed(job);
         }
+
+        await AnnounceEndAsync(job, cancellationToken);
+    }
+
+    /// <summary>
+    /// Publishes the ended job's event (<see cref="ScoringJobCompleted"/> or <see cref="ScoringJobFailed"/>) and records
+    /// that the broker confirmed it. An event lost on the way (the connection dropped, the publish was cancelled) stays
+    /// unrecorded, and the reconciler publishes it again (<see cref="DispatchRecovery"/>): delivery is at least once,
+    /// and every publish of one end carries the same message id.
+    /// </summary>
+    public async Task AnnounceEndAsync(JobEntity job, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        var finishedAt = job.FinishedAt ?? DateTimeOffset.UtcNow;
+        var messageId = EndedEventMessageId(job.Id, finishedAt);
+        if (job.State == JobState.Succeeded)
+        {
+            await publisher.Publish(
+                new ScoringJobCompleted(job.Id, job.ModelName, job.ModelVersion, job.TotalRows, job.ScoredRows, job.FailedRows,
+                    job.OutputTable, job.OutputParquet, finishedAt),
+                context => context.MessageId = messageId,
+                cancellationToken);
+        }
+        else if (job.State == JobState.Failed)
+        {
+            await publisher.Publish(
+                new ScoringJobFailed(job.Id, job.ModelName, job.ModelVersion, job.TotalRows, job.ScoredRows, job.FailedRows,
+                    FailureReason(job), finishedAt),
+                context => context.MessageId = messageId,
+                cancellationToken);
+        }
+        else
+        {
+            return;
+        }
+
+        if (job.FinishedAt is { } ended)
+        {
+            await store.MarkEndedEventSentAsync(job.Id, ended, cancellationToken);
+        }
+    }
+
+    /// <summary>The same for every publish of one end of a job (a retried job's next end gets another).</summary>
+    internal static Guid EndedEventMessageId(Guid jobId, DateTimeOffset finishedAt)
+    {
+        Span<byte> input = stackalloc byte[24];
+        jobId.TryWriteBytes(input);
+        BinaryPrimitives.WriteInt64LittleEndian(input[16..], finishedAt.UtcTicks);
+        Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(input, hash);
+        return new Guid(hash[..16]);
     }
 
     /// <summary>
@@ -96,7 +145,8 @@ public sealed class JobFinisher(JobStore store, IPublishEndpoint publisher, Chal
         var job = await store.GetJobAsync(jobId, cancellationToken)
             ?? throw new InvalidOperationException($"Job {jobId} vanished while failing.");
         await StoreComparisonAsync(job, cancellationToken);
-        await PublishFailedAsync(job, cancellationToken);
+        LogFailed(job);
+        await AnnounceEndAsync(job, cancellationToken);
         return true;
     }
 
@@ -118,16 +168,14 @@ public sealed class JobFinisher(JobStore store, IPublishEndpoint publisher, Chal
         }
     }
 
-    private async Task PublishFailedAsync(JobEntity job, CancellationToken cancellationToken)
+    private void LogFailed(JobEntity job)
     {
-        var reason = job.Error ?? $"{job.FailedRows} of {job.TotalRows} rows failed; {job.ChunksFailed} chunks failed.";
-        logger.JobFailed(job.Id, reason);
+        logger.JobFailed(job.Id, FailureReason(job));
         OperationsMetrics.JobFinished("failed");
-        await publisher.Publish(
-            new ScoringJobFailed(job.Id, job.ModelName, job.ModelVersion, job.TotalRows, job.ScoredRows, job.FailedRows,
-                reason, job.FinishedAt ?? DateTimeOffset.UtcNow),
-            cancellationToken);
     }
+
+    private static string FailureReason(JobEntity job) =>
+        job.Error ?? $"{job.FailedRows} of {job.TotalRows} rows failed; {job.ChunksFailed} chunks failed.";
 
     private async Task<string> WriteManifestAsync(JobEntity job, CancellationToken cancellationToken)
     {

@@ -35,6 +35,10 @@ internal static partial class JobLog
     [LoggerMessage(EventId = 3022, Level = LogLevel.Warning, Message = "Job {JobId}: every chunk ended but the job was not finished (worker stopped?); finishing it")]
     public static partial void UnfinishedJobFinished(this ILogger logger, Guid jobId);
 
+    [LoggerMessage(EventId = 3023, Level = LogLevel.Warning,
+        Message = "Job {JobId}: the broker never confirmed its {Event} event (connection lost while publishing?); publishing it again")]
+    public static partial void EndedEventRepublished(this ILogger logger, Guid jobId, string @event);
+
     [LoggerMessage(EventId = 3030, Level = LogLevel.Information, Message = "Loaded model {Model} v{Version} ({Provider})")]
     public static partial void ModelLoaded(this ILogger logger, string model, int version, string provider);
 }

@@ -385,6 +385,7 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
                     started_at = COALESCE(started_at, now()),
                     error = NULL,
                     finished_at = NULL,
+                    ended_event_sent_at = NULL,
                     updated_at = now()
                 WHERE id = $1
                 """));
@@ -541,6 +542,36 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
             SELECT id FROM scoring.jobs
             WHERE state = 'running' AND chunks_done + chunks_failed >= chunks_total AND updated_at < $1
             ORDER BY updated_at
+            LIMIT 100
+            """);
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset> { TypedValue = before });
+        return await ReadIdsAsync(command, ct);
+    }
+
+    /// <summary>
+    /// Records that the broker confirmed the ended event of the job's end at <paramref name="finishedAt"/>; no-op when
+    /// the job has ended again since (a retry).
+    /// </summary>
+    public async Task MarkEndedEventSentAsync(Guid id, DateTimeOffset finishedAt, CancellationToken ct)
+    {
+        await using var command = _dataSource.CreateCommand(
+            "UPDATE scoring.jobs SET ended_event_sent_at = now() WHERE id = $1 AND finished_at = $2 AND ended_event_sent_at IS NULL");
+        command.Parameters.Add(DbParameter.Of(id, NpgsqlDbType.Uuid));
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset> { TypedValue = finishedAt });
+        await command.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>
+    /// Succeeded or failed jobs that ended before <paramref name="before"/> and whose ended event the broker never
+    /// confirmed (the connection dropped between the state change and the publish), oldest first.
+    /// </summary>
+    public async Task<IReadOnlyList<Guid>> ListUnannouncedEndsAsync(DateTimeOffset before, CancellationToken ct)
+    {
+        await using var command = _dataSource.CreateCommand(
+            """
+            SELECT id FROM scoring.jobs
+            WHERE state IN ('succeeded', 'failed') AND ended_event_sent_at IS NULL AND finished_at < $1
+            ORDER BY finished_at
             LIMIT 100
             """);
         command.Parameters.Add(new NpgsqlParameter<DateTimeOffset> { TypedValue = before });

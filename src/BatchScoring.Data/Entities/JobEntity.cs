@@ -78,6 +78,9 @@ public sealed class JobEntity
 
     public DateTimeOffset UpdatedAt { get; set; }
 
+    /// <summary>When the broker confirmed the event of the job's current end (null until then; see <see cref="JobStore.ListUnannouncedEndsAsync"/>).</summary>
+    public DateTimeOffset? EndedEventSentAt { get; set; }
+
     /// <summary>How many times the job was retried (workers key what they cache about a job by it).</summary>
     public int Retries { get; set; }
 }

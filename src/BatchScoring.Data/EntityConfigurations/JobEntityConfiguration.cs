@@ -44,6 +44,7 @@ internal sealed class JobEntityConfiguration : IEntityTypeConfiguration<JobEntit
         builder.Property(j => j.FinishedAt).HasColumnName("finished_at");
         builder.Property(j => j.UpdatedAt).HasColumnName("updated_at").HasDefaultValueSql("now()");
         builder.Property(j => j.Retries).HasColumnName("retries");
+        builder.Property(j => j.EndedEventSentAt).HasColumnName("ended_event_sent_at");
         builder.HasIndex(j => new { j.State, j.CreatedAt });
         builder.HasMany<ChunkEntity>().WithOne().HasForeignKey(c => c.JobId);
     }

@@ -17,7 +17,7 @@ internal sealed class JobEventProbe : IAsyncDisposable
     private readonly IConnection _connection;
     private readonly IChannel _channel;
     private readonly string _queue;
-    private readonly List<(string Type, JsonElement Message)> _seen = [];
+    private readonly List<(string Type, JsonElement Message, string? MessageId)> _seen = [];
 
     private JobEventProbe(IConnection connection, IChannel channel, string queue)
     {
@@ -47,10 +47,18 @@ internal sealed class JobEventProbe : IAsyncDisposable
         {
             using var envelope = JsonDocument.Parse(delivery.Body);
             var type = envelope.RootElement.GetProperty("messageType")[0].GetString()!.Split(':')[^1];
-            _seen.Add((type, envelope.RootElement.GetProperty("message").Clone()));
+            var messageId = envelope.RootElement.TryGetProperty("messageId", out var id) ? id.GetString() : null;
+            _seen.Add((type, envelope.RootElement.GetProperty("message").Clone(), messageId));
         }
 
-        return _seen.Where(e => e.Message.GetProperty("jobId").GetGuid() == jobId).ToArray();
+        return _seen.Where(e => e.Message.GetProperty("jobId").GetGuid() == jobId).Select(e => (e.Type, e.Message)).ToArray();
+    }
+
+    /// <summary>The envelope message ids of the job's events received so far, in order.</summary>
+    public async Task<IReadOnlyList<string?>> MessageIdsOfAsync(Guid jobId, CancellationToken cancellationToken)
+    {
+        await EventsOfAsync(jobId, cancellationToken);
+        return _seen.Where(e => e.Message.GetProperty("jobId").GetGuid() == jobId).Select(e => e.MessageId).ToArray();
     }
 
     /// <summary>Waits for the job's first event; fails after <paramref name="timeout"/>.</summary>

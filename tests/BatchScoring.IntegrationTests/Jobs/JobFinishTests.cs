@@ -1,9 +1,11 @@
 using System.Net;
+using BatchScoring.Application;
 using BatchScoring.Cli.Hosting;
 using BatchScoring.Contracts;
 using BatchScoring.IntegrationTests.Infrastructure;
 using BatchScoring.Scoring.Data;
 using BatchScoring.Scoring.OnnxWriter;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
 namespace BatchScoring.IntegrationTests.Jobs;
@@ -41,6 +43,52 @@ public sealed class JobFinishTests(ServerFixture servers)
         var (type, message) = await events.WaitAsync(job.Id, TimeSpan.FromSeconds(10), Ct);
         Assert.Equal("ScoringJobCompleted", type);
         Assert.Equal(500, message.GetProperty("scoredRows").GetInt64());
+        await WaitForEndedEventSentAsync(host, job.Id);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task An_end_whose_event_was_lost_is_published_again_by_the_reconciler_with_the_same_message_id(bool afterRetry)
+    {
+        await using var host = await ServiceTestHost.StartAsync(servers, "lostevent", ServiceRoles.Api, Ct, new Dictionary<string, string>
+        {
+            ["BatchScoring:DispatchRecoveryGraceSeconds"] = "0",
+        });
+        await using var events = await JobEventProbe.StartAsync(servers.RabbitMqUri, Ct);
+        var recovery = host.Services.GetRequiredService<DispatchRecovery>();
+        var job = await SubmitAsync(host);
+        if (afterRetry)
+        {
+            // An earlier end whose event went out: a retry must make the next end wait for its own event.
+            await SetEndedAsync(host, job.Id, "failed", eventSent: true);
+            using var retry = await host.Client.PostAsync($"/api/jobs/{job.Id}/retry", null, Ct);
+            Assert.True(retry.StatusCode == HttpStatusCode.Accepted, await retry.Content.ReadAsStringAsync(Ct));
+            Assert.Null(await EndedEventSentAtAsync(host, job.Id));
+        }
+
+        // The finisher's state change committed, then the broker connection dropped before its event was confirmed.
+        await EndEveryChunkAsync(host, job.Id);
+        await SetEndedAsync(host, job.Id, "succeeded", eventSent: false);
+        Assert.Empty(await events.EventsOfAsync(job.Id, Ct));
+
+        Assert.Equal(1, (await recovery.ReconcileAsync(Ct)).EndsAnnounced);
+        var (type, message) = await events.WaitAsync(job.Id, TimeSpan.FromSeconds(10), Ct);
+        Assert.Equal("ScoringJobCompleted", type);
+        Assert.Equal(500, message.GetProperty("scoredRows").GetInt64());
+        Assert.NotNull(await EndedEventSentAtAsync(host, job.Id));
+
+        // Confirmed: not published again.
+        Assert.Equal(0, (await recovery.ReconcileAsync(Ct)).EndsAnnounced);
+        Assert.Single(await events.EventsOfAsync(job.Id, Ct));
+
+        // Lost again after the publish (the confirmation was not recorded): the second copy carries the same message
+        // id, so a subscriber that deduplicates by it sees the end once.
+        await SetEndedEventSentAtAsync(host, job.Id, sent: false);
+        Assert.Equal(1, (await recovery.ReconcileAsync(Ct)).EndsAnnounced);
+        var ids = await WaitForEventCountAsync(events, job.Id, 2);
+        Assert.NotNull(ids[0]);
+        Assert.Equal(ids[0], ids[1]);
     }
 
     [Fact]
@@ -61,6 +109,7 @@ public sealed class JobFinishTests(ServerFixture servers)
         Assert.Equal(("succeeded", 500L), (final.State, final.ScoredRows));
         var (type, _) = await events.WaitAsync(job.Id, TimeSpan.FromSeconds(10), Ct);
         Assert.Equal("ScoringJobCompleted", type);
+        await WaitForEndedEventSentAsync(host, job.Id);
         Assert.Single(await events.EventsOfAsync(job.Id, Ct));
     }
 
@@ -74,6 +123,66 @@ public sealed class JobFinishTests(ServerFixture servers)
         Assert.True(response.StatusCode == HttpStatusCode.Accepted, body);
         Assert.Equal(1, status!.ChunksTotal);
         return status;
+    }
+
+    /// <summary>Ends the job by hand, as the finisher's state change does, with or without its event recorded as confirmed.</summary>
+    private static async Task SetEndedAsync(ServiceTestHost host, Guid jobId, string state, bool eventSent)
+    {
+        await using var db = NpgsqlDataSource.Create(host.PostgresConnectionString);
+        await using var command = db.CreateCommand(
+            """
+            UPDATE scoring.jobs SET state = $2, finished_at = now(), updated_at = now(),
+                ended_event_sent_at = CASE WHEN $3 THEN now() END
+            WHERE id = $1
+            """);
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = jobId });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = state });
+        command.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = eventSent });
+        Assert.Equal(1, await command.ExecuteNonQueryAsync(Ct));
+    }
+
+    private static async Task SetEndedEventSentAtAsync(ServiceTestHost host, Guid jobId, bool sent)
+    {
+        await using var db = NpgsqlDataSource.Create(host.PostgresConnectionString);
+        await using var command = db.CreateCommand("UPDATE scoring.jobs SET ended_event_sent_at = CASE WHEN $2 THEN now() END WHERE id = $1");
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = jobId });
+        command.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = sent });
+        Assert.Equal(1, await command.ExecuteNonQueryAsync(Ct));
+    }
+
+    private static async Task<DateTimeOffset?> EndedEventSentAtAsync(ServiceTestHost host, Guid jobId)
+    {
+        await using var db = NpgsqlDataSource.Create(host.PostgresConnectionString);
+        await using var command = db.CreateCommand("SELECT ended_event_sent_at FROM scoring.jobs WHERE id = $1");
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = jobId });
+        return await command.ExecuteScalarAsync(Ct) is DateTime at ? new DateTimeOffset(at, TimeSpan.Zero) : null;
+    }
+
+    /// <summary>The finisher records the broker's confirmation right after the event went out.</summary>
+    private static async Task WaitForEndedEventSentAsync(ServiceTestHost host, Guid jobId)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (await EndedEventSentAtAsync(host, jobId) is null)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"job {jobId}: its ended event was never recorded as confirmed");
+            await Task.Delay(50, Ct);
+        }
+    }
+
+    private static async Task<IReadOnlyList<string?>> WaitForEventCountAsync(JobEventProbe events, Guid jobId, int count)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (true)
+        {
+            var ids = await events.MessageIdsOfAsync(jobId, Ct);
+            if (ids.Count >= count)
+            {
+                return ids;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"job {jobId}: {ids.Count} of {count} events within 10 s");
+            await Task.Delay(50, Ct);
+        }
     }
 
     /// <summary>Records every chunk of the job as scored, the way a worker's commit does, without finishing the job.</summary>
