@@ -134,6 +134,16 @@ public sealed class BatchScoringOptions
             yield return $"{SectionName}:{nameof(DefaultBatchRows)} must be at least 1 (was {DefaultBatchRows}).";
         }
 
+        if (IntraOpThreads < 0)
+        {
+            yield return $"{SectionName}:{nameof(IntraOpThreads)} must not be negative (0 = cores ÷ ChunkConcurrency; was {IntraOpThreads}).";
+        }
+
+        if (CpuRowsPerRun < 0)
+        {
+            yield return $"{SectionName}:{nameof(CpuRowsPerRun)} must not be negative (0 = whole batches; was {CpuRowsPerRun}).";
+        }
+
         if (ChunkConcurrency is < 1 or > 64)
         {
             yield return $"{SectionName}:{nameof(ChunkConcurrency)} must be between 1 and 64 (was {ChunkConcurrency}).";

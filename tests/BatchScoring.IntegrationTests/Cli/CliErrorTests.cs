@@ -69,4 +69,21 @@ public sealed class CliErrorTests(ServerFixture servers)
             Ct, "serve", "--urls", "http://127.0.0.1:0"), "ConnectionStrings:RabbitMq is not an AMQP URI");
         CliAssert.OneLineError(2, await CliProcess.RunAsync(none, Ct, "serve", "--roles", "chef"), "unknown role 'chef'");
     }
+
+    [Theory]
+    [InlineData("CpuRowsPerRun", "-1", "BatchScoring:CpuRowsPerRun must not be negative (0 = whole batches; was -1)")]
+    [InlineData("IntraOpThreads", "-2", "BatchScoring:IntraOpThreads must not be negative (0 = cores ÷ ChunkConcurrency; was -2)")]
+    [InlineData("ChunkConcurrency", "0", "BatchScoring:ChunkConcurrency must be between 1 and 64 (was 0)")]
+    public async Task Serve_refuses_an_invalid_scoring_setting_in_one_line_naming_it(string setting, string value, string message)
+    {
+        var environment = new Dictionary<string, string?>
+        {
+            ["ConnectionStrings__Postgres"] = servers.PostgresConnectionString,
+            ["ConnectionStrings__RabbitMq"] = servers.RabbitMqUri,
+            [$"BatchScoring__{setting}"] = value,
+        };
+        var run = await CliAssert.RunWithLimitAsync(environment, TimeSpan.FromSeconds(60), Ct, "serve", "--roles", "worker", "--urls", "http://127.0.0.1:0");
+        Assert.False(run.TimedOut, $"serve started with BatchScoring:{setting} = {value}");
+        CliAssert.OneLineError(2, (run.Exit, run.Stdout, run.Stderr), message);
+    }
 }
