@@ -34,7 +34,7 @@ public static class JobsApi
     public const int BrokerRetryAfterSeconds = 5;
 
     public static async Task<Results<Accepted<JobStatus>, Ok<JobStatus>, ValidationProblem, ProblemHttpResult>> SubmitJob(
-        SubmitScoringJob request, HttpRequest http, ClaimsPrincipal user, JobSubmitter submitter, IBusControl bus, CancellationToken cancellationToken)
+        SubmitScoringJob request, HttpRequest http, ClaimsPrincipal user, JobSubmitter submitter, BrokerReachability broker, CancellationToken cancellationToken)
     {
         if (request.IdempotencyKey is null && http.Headers.TryGetValue("Idempotency-Key", out var header) && !string.IsNullOrWhiteSpace(header))
         {
@@ -47,7 +47,7 @@ public static class JobsApi
         }
 
         // Refuse at once rather than record a job whose messages would wait for the broker: nothing is written.
-        if (bus.CheckHealth().Status != BusHealthStatus.Healthy)
+        if (!broker.IsReachable(out _))
         {
             return BrokerUnavailable(http, "The message broker (RabbitMQ) is unreachable, so the job was not recorded. Retry later.");
         }

@@ -127,6 +127,15 @@ public static class BatchScoringHostExtensions
             o.ConsumerStopTimeout = TimeSpan.FromSeconds(20);
         });
         builder.Services.AddHostedService<BusStartWait>();
+        builder.Services.AddSingleton<BrokerConnectionMonitor>();
+        builder.Services.AddSingleton<IBrokerConnectionWatch>(services => services.GetRequiredService<BrokerConnectionMonitor>());
+        builder.Services.AddSingleton<BrokerReachability>();
+        if (!worker)
+        {
+            // No receive endpoints here: the bus's health cannot tell that RabbitMQ is down (BrokerReachability).
+            builder.Services.AddHostedService(services => services.GetRequiredService<BrokerConnectionMonitor>());
+        }
+
         return builder;
     }
 

@@ -48,16 +48,14 @@ internal sealed class PostgresHealthCheck(NpgsqlDataSource dataSource) : IHealth
 }
 
 /// <summary>
-/// The bus's own health, stricter than MassTransit's check: with the broker down its endpoints report "stopped", which
-/// MassTransit counts as Degraded and ASP.NET answers 200; a role that cannot reach RabbitMQ is not ready.
+/// Whether RabbitMQ is reachable (<see cref="BrokerReachability"/>), stricter than MassTransit's check: with the broker
+/// down its endpoints report "stopped", which MassTransit counts as Degraded and ASP.NET answers 200, and a process
+/// without endpoints stays Healthy; a role that cannot reach RabbitMQ is not ready.
 /// </summary>
-internal sealed class BrokerHealthCheck(IBusControl bus) : IHealthCheck
+internal sealed class BrokerHealthCheck(BrokerReachability broker) : IHealthCheck
 {
-    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
-    {
-        var health = bus.CheckHealth();
-        return Task.FromResult(health.Status == BusHealthStatus.Healthy
-            ? HealthCheckResult.Healthy("RabbitMQ connected")
-            : HealthCheckResult.Unhealthy($"RabbitMQ unreachable: {health.Description}"));
-    }
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        Task.FromResult(broker.IsReachable(out var reason)
+            ? HealthCheckResult.Healthy(reason)
+            : HealthCheckResult.Unhealthy($"RabbitMQ unreachable: {reason}"));
 }

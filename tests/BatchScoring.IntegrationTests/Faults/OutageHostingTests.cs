@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using BatchScoring.Application;
 using BatchScoring.Cli.Hosting;
 using BatchScoring.Contracts;
 using BatchScoring.IntegrationTests.Infrastructure;
@@ -7,6 +8,7 @@ using BatchScoring.IntegrationTests.Jobs;
 using BatchScoring.IntegrationTests.Requests;
 using BatchScoring.Scoring.Data;
 using BatchScoring.Scoring.OnnxWriter;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
 namespace BatchScoring.IntegrationTests.Faults;
@@ -21,13 +23,16 @@ public sealed class OutageHostingTests(ServerFixture servers, ITestOutputHelper 
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    [Fact]
-    public async Task Readiness_follows_the_broker_and_a_submit_while_it_is_down_is_refused_at_once_with_nothing_recorded()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)] // an API of its own, as deployments scale it: no receive endpoint, so MassTransit's health cannot tell
+    public async Task Readiness_follows_the_broker_and_a_submit_while_it_is_down_is_refused_at_once_with_nothing_recorded(bool withWorker)
     {
         await using var broker = await PrivateServers.CreateAsync(Ct);
         await broker.StartRabbitMqAsync(Ct);
         await using var host = await ServiceTestHost.StartAsync(
-            servers, "ready", ServiceRoles.Api | ServiceRoles.Worker, Ct, new Dictionary<string, string> { ["ConnectionStrings:RabbitMq"] = broker.RabbitMqUri });
+            servers, "ready", withWorker ? ServiceRoles.Api | ServiceRoles.Worker : ServiceRoles.Api, Ct,
+            new Dictionary<string, string> { ["ConnectionStrings:RabbitMq"] = broker.RabbitMqUri });
         await host.RegisterModelAsync("ready", SampleModels.Mlp([4, 8, 1], seed: 1).Bytes, Ct);
         var input = Path.Combine(host.WorkDir, "in.parquet");
         await DatasetGenerator.WriteParquetAsync(input, new GeneratedDatasetOptions { Rows = 2_000, Features = 4 }, Ct);
@@ -53,7 +58,10 @@ public sealed class OutageHostingTests(ServerFixture servers, ITestOutputHelper 
         await WaitForAsync(host.Client, "/health/ready", HttpStatusCode.OK, TimeSpan.FromSeconds(30));
         var (accepted, job, acceptedBody) = await host.SubmitAsync(request, Ct);
         Assert.True(accepted.StatusCode == HttpStatusCode.Accepted, acceptedBody);
-        Assert.Equal("succeeded", (await host.WaitForEndAsync(job!.Id, TimeSpan.FromMinutes(2), Ct)).State);
+        if (withWorker)
+        {
+            Assert.Equal("succeeded", (await host.WaitForEndAsync(job!.Id, TimeSpan.FromMinutes(2), Ct)).State);
+        }
     }
 
     [Fact]
@@ -149,6 +157,56 @@ public sealed class OutageHostingTests(ServerFixture servers, ITestOutputHelper 
         Assert.Equal(ScoreRequestOutcome.Scored, requestOutcome);
         Assert.Equal("succeeded", final.State);
         Assert.True(tally.Exact, $"lost {tally.Lost}, duplicated {tally.Duplicated}");
+    }
+
+    [Fact]
+    public async Task A_job_that_ends_while_the_broker_is_down_has_its_event_published_once_the_broker_is_back()
+    {
+        await using var broker = await PrivateServers.CreateAsync(Ct);
+        await broker.StartRabbitMqAsync(Ct);
+        // No worker and no scheduler: the test plays the last chunk's worker (finisher) and the reconciler's pass.
+        await using var host = await ServiceTestHost.StartAsync(
+            servers, "eventoutage", ServiceRoles.Api, Ct, new Dictionary<string, string>
+            {
+                ["ConnectionStrings:RabbitMq"] = broker.RabbitMqUri,
+                ["BatchScoring:DispatchRecoveryGraceSeconds"] = "0",
+            });
+        await host.RegisterModelAsync("eventoutage", SampleModels.Mlp([4, 8, 1], seed: 1).Bytes, Ct);
+        var input = Path.Combine(host.WorkDir, "in.parquet");
+        await DatasetGenerator.WriteParquetAsync(input, new GeneratedDatasetOptions { Rows = 1_000, Features = 4 }, Ct);
+        var (_, job, body) = await host.SubmitAsync(
+            new SubmitScoringJob { Model = "eventoutage", Input = input, KeyColumn = "customer_id", OutputTable = "eventoutage_results" }, Ct);
+        Assert.True(job is not null, body);
+
+        await broker.StopRabbitMqAsync(Ct);
+        await WaitForAsync(host.Client, "/health/ready", HttpStatusCode.ServiceUnavailable, TimeSpan.FromSeconds(30));
+        await JobFailureSupport.EndEveryChunkAsync(host, job!.Id, Ct);
+        await using (var scope = host.Services.CreateAsyncScope())
+        using (var publishLimit = CancellationTokenSource.CreateLinkedTokenSource(Ct))
+        {
+            publishLimit.CancelAfter(TimeSpan.FromSeconds(5));
+            try
+            {
+                await scope.ServiceProvider.GetRequiredService<JobFinisher>().TryFinishAsync(job.Id, publishLimit.Token);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || publishLimit.IsCancellationRequested)
+            {
+                output.WriteLine($"finisher with the broker down: {ex.GetType().Name}: {ex.Message}");
+            }
+        }
+
+        // The job ended in PostgreSQL; its event never reached the broker.
+        Assert.Equal("succeeded", (await host.GetStatusAsync(job.Id, Ct)).State);
+        Assert.Null(await JobFailureSupport.EndedEventSentAtAsync(host, job.Id, Ct));
+
+        await broker.StartRabbitMqAsync(Ct);
+        await WaitForAsync(host.Client, "/health/ready", HttpStatusCode.OK, TimeSpan.FromSeconds(30));
+        await using var events = await JobEventProbe.StartAsync(broker.RabbitMqUri, Ct);
+        Assert.Equal(1, (await host.Services.GetRequiredService<DispatchRecovery>().ReconcileAsync(Ct)).EndsAnnounced);
+        var (type, message) = await events.WaitAsync(job.Id, TimeSpan.FromSeconds(10), Ct);
+        Assert.Equal("ScoringJobCompleted", type);
+        Assert.Equal(1_000, message.GetProperty("scoredRows").GetInt64());
+        Assert.NotNull(await JobFailureSupport.EndedEventSentAtAsync(host, job.Id, Ct));
     }
 
     private static async Task<HttpStatusCode> StatusAsync(HttpClient client, string path)

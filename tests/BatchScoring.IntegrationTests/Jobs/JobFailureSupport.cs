@@ -111,6 +111,43 @@ internal static class JobFailureSupport
         return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture);
     }
 
+    /// <summary>Records every chunk of the job as scored, the way a worker's commit does, without finishing the job.</summary>
+    public static async Task EndEveryChunkAsync(ServiceTestHost host, Guid jobId, CancellationToken cancellationToken)
+    {
+        await using var db = NpgsqlDataSource.Create(host.PostgresConnectionString);
+        await using var batch = db.CreateBatch();
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(
+            "UPDATE scoring.chunks SET state = 'succeeded', scored_rows = row_count, finished_at = now() WHERE job_id = $1"));
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(
+            "UPDATE scoring.jobs SET chunks_done = chunks_total, scored_rows = total_rows, updated_at = now() WHERE id = $1"));
+        foreach (var command in batch.BatchCommands)
+        {
+            command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = jobId });
+        }
+
+        await batch.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>When the broker confirmed the job's ended event, as the job row records it (null: not confirmed).</summary>
+    public static async Task<DateTimeOffset?> EndedEventSentAtAsync(ServiceTestHost host, Guid jobId, CancellationToken cancellationToken)
+    {
+        await using var db = NpgsqlDataSource.Create(host.PostgresConnectionString);
+        await using var command = db.CreateCommand("SELECT ended_event_sent_at FROM scoring.jobs WHERE id = $1");
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = jobId });
+        return await command.ExecuteScalarAsync(cancellationToken) is DateTime at ? new DateTimeOffset(at, TimeSpan.Zero) : null;
+    }
+
+    /// <summary>The finisher records the broker's confirmation right after the event went out.</summary>
+    public static async Task WaitForEndedEventSentAsync(ServiceTestHost host, Guid jobId, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (await EndedEventSentAtAsync(host, jobId, cancellationToken) is null)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"job {jobId}: its ended event was never recorded as confirmed");
+            await Task.Delay(50, cancellationToken);
+        }
+    }
+
     public static async Task ExecuteAsync(string connectionString, string sql, CancellationToken cancellationToken)
     {
         await using var db = NpgsqlDataSource.Create(connectionString);

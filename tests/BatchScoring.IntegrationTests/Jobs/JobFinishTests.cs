@@ -31,7 +31,7 @@ public sealed class JobFinishTests(ServerFixture servers)
             Assert.Equal(HttpStatusCode.OK, cancel.StatusCode);
         }
 
-        await EndEveryChunkAsync(host, job.Id);
+        await JobFailureSupport.EndEveryChunkAsync(host, job.Id, Ct);
 
         using (var retry = await host.Client.PostAsync($"/api/jobs/{job.Id}/retry", null, Ct))
         {
@@ -43,7 +43,7 @@ public sealed class JobFinishTests(ServerFixture servers)
         var (type, message) = await events.WaitAsync(job.Id, TimeSpan.FromSeconds(10), Ct);
         Assert.Equal("ScoringJobCompleted", type);
         Assert.Equal(500, message.GetProperty("scoredRows").GetInt64());
-        await WaitForEndedEventSentAsync(host, job.Id);
+        await JobFailureSupport.WaitForEndedEventSentAsync(host, job.Id, Ct);
     }
 
     [Theory]
@@ -64,11 +64,11 @@ public sealed class JobFinishTests(ServerFixture servers)
             await SetEndedAsync(host, job.Id, "failed", eventSent: true);
             using var retry = await host.Client.PostAsync($"/api/jobs/{job.Id}/retry", null, Ct);
             Assert.True(retry.StatusCode == HttpStatusCode.Accepted, await retry.Content.ReadAsStringAsync(Ct));
-            Assert.Null(await EndedEventSentAtAsync(host, job.Id));
+            Assert.Null(await JobFailureSupport.EndedEventSentAtAsync(host, job.Id, Ct));
         }
 
         // The finisher's state change committed, then the broker connection dropped before its event was confirmed.
-        await EndEveryChunkAsync(host, job.Id);
+        await JobFailureSupport.EndEveryChunkAsync(host, job.Id, Ct);
         await SetEndedAsync(host, job.Id, "succeeded", eventSent: false);
         Assert.Empty(await events.EventsOfAsync(job.Id, Ct));
 
@@ -76,7 +76,7 @@ public sealed class JobFinishTests(ServerFixture servers)
         var (type, message) = await events.WaitAsync(job.Id, TimeSpan.FromSeconds(10), Ct);
         Assert.Equal("ScoringJobCompleted", type);
         Assert.Equal(500, message.GetProperty("scoredRows").GetInt64());
-        Assert.NotNull(await EndedEventSentAtAsync(host, job.Id));
+        Assert.NotNull(await JobFailureSupport.EndedEventSentAtAsync(host, job.Id, Ct));
 
         // Confirmed: not published again.
         Assert.Equal(0, (await recovery.ReconcileAsync(Ct)).EndsAnnounced);
@@ -103,13 +103,13 @@ public sealed class JobFinishTests(ServerFixture servers)
         var job = await SubmitAsync(host);
 
         // The worker committed the last chunk and stopped before it called the finisher; its redelivered message finds the chunk done.
-        await EndEveryChunkAsync(host, job.Id);
+        await JobFailureSupport.EndEveryChunkAsync(host, job.Id, Ct);
 
         var final = await host.WaitForEndAsync(job.Id, TimeSpan.FromSeconds(60), Ct);
         Assert.Equal(("succeeded", 500L), (final.State, final.ScoredRows));
         var (type, _) = await events.WaitAsync(job.Id, TimeSpan.FromSeconds(10), Ct);
         Assert.Equal("ScoringJobCompleted", type);
-        await WaitForEndedEventSentAsync(host, job.Id);
+        await JobFailureSupport.WaitForEndedEventSentAsync(host, job.Id, Ct);
         Assert.Single(await events.EventsOfAsync(job.Id, Ct));
     }
 
@@ -150,25 +150,6 @@ public sealed class JobFinishTests(ServerFixture servers)
         Assert.Equal(1, await command.ExecuteNonQueryAsync(Ct));
     }
 
-    private static async Task<DateTimeOffset?> EndedEventSentAtAsync(ServiceTestHost host, Guid jobId)
-    {
-        await using var db = NpgsqlDataSource.Create(host.PostgresConnectionString);
-        await using var command = db.CreateCommand("SELECT ended_event_sent_at FROM scoring.jobs WHERE id = $1");
-        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = jobId });
-        return await command.ExecuteScalarAsync(Ct) is DateTime at ? new DateTimeOffset(at, TimeSpan.Zero) : null;
-    }
-
-    /// <summary>The finisher records the broker's confirmation right after the event went out.</summary>
-    private static async Task WaitForEndedEventSentAsync(ServiceTestHost host, Guid jobId)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (await EndedEventSentAtAsync(host, jobId) is null)
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"job {jobId}: its ended event was never recorded as confirmed");
-            await Task.Delay(50, Ct);
-        }
-    }
-
     private static async Task<IReadOnlyList<string?>> WaitForEventCountAsync(JobEventProbe events, Guid jobId, int count)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
@@ -183,22 +164,5 @@ public sealed class JobFinishTests(ServerFixture servers)
             Assert.True(DateTime.UtcNow < deadline, $"job {jobId}: {ids.Count} of {count} events within 10 s");
             await Task.Delay(50, Ct);
         }
-    }
-
-    /// <summary>Records every chunk of the job as scored, the way a worker's commit does, without finishing the job.</summary>
-    private static async Task EndEveryChunkAsync(ServiceTestHost host, Guid jobId)
-    {
-        await using var db = NpgsqlDataSource.Create(host.PostgresConnectionString);
-        await using var batch = db.CreateBatch();
-        batch.BatchCommands.Add(new NpgsqlBatchCommand(
-            "UPDATE scoring.chunks SET state = 'succeeded', scored_rows = row_count, finished_at = now() WHERE job_id = $1"));
-        batch.BatchCommands.Add(new NpgsqlBatchCommand(
-            "UPDATE scoring.jobs SET chunks_done = chunks_total, scored_rows = total_rows, updated_at = now() WHERE id = $1"));
-        foreach (var command in batch.BatchCommands)
-        {
-            command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = jobId });
-        }
-
-        await batch.ExecuteNonQueryAsync(Ct);
     }
 }
