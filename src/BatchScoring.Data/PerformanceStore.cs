@@ -216,6 +216,14 @@ public sealed class PerformanceStore(NpgsqlDataSource dataSource)
         return claimed;
     }
 
+    /// <summary>Gives back a claim whose RetrainingRequested was not published, so a later report may claim again.</summary>
+    public async Task ReleaseRetrainingAsync(Guid reportId, CancellationToken cancellationToken)
+    {
+        await using var release = dataSource.CreateCommand("UPDATE scoring.performance_reports SET retraining_requested = false WHERE id = $1");
+        release.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = reportId });
+        await release.ExecuteNonQueryAsync(cancellationToken);
+    }
+
     private static async Task<IReadOnlyList<StoredPerformanceReport>> ReadAsync(NpgsqlCommand select, CancellationToken cancellationToken)
     {
         await using var reader = await select.ExecuteReaderAsync(cancellationToken);

@@ -60,6 +60,8 @@ public sealed class PerformanceReporter(
 
     internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
 
+    private static readonly TimeSpan PublishTimeout = TimeSpan.FromSeconds(10);
+
     private static readonly Meter Meter = new("BatchScoring");
 
     private static readonly Gauge<double> MetricGauge = Meter.CreateGauge<double>(
@@ -241,14 +243,18 @@ public sealed class PerformanceReporter(
             var cooldownStart = report.CreatedAt.AddHours(-drift.Value.CooldownHours);
             if (await store.ClaimRetrainingAsync(report.Id, report.Model, report.Version, cooldownStart, cancellationToken))
             {
-                // REVIEW: claimed before publishing, so a failed publish loses this request until the cooldown ends (at most once, like drift).
-                await bus.Publish(
-                    new RetrainingRequested(
-                        report.Model, report.Version, report.Id.ToString(), new Dictionary<string, double>(), new Dictionary<string, string>(), report.CreatedAt,
-                        RetrainingReasons.Performance, report.Drops),
-                    cancellationToken);
-                OperationsMetrics.RetrainingPublished(RetrainingReasons.Performance);
-                report = report with { RetrainingRequested = true };
+                // The claim (one request per cooldown, across reporters) goes back when the broker does not take the
+                // event, so the next report that still sees the drop requests retraining again.
+                if (await TryPublishRetrainingAsync(report, cancellationToken))
+                {
+                    OperationsMetrics.RetrainingPublished(RetrainingReasons.Performance);
+                    report = report with { RetrainingRequested = true };
+                }
+                else
+                {
+                    await store.ReleaseRetrainingAsync(report.Id, CancellationToken.None);
+                    cancellationToken.ThrowIfCancellationRequested();
+                }
             }
 
             logger.LogInformation(
@@ -258,6 +264,33 @@ public sealed class PerformanceReporter(
         }
 
         return report;
+    }
+
+    /// <summary>
+    /// Publishes the report's <see cref="RetrainingRequested"/>; false when the broker did not confirm it within
+    /// <see cref="PublishTimeout"/> (a bus that lost RabbitMQ would hold the caller, an HTTP request or a scheduled
+    /// fire, until it reconnects) or the caller gave up.
+    /// </summary>
+    private async Task<bool> TryPublishRetrainingAsync(PerformanceReport report, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(PublishTimeout);
+        try
+        {
+            await bus.Publish(
+                new RetrainingRequested(
+                    report.Model, report.Version, report.Id.ToString(), new Dictionary<string, double>(), new Dictionary<string, string>(), report.CreatedAt,
+                    RetrainingReasons.Performance, report.Drops),
+                timeout.Token);
+            return true;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || timeout.IsCancellationRequested)
+        {
+            logger.LogWarning(
+                "Model {Model} v{Version}: RetrainingRequested for report {Report} was not published ({Error}); the next report that sees the drop requests it again",
+                report.Model, report.Version, report.Id, ex.Message);
+            return false;
+        }
     }
 
     private IReadOnlyList<PerformanceDrop> Drops(PerformanceReport report, Guid baselineId, PerformanceMetrics baseline)

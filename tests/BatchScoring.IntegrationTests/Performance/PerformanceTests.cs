@@ -246,6 +246,54 @@ public sealed class PerformanceTests(ServerFixture servers)
     }
 
     [Fact]
+    public async Task A_retraining_request_the_broker_did_not_take_is_requested_again_by_the_next_report()
+    {
+        await using var broker = await PrivateServers.CreateAsync(Ct);
+        await broker.StartRabbitMqAsync(Ct);
+        await using var host = await ServiceTestHost.StartAsync(servers, "perf-outage", ServiceRoles.All, Ct, new Dictionary<string, string>
+        {
+            ["ConnectionStrings:RabbitMq"] = broker.RabbitMqUri,
+            ["BatchScoring:Performance:MinimumLabelledRows"] = "100",
+            ["BatchScoring:Performance:Schedule"] = "0 0 0 1 1 ? 2099", // never: this test reports by hand
+        });
+        await host.RegisterModelAsync("price", SampleModels.Mlp([Features, 5, 1], seed: 3, featureNames: Names()).Bytes, Ct);
+        await RunJobAsync(host, WriteFeatures(host, "features.csv", seed: 2), model: "price");
+        var scores = await ScoresAsync(host);
+        await IngestRegressionLabelsAsync(host, scores, noise: 0.02, seed: 1);
+        var baseline = Assert.Single((await host.Client.GetFromJsonAsync<List<PerformanceReport>>("/api/models/price/performance", ServiceTestHost.Json, Ct))!);
+        Assert.Empty(baseline.Drops);
+
+        // The drop is reported while the broker is down: the report is stored, its request is not published.
+        await IngestRegressionLabelsAsync(host, scores, noise: 0.3, seed: 2);
+        await broker.StopRabbitMqAsync(Ct);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var unpublished = Assert.Single((await host.Client.GetFromJsonAsync<List<PerformanceReport>>("/api/models/price/performance", ServiceTestHost.Json, Ct))!);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"the report took {clock.Elapsed} with the broker down");
+        Assert.NotEmpty(unpublished.Drops);
+        Assert.False(unpublished.RetrainingRequested);
+
+        // Back: the next report with the drop requests retraining (the failed publish gave its claim back).
+        await broker.StartRabbitMqAsync(Ct);
+        await Poll.UntilAsync(
+            async () =>
+            {
+                using var ready = await host.Client.GetAsync("/health/ready", Ct);
+                return ready.StatusCode == HttpStatusCode.OK;
+            },
+            TimeSpan.FromSeconds(60), "/health/ready to answer 200", Ct);
+        await using var events = await RawAmqpClient.ConnectAsync(broker.RabbitMqUri, Ct);
+        await events.ListenToAsync("BatchScoring.Contracts:RetrainingRequested", Ct);
+        var requested = Assert.Single((await host.Client.GetFromJsonAsync<List<PerformanceReport>>("/api/models/price/performance", ServiceTestHost.Json, Ct))!);
+        Assert.NotEmpty(requested.Drops);
+        Assert.True(requested.RetrainingRequested);
+        var published = Assert.Single(await events.ReceiveAsync(1, TimeSpan.FromSeconds(20), Ct));
+        Assert.Equal(requested.Id.ToString(), published.Body.GetProperty("message").GetProperty("reportId").GetString());
+        var stored = (await host.Client.GetFromJsonAsync<List<PerformanceReport>>("/api/models/price/performance/reports", ServiceTestHost.Json, Ct))!;
+        Assert.Equal([requested.Id, unpublished.Id, baseline.Id], stored.Select(r => r.Id));
+        Assert.Equal([true, false, false], stored.Select(r => r.RetrainingRequested));
+    }
+
+    [Fact]
     public async Task Bad_label_input_gets_one_line_errors_and_problem_details()
     {
         var warehouse = await servers.CreateDatabaseAsync("perf-bad-dw", Ct);
