@@ -65,6 +65,8 @@ public sealed class DriftAuditor(
     public const string ScheduleTrigger = "schedule";
     public const string ManualTrigger = "manual";
 
+    private static readonly TimeSpan PublishTimeout = TimeSpan.FromSeconds(10);
+
     // Per model version, not per column: alert on these; the report names the columns.
     /// <param name="model">Model name.</param>
     /// <param name="versionOrAlias">Version number or alias; null = latest.</param>
@@ -142,13 +144,13 @@ public sealed class DriftAuditor(
             var retrain = streak >= settings.RetrainAfterDriftedAudits && (retrainingAt is not { } r || r <= cooldownStart);
             if (detect || retrain)
             {
-                await PublishAsync(report, detect, retrain, cancellationToken);
-                report = report with { EventsPublished = detect, RetrainingRequested = retrain };
+                var (detected, retrained) = await PublishAsync(report, detect, retrain, cancellationToken);
+                report = report with { EventsPublished = detected, RetrainingRequested = retrained };
             }
 
             logger.DriftEvents(
-                report.Model, report.Version, report.Id, streak, detect ? "published" : "within the cooldown",
-                retrain ? "published" : streak < settings.RetrainAfterDriftedAudits ? $"waits for {settings.RetrainAfterDriftedAudits} drifted audits" : "within the cooldown");
+                report.Model, report.Version, report.Id, streak, Outcome(detect, report.EventsPublished, "within the cooldown"),
+                Outcome(retrain, report.RetrainingRequested, streak < settings.RetrainAfterDriftedAudits ? $"waits for {settings.RetrainAfterDriftedAudits} drifted audits" : "within the cooldown"));
         }
 
         logger.Audited(
@@ -195,29 +197,60 @@ public sealed class DriftAuditor(
     public async Task<IReadOnlyList<DriftReport>> ListAsync(string model, int? version, int limit, CancellationToken cancellationToken) =>
         (await drift.ListReportsAsync(model, version, limit, cancellationToken)).Select(FromStored).ToList();
 
-    private async Task PublishAsync(DriftReport report, bool detect, bool retrain, CancellationToken cancellationToken)
+    /// <summary>
+    /// Publishes the report's events and records which went out. One the broker does not confirm within
+    /// <see cref="PublishTimeout"/> (a bus that lost RabbitMQ would hold the audit, an HTTP request or a scheduled fire,
+    /// until it reconnects) stays unrecorded, so the next drifted audit publishes it (the cooldown counts published events).
+    /// </summary>
+    private async Task<(bool Detected, bool Retrained)> PublishAsync(DriftReport report, bool detect, bool retrain, CancellationToken cancellationToken)
     {
         var psi = report.Columns.ToDictionary(c => c.Name, c => c.Psi, StringComparer.Ordinal);
         var driftedColumns = report.Columns.Where(c => c.Drifted).ToDictionary(c => c.Name, c => c.Reason ?? "drifted", StringComparer.Ordinal);
         var id = report.Id.ToString();
         var detected = new DriftDetected(report.Model, report.Version, id, psi, driftedColumns, report.CreatedAt);
-        if (detect)
+        var (detectSent, retrainSent) = (false, false);
+        using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
         {
-            await bus.Publish(detected, cancellationToken);
+            timeout.CancelAfter(PublishTimeout);
+            try
+            {
+                if (detect)
+                {
+                    await bus.Publish(detected, timeout.Token);
+                    detectSent = true;
+                }
+
+                if (retrain)
+                {
+                    await bus.Publish(new RetrainingRequested(report.Model, report.Version, id, psi, driftedColumns, report.CreatedAt), timeout.Token);
+                    OperationsMetrics.RetrainingPublished(RetrainingReasons.Drift);
+                    retrainSent = true;
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || timeout.IsCancellationRequested)
+            {
+                logger.LogWarning(
+                    "Model {Model} v{Version}: the events of drift report {Report} were not published ({Error}); the next drifted audit publishes them",
+                    report.Model, report.Version, report.Id, ex.Message);
+            }
         }
 
-        if (retrain)
+        if (detectSent || retrainSent)
         {
-            await bus.Publish(new RetrainingRequested(report.Model, report.Version, id, psi, driftedColumns, report.CreatedAt), cancellationToken);
-            OperationsMetrics.RetrainingPublished(RetrainingReasons.Drift);
+            await drift.MarkEventsPublishedAsync(report.Id, detectSent, retrainSent, CancellationToken.None);
         }
 
-        await drift.MarkEventsPublishedAsync(report.Id, detect, retrain, cancellationToken);
-        if (detect)
+        cancellationToken.ThrowIfCancellationRequested();
+        if (detectSent)
         {
             await webhook.SendAsync(detected, cancellationToken);
         }
+
+        return (detectSent, retrainSent);
     }
+
+    private static string Outcome(bool due, bool published, string notDue) =>
+        !due ? notDue : published ? "published" : "not published (RabbitMQ unreachable; the next drifted audit publishes it)";
 
     /// <summary>Adds one sample document's values to the accumulators of the columns it has; returns its row count.</summary>
     private static int Feed(string sample, Dictionary<string, ColumnDriftAccumulator> accumulators)

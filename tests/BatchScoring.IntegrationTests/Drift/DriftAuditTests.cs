@@ -205,6 +205,51 @@ public sealed class DriftAuditTests(ServerFixture servers)
     }
 
     [Fact]
+    public async Task Drift_found_while_the_broker_is_down_is_announced_by_the_next_drifted_audit()
+    {
+        await using var broker = await PrivateServers.CreateAsync(Ct);
+        await broker.StartRabbitMqAsync(Ct);
+        await using var host = await ServiceTestHost.StartAsync(servers, "driftoutage", ServiceRoles.All, Ct, new Dictionary<string, string>
+        {
+            ["ConnectionStrings:RabbitMq"] = broker.RabbitMqUri,
+        });
+        await host.RegisterModelAsync("churn", SampleModels.Mlp([Features, 8, 1], seed: 5, featureNames: Names()).Bytes, Ct);
+        var reference = WriteCsv(host, "reference.csv", 5_000, seed: 1, shift: 0);
+        using (var response = await host.Client.PostAsJsonAsync("/api/models/churn/profile", new { input = reference.Path, keyColumn = "id" }, ServiceTestHost.Json, Ct))
+        {
+            Assert.True(response.StatusCode == HttpStatusCode.Created, await response.Content.ReadAsStringAsync(Ct));
+        }
+
+        await RunJobAsync(host, WriteCsv(host, "shifted.csv", 8_000, seed: 3, shift: 2).Path, expectedSamples: 8);
+
+        // Drift found with the broker down: the report is stored and answered, its events are not published.
+        await broker.StopRabbitMqAsync(Ct);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var unannounced = await AuditAsync(host);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"the audit took {clock.Elapsed} with the broker down");
+        Assert.True(unannounced.Drifted);
+        Assert.False(unannounced.EventsPublished);
+
+        // Back: the next drifted audit is not held by a cooldown that nothing started; it announces the drift.
+        await broker.StartRabbitMqAsync(Ct);
+        await Poll.UntilAsync(
+            async () =>
+            {
+                using var ready = await host.Client.GetAsync("/health/ready", Ct);
+                return ready.StatusCode == HttpStatusCode.OK;
+            },
+            TimeSpan.FromSeconds(60), "/health/ready to answer 200", Ct);
+        await using var events = await RawAmqpClient.ConnectAsync(broker.RabbitMqUri, Ct);
+        events.Accept = e => IsReportOf(host, e);
+        await events.ListenToAsync("BatchScoring.Contracts:DriftDetected", Ct);
+        var announced = await AuditAsync(host);
+        Assert.True(announced.Drifted);
+        Assert.True(announced.EventsPublished);
+        var published = Assert.Single(await events.ReceiveAsync(1, TimeSpan.FromSeconds(20), Ct));
+        Assert.Equal(announced.Id.ToString(), published.Body.GetProperty("message").GetProperty("reportId").GetString());
+    }
+
+    [Fact]
     public async Task Scoring_the_reference_file_in_its_periodic_row_order_is_not_drift()
     {
         // Rows exported round-robin over 32 stores; f_000 depends on the store (the row's position mod 32). The file
