@@ -115,7 +115,11 @@ public sealed class DispatchRecovery(
             if (await store.GetJobAsync(id, cancellationToken) is { State: JobState.Succeeded or JobState.Failed } job)
             {
                 logger.EndedEventRepublished(id, job.State == JobState.Succeeded ? nameof(ScoringJobCompleted) : nameof(ScoringJobFailed));
-                await finisher.AnnounceEndAsync(job, cancellationToken);
+                if (!await finisher.AnnounceEndAsync(job, cancellationToken))
+                {
+                    break; // the broker is not taking events: the next pass tries again
+                }
+
                 announced++;
             }
         }

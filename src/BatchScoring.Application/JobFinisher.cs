@@ -18,6 +18,8 @@ public sealed class JobFinisher(JobStore store, IPublishEndpoint publisher, Chal
 {
     public const string ManifestFileName = "_SUCCESS";
 
+    private static readonly TimeSpan PublishTimeout = TimeSpan.FromSeconds(10);
+
     private static readonly JsonSerializerOptions ManifestJson = new(JsonSerializerDefaults.Web) { WriteIndented = true };
 
     public async Task TryFinishAsync(Guid jobId, CancellationToken cancellationToken)
@@ -67,40 +69,56 @@ public sealed class JobFinisher(JobStore store, IPublishEndpoint publisher, Chal
 
     /// <summary>
     /// Publishes the ended job's event (<see cref="ScoringJobCompleted"/> or <see cref="ScoringJobFailed"/>) and records
-    /// that the broker confirmed it. An event lost on the way (the connection dropped, the publish was cancelled) stays
-    /// unrecorded, and the reconciler publishes it again (<see cref="DispatchRecovery"/>): delivery is at least once,
-    /// and every publish of one end carries the same message id.
+    /// that the broker confirmed it; returns whether it did. An event lost on the way (the connection dropped, the broker
+    /// did not confirm within <see cref="PublishTimeout"/>) stays unrecorded, and the reconciler publishes it again
+    /// (<see cref="DispatchRecovery"/>): delivery is at least once, and every publish of one end carries the same message id.
     /// </summary>
-    public async Task AnnounceEndAsync(JobEntity job, CancellationToken cancellationToken)
+    public async Task<bool> AnnounceEndAsync(JobEntity job, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(job);
+        if (job.State is not (JobState.Succeeded or JobState.Failed))
+        {
+            return false;
+        }
+
         var finishedAt = job.FinishedAt ?? DateTimeOffset.UtcNow;
         var messageId = EndedEventMessageId(job.Id, finishedAt);
-        if (job.State == JobState.Succeeded)
+        using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
         {
-            await publisher.Publish(
-                new ScoringJobCompleted(job.Id, job.ModelName, job.ModelVersion, job.TotalRows, job.ScoredRows, job.FailedRows,
-                    job.OutputTable, job.OutputParquet, finishedAt),
-                context => context.MessageId = messageId,
-                cancellationToken);
-        }
-        else if (job.State == JobState.Failed)
-        {
-            await publisher.Publish(
-                new ScoringJobFailed(job.Id, job.ModelName, job.ModelVersion, job.TotalRows, job.ScoredRows, job.FailedRows,
-                    FailureReason(job), finishedAt),
-                context => context.MessageId = messageId,
-                cancellationToken);
-        }
-        else
-        {
-            return;
+            // A bus that lost RabbitMQ would hold the caller (a consume, an HTTP retry, the reconciler) until it reconnects.
+            timeout.CancelAfter(PublishTimeout);
+            try
+            {
+                if (job.State == JobState.Succeeded)
+                {
+                    await publisher.Publish(
+                        new ScoringJobCompleted(job.Id, job.ModelName, job.ModelVersion, job.TotalRows, job.ScoredRows, job.FailedRows,
+                            job.OutputTable, job.OutputParquet, finishedAt),
+                        context => context.MessageId = messageId,
+                        timeout.Token);
+                }
+                else
+                {
+                    await publisher.Publish(
+                        new ScoringJobFailed(job.Id, job.ModelName, job.ModelVersion, job.TotalRows, job.ScoredRows, job.FailedRows,
+                            FailureReason(job), finishedAt),
+                        context => context.MessageId = messageId,
+                        timeout.Token);
+                }
+            }
+            catch (Exception ex) when ((ex is not OperationCanceledException || timeout.IsCancellationRequested) && !cancellationToken.IsCancellationRequested)
+            {
+                logger.LogWarning("Job {JobId}: its ended event was not published ({Error}); the reconciler publishes it again", job.Id, ex.Message);
+                return false;
+            }
         }
 
         if (job.FinishedAt is { } ended)
         {
             await store.MarkEndedEventSentAsync(job.Id, ended, cancellationToken);
         }
+
+        return true;
     }
 
     /// <summary>The same for every publish of one end of a job (a retried job's next end gets another).</summary>

@@ -182,17 +182,12 @@ public sealed class OutageHostingTests(ServerFixture servers, ITestOutputHelper 
         await WaitForAsync(host.Client, "/health/ready", HttpStatusCode.ServiceUnavailable, TimeSpan.FromSeconds(30));
         await JobFailureSupport.EndEveryChunkAsync(host, job!.Id, Ct);
         await using (var scope = host.Services.CreateAsyncScope())
-        using (var publishLimit = CancellationTokenSource.CreateLinkedTokenSource(Ct))
         {
-            publishLimit.CancelAfter(TimeSpan.FromSeconds(5));
-            try
-            {
-                await scope.ServiceProvider.GetRequiredService<JobFinisher>().TryFinishAsync(job.Id, publishLimit.Token);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException || publishLimit.IsCancellationRequested)
-            {
-                output.WriteLine($"finisher with the broker down: {ex.GetType().Name}: {ex.Message}");
-            }
+            // The finisher does not wait for the broker: it gives up on the event after its publish timeout.
+            var clock = Stopwatch.StartNew();
+            await scope.ServiceProvider.GetRequiredService<JobFinisher>().TryFinishAsync(job.Id, Ct);
+            output.WriteLine($"finisher with the broker down returned after {clock.Elapsed.TotalSeconds:0.0} s");
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"the finisher took {clock.Elapsed} with the broker down");
         }
 
         // The job ended in PostgreSQL; its event never reached the broker.
