@@ -232,13 +232,7 @@ public sealed class DriftAuditTests(ServerFixture servers)
 
         // Back: the next drifted audit is not held by a cooldown that nothing started; it announces the drift.
         await broker.StartRabbitMqAsync(Ct);
-        await Poll.UntilAsync(
-            async () =>
-            {
-                using var ready = await host.Client.GetAsync("/health/ready", Ct);
-                return ready.StatusCode == HttpStatusCode.OK;
-            },
-            TimeSpan.FromSeconds(60), "/health/ready to answer 200", Ct);
+        await host.WaitForReadinessAsync(HttpStatusCode.OK, TimeSpan.FromSeconds(60), Ct);
         await using var events = await RawAmqpClient.ConnectAsync(broker.RabbitMqUri, Ct);
         events.Accept = e => IsReportOf(host, e);
         await events.ListenToAsync("BatchScoring.Contracts:DriftDetected", Ct);

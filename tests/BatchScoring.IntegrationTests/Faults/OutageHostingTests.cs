@@ -40,7 +40,7 @@ public sealed class OutageHostingTests(ServerFixture servers, ITestOutputHelper 
         Assert.Equal(HttpStatusCode.OK, await StatusAsync(host.Client, "/health/ready"));
 
         await broker.StopRabbitMqAsync(Ct);
-        await WaitForAsync(host.Client, "/health/ready", HttpStatusCode.ServiceUnavailable, TimeSpan.FromSeconds(30));
+        await host.WaitForReadinessAsync(HttpStatusCode.ServiceUnavailable, TimeSpan.FromSeconds(30), Ct);
         Assert.Equal(HttpStatusCode.OK, await StatusAsync(host.Client, "/health/live"));
 
         var clock = Stopwatch.StartNew();
@@ -55,7 +55,7 @@ public sealed class OutageHostingTests(ServerFixture servers, ITestOutputHelper 
         Assert.Equal(0L, await CountJobsAsync(host.PostgresConnectionString));
 
         await broker.StartRabbitMqAsync(Ct);
-        await WaitForAsync(host.Client, "/health/ready", HttpStatusCode.OK, TimeSpan.FromSeconds(30));
+        await host.WaitForReadinessAsync(HttpStatusCode.OK, TimeSpan.FromSeconds(30), Ct);
         var (accepted, job, acceptedBody) = await host.SubmitAsync(request, Ct);
         Assert.True(accepted.StatusCode == HttpStatusCode.Accepted, acceptedBody);
         if (withWorker)
@@ -179,7 +179,7 @@ public sealed class OutageHostingTests(ServerFixture servers, ITestOutputHelper 
         Assert.True(job is not null, body);
 
         await broker.StopRabbitMqAsync(Ct);
-        await WaitForAsync(host.Client, "/health/ready", HttpStatusCode.ServiceUnavailable, TimeSpan.FromSeconds(30));
+        await host.WaitForReadinessAsync(HttpStatusCode.ServiceUnavailable, TimeSpan.FromSeconds(30), Ct);
         await JobFailureSupport.EndEveryChunkAsync(host, job!.Id, Ct);
         await using (var scope = host.Services.CreateAsyncScope())
         {
@@ -195,7 +195,7 @@ public sealed class OutageHostingTests(ServerFixture servers, ITestOutputHelper 
         Assert.Null(await JobFailureSupport.EndedEventSentAtAsync(host, job.Id, Ct));
 
         await broker.StartRabbitMqAsync(Ct);
-        await WaitForAsync(host.Client, "/health/ready", HttpStatusCode.OK, TimeSpan.FromSeconds(30));
+        await host.WaitForReadinessAsync(HttpStatusCode.OK, TimeSpan.FromSeconds(30), Ct);
         await using var events = await JobEventProbe.StartAsync(broker.RabbitMqUri, Ct);
         Assert.Equal(1, (await host.Services.GetRequiredService<DispatchRecovery>().ReconcileAsync(Ct)).EndsAnnounced);
         var (type, message) = await events.WaitAsync(job.Id, TimeSpan.FromSeconds(10), Ct);
@@ -209,9 +209,6 @@ public sealed class OutageHostingTests(ServerFixture servers, ITestOutputHelper 
         using var response = await client.GetAsync(path, Ct);
         return response.StatusCode;
     }
-
-    private static Task WaitForAsync(HttpClient client, string path, HttpStatusCode expected, TimeSpan timeout) =>
-        Poll.UntilAsync(async () => await StatusAsync(client, path) == expected, timeout, $"{path} to answer {(int)expected}", Ct, TimeSpan.FromMilliseconds(200));
 
     private static async Task<long> CountJobsAsync(string connectionString)
     {

@@ -88,6 +88,16 @@ public sealed class ServiceTestHost : IAsyncDisposable
         return (response, status, body);
     }
 
+    /// <summary>Waits until <c>/health/ready</c> answers <paramref name="expected"/> (a private broker stopped or started).</summary>
+    public Task WaitForReadinessAsync(System.Net.HttpStatusCode expected, TimeSpan timeout, CancellationToken cancellationToken) =>
+        Poll.UntilAsync(
+            async () =>
+            {
+                using var response = await Client.GetAsync("/health/ready", cancellationToken);
+                return response.StatusCode == expected;
+            },
+            timeout, $"/health/ready to answer {(int)expected}", cancellationToken, TimeSpan.FromMilliseconds(200));
+
     public async Task<JobStatus> GetStatusAsync(Guid id, CancellationToken cancellationToken) =>
         (await Client.GetFromJsonAsync<JobStatus>($"/api/jobs/{id}", Json, cancellationToken))!;
 

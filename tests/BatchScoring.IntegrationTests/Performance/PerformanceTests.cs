@@ -274,13 +274,7 @@ public sealed class PerformanceTests(ServerFixture servers)
 
         // Back: the next report with the drop requests retraining (the failed publish gave its claim back).
         await broker.StartRabbitMqAsync(Ct);
-        await Poll.UntilAsync(
-            async () =>
-            {
-                using var ready = await host.Client.GetAsync("/health/ready", Ct);
-                return ready.StatusCode == HttpStatusCode.OK;
-            },
-            TimeSpan.FromSeconds(60), "/health/ready to answer 200", Ct);
+        await host.WaitForReadinessAsync(HttpStatusCode.OK, TimeSpan.FromSeconds(60), Ct);
         await using var events = await RawAmqpClient.ConnectAsync(broker.RabbitMqUri, Ct);
         await events.ListenToAsync("BatchScoring.Contracts:RetrainingRequested", Ct);
         var requested = Assert.Single((await host.Client.GetFromJsonAsync<List<PerformanceReport>>("/api/models/price/performance", ServiceTestHost.Json, Ct))!);
