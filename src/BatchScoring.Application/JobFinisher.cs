@@ -18,8 +18,6 @@ public sealed class JobFinisher(JobStore store, IPublishEndpoint publisher, Chal
 {
     public const string ManifestFileName = "_SUCCESS";
 
-    private static readonly TimeSpan PublishTimeout = TimeSpan.FromSeconds(10);
-
     private static readonly JsonSerializerOptions ManifestJson = new(JsonSerializerDefaults.Web) { WriteIndented = true };
 
     public async Task TryFinishAsync(Guid jobId, CancellationToken cancellationToken)
@@ -70,7 +68,7 @@ public sealed class JobFinisher(JobStore store, IPublishEndpoint publisher, Chal
     /// <summary>
     /// Publishes the ended job's event (<see cref="ScoringJobCompleted"/> or <see cref="ScoringJobFailed"/>) and records
     /// that the broker confirmed it; returns whether it did. An event lost on the way (the connection dropped, the broker
-    /// did not confirm within <see cref="PublishTimeout"/>) stays unrecorded, and the reconciler publishes it again
+    /// did not confirm within <see cref="BoundedPublish.Timeout"/>) stays unrecorded, and the reconciler publishes it again
     /// (<see cref="DispatchRecovery"/>): delivery is at least once, and every publish of one end carries the same message id.
     /// </summary>
     public async Task<bool> AnnounceEndAsync(JobEntity job, CancellationToken cancellationToken)
@@ -83,34 +81,22 @@ public sealed class JobFinisher(JobStore store, IPublishEndpoint publisher, Chal
 
         var finishedAt = job.FinishedAt ?? DateTimeOffset.UtcNow;
         var messageId = EndedEventMessageId(job.Id, finishedAt);
-        using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        var notSent = job.State == JobState.Succeeded
+            ? await publisher.TryPublishAsync(
+                new ScoringJobCompleted(job.Id, job.ModelName, job.ModelVersion, job.TotalRows, job.ScoredRows, job.FailedRows,
+                    job.OutputTable, job.OutputParquet, finishedAt),
+                cancellationToken,
+                context => context.MessageId = messageId)
+            : await publisher.TryPublishAsync(
+                new ScoringJobFailed(job.Id, job.ModelName, job.ModelVersion, job.TotalRows, job.ScoredRows, job.FailedRows,
+                    FailureReason(job), finishedAt),
+                cancellationToken,
+                context => context.MessageId = messageId);
+        if (notSent is not null)
         {
-            // A bus that lost RabbitMQ would hold the caller (a consume, an HTTP retry, the reconciler) until it reconnects.
-            timeout.CancelAfter(PublishTimeout);
-            try
-            {
-                if (job.State == JobState.Succeeded)
-                {
-                    await publisher.Publish(
-                        new ScoringJobCompleted(job.Id, job.ModelName, job.ModelVersion, job.TotalRows, job.ScoredRows, job.FailedRows,
-                            job.OutputTable, job.OutputParquet, finishedAt),
-                        context => context.MessageId = messageId,
-                        timeout.Token);
-                }
-                else
-                {
-                    await publisher.Publish(
-                        new ScoringJobFailed(job.Id, job.ModelName, job.ModelVersion, job.TotalRows, job.ScoredRows, job.FailedRows,
-                            FailureReason(job), finishedAt),
-                        context => context.MessageId = messageId,
-                        timeout.Token);
-                }
-            }
-            catch (Exception ex) when ((ex is not OperationCanceledException || timeout.IsCancellationRequested) && !cancellationToken.IsCancellationRequested)
-            {
-                logger.LogWarning("Job {JobId}: its ended event was not published ({Error}); the reconciler publishes it again", job.Id, ex.Message);
-                return false;
-            }
+            cancellationToken.ThrowIfCancellationRequested();
+            logger.LogWarning("Job {JobId}: its ended event was not published ({Error}); the reconciler publishes it again", job.Id, notSent);
+            return false;
         }
 
         if (job.FinishedAt is { } ended)

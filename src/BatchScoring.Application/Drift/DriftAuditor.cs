@@ -65,8 +65,6 @@ public sealed class DriftAuditor(
     public const string ScheduleTrigger = "schedule";
     public const string ManualTrigger = "manual";
 
-    private static readonly TimeSpan PublishTimeout = TimeSpan.FromSeconds(10);
-
     // Per model version, not per column: alert on these; the report names the columns.
     /// <param name="model">Model name.</param>
     /// <param name="versionOrAlias">Version number or alias; null = latest.</param>
@@ -198,9 +196,9 @@ public sealed class DriftAuditor(
         (await drift.ListReportsAsync(model, version, limit, cancellationToken)).Select(FromStored).ToList();
 
     /// <summary>
-    /// Publishes the report's events and records which went out. One the broker does not confirm within
-    /// <see cref="PublishTimeout"/> (a bus that lost RabbitMQ would hold the audit, an HTTP request or a scheduled fire,
-    /// until it reconnects) stays unrecorded, so the next drifted audit publishes it (the cooldown counts published events).
+    /// Publishes the report's events and records which went out. One the broker does not confirm
+    /// (<see cref="BoundedPublish"/>) stays unrecorded, so the next drifted audit publishes it (the cooldown counts
+    /// published events).
     /// </summary>
     private async Task<(bool Detected, bool Retrained)> PublishAsync(DriftReport report, bool detect, bool retrain, CancellationToken cancellationToken)
     {
@@ -208,31 +206,24 @@ public sealed class DriftAuditor(
         var driftedColumns = report.Columns.Where(c => c.Drifted).ToDictionary(c => c.Name, c => c.Reason ?? "drifted", StringComparer.Ordinal);
         var id = report.Id.ToString();
         var detected = new DriftDetected(report.Model, report.Version, id, psi, driftedColumns, report.CreatedAt);
-        var (detectSent, retrainSent) = (false, false);
-        using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        var notSent = detect ? await bus.TryPublishAsync(detected, cancellationToken) : null;
+        var detectSent = detect && notSent is null;
+        var retrainSent = false;
+        if (retrain && notSent is null)
         {
-            timeout.CancelAfter(PublishTimeout);
-            try
+            notSent = await bus.TryPublishAsync(new RetrainingRequested(report.Model, report.Version, id, psi, driftedColumns, report.CreatedAt), cancellationToken);
+            retrainSent = notSent is null;
+            if (retrainSent)
             {
-                if (detect)
-                {
-                    await bus.Publish(detected, timeout.Token);
-                    detectSent = true;
-                }
+                OperationsMetrics.RetrainingPublished(RetrainingReasons.Drift);
+            }
+        }
 
-                if (retrain)
-                {
-                    await bus.Publish(new RetrainingRequested(report.Model, report.Version, id, psi, driftedColumns, report.CreatedAt), timeout.Token);
-                    OperationsMetrics.RetrainingPublished(RetrainingReasons.Drift);
-                    retrainSent = true;
-                }
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException || timeout.IsCancellationRequested)
-            {
-                logger.LogWarning(
-                    "Model {Model} v{Version}: the events of drift report {Report} were not published ({Error}); the next drifted audit publishes them",
-                    report.Model, report.Version, report.Id, ex.Message);
-            }
+        if (notSent is not null)
+        {
+            logger.LogWarning(
+                "Model {Model} v{Version}: the events of drift report {Report} were not published ({Error}); the next drifted audit publishes them",
+                report.Model, report.Version, report.Id, notSent);
         }
 
         if (detectSent || retrainSent)

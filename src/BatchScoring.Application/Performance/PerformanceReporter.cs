@@ -60,8 +60,6 @@ public sealed class PerformanceReporter(
 
     internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
 
-    private static readonly TimeSpan PublishTimeout = TimeSpan.FromSeconds(10);
-
     private static readonly Meter Meter = new("BatchScoring");
 
     private static readonly Gauge<double> MetricGauge = Meter.CreateGauge<double>(
@@ -266,31 +264,22 @@ public sealed class PerformanceReporter(
         return report;
     }
 
-    /// <summary>
-    /// Publishes the report's <see cref="RetrainingRequested"/>; false when the broker did not confirm it within
-    /// <see cref="PublishTimeout"/> (a bus that lost RabbitMQ would hold the caller, an HTTP request or a scheduled
-    /// fire, until it reconnects) or the caller gave up.
-    /// </summary>
+    /// <summary>Publishes the report's <see cref="RetrainingRequested"/>; false when the broker did not confirm it (<see cref="BoundedPublish"/>).</summary>
     private async Task<bool> TryPublishRetrainingAsync(PerformanceReport report, CancellationToken cancellationToken)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(PublishTimeout);
-        try
-        {
-            await bus.Publish(
-                new RetrainingRequested(
-                    report.Model, report.Version, report.Id.ToString(), new Dictionary<string, double>(), new Dictionary<string, string>(), report.CreatedAt,
-                    RetrainingReasons.Performance, report.Drops),
-                timeout.Token);
-            return true;
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException || timeout.IsCancellationRequested)
+        var notSent = await bus.TryPublishAsync(
+            new RetrainingRequested(
+                report.Model, report.Version, report.Id.ToString(), new Dictionary<string, double>(), new Dictionary<string, string>(), report.CreatedAt,
+                RetrainingReasons.Performance, report.Drops),
+            cancellationToken);
+        if (notSent is not null)
         {
             logger.LogWarning(
                 "Model {Model} v{Version}: RetrainingRequested for report {Report} was not published ({Error}); the next report that sees the drop requests it again",
-                report.Model, report.Version, report.Id, ex.Message);
-            return false;
+                report.Model, report.Version, report.Id, notSent);
         }
+
+        return notSent is null;
     }
 
     private IReadOnlyList<PerformanceDrop> Drops(PerformanceReport report, Guid baselineId, PerformanceMetrics baseline)
