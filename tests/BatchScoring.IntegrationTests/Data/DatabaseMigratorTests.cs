@@ -139,6 +139,40 @@ public sealed class DatabaseMigratorTests(ServerFixture fixture)
         Assert.Equal((999, MigrationState.Unknown), (partial[^1].Version, partial[^1].State));
     }
 
+    /// <summary>A drift sample of a job chunk (256 rows × 65 columns) is stored lz4-compressed: pglz cost the server more CPU than parsing it.</summary>
+    [Fact]
+    public async Task Drift_samples_are_compressed_with_lz4_where_the_server_has_it()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var dataSource = NpgsqlDataSource.Create(await fixture.CreateDatabaseAsync("drift_lz4", ct));
+        await DatabaseMigrator.MigrateAsync(dataSource, ct);
+
+        var random = new Random(3);
+        var sample = "{" + string.Join(',', Enumerable.Range(0, 65).Select(c =>
+            $"\"f_{c:D3}\":[{string.Join(',', Enumerable.Range(0, 256).Select(_ => random.NextSingle().ToString("R", System.Globalization.CultureInfo.InvariantCulture)))}]")) + "}";
+        await using (var insert = dataSource.CreateCommand("INSERT INTO scoring.drift_samples (model_name, model_version, source, row_count, columns) VALUES ('churn', 1, 'job', 256, $1::jsonb)"))
+        {
+            insert.Parameters.AddWithValue(sample);
+            await insert.ExecuteNonQueryAsync(ct);
+        }
+
+        var stored = await ListAsync(dataSource, "SELECT coalesce(pg_column_compression(columns), 'none') FROM scoring.drift_samples", ct);
+        Assert.Equal([await ServerHasLz4Async(dataSource, ct) ? "lz4" : "pglz"], stored);
+    }
+
+    private static async Task<bool> ServerHasLz4Async(NpgsqlDataSource dataSource, CancellationToken ct)
+    {
+        try
+        {
+            await ExecuteAsync(dataSource, "CREATE TEMP TABLE lz4_probe (value text COMPRESSION lz4)", ct);
+            return true;
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.FeatureNotSupported)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Migration 009 holds the tables Quartz 4.7.3 would provision for itself, and accepts a database where it did.</summary>
     [Fact]
     public async Task Quartz_tables_come_from_migration_009_as_Quartz_would_create_them()
