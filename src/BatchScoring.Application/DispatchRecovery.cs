@@ -55,8 +55,26 @@ public sealed class DispatchRecovery(
         return recovered;
     }
 
-    /// <summary>One pass: undispatched jobs, chunks due for a re-send, then jobs left unfinished (see the class summary).</summary>
+    /// <summary>
+    /// One pass: undispatched jobs, chunks due for a re-send, then jobs left unfinished (see the class summary), counted
+    /// in <c>batchscoring_reconciler_passes_total</c> and <c>batchscoring_reconciler_actions_total</c>.
+    /// </summary>
     public async Task<ReconcileResult> ReconcileAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            var result = await ReconcileOnceAsync(cancellationToken);
+            OperationsMetrics.ReconcilerPassed(result);
+            return result;
+        }
+        catch (Exception) when (!cancellationToken.IsCancellationRequested)
+        {
+            OperationsMetrics.ReconcilerFailed();
+            throw;
+        }
+    }
+
+    private async Task<ReconcileResult> ReconcileOnceAsync(CancellationToken cancellationToken)
     {
         var settings = options.Value;
         var dispatched = await RecoverAsync(TimeSpan.FromSeconds(settings.DispatchRecoveryGraceSeconds), cancellationToken);

@@ -4,7 +4,7 @@ namespace BatchScoring.Application;
 
 /// <summary>
 /// Instruments the alert rules read (deploy/k8s/prometheus-rules.yaml), on the <c>BatchScoring</c> meter:
-/// how jobs end, chunks being scored now, and retraining requests published.
+/// how jobs end, chunks being scored now, retraining requests published, and whether the reconciler runs.
 /// </summary>
 public static class OperationsMetrics
 {
@@ -17,9 +17,52 @@ public static class OperationsMetrics
     public static readonly Counter<long> RetrainingRequested = ScoringMetrics.Meter.CreateCounter<long>(
         "batchscoring_retraining_requested_total", description: "RetrainingRequested events published, by reason (drift, performance).");
 
+    public static readonly Counter<long> ReconcilerPasses = ScoringMetrics.Meter.CreateCounter<long>(
+        "batchscoring_reconciler_passes_total", description: "Reconciler passes by outcome (completed, failed); exported only by processes with the scheduler role.");
+
+    public static readonly Counter<long> ReconcilerActions = ScoringMetrics.Meter.CreateCounter<long>(
+        "batchscoring_reconciler_actions_total",
+        description: "What reconciler passes did: jobs_dispatched, chunks_resent, chunks_failed, jobs_finished, ends_announced.");
+
+    private static readonly string[] s_reconcilerActions = ["jobs_dispatched", "chunks_resent", "chunks_failed", "jobs_finished", "ends_announced"];
+
     public static void JobFinished(string state) => JobsFinished.Add(1, new KeyValuePair<string, object?>("state", state));
 
     public static void RetrainingPublished(string reason) => RetrainingRequested.Add(1, new KeyValuePair<string, object?>("reason", reason));
+
+    /// <summary>Counts a completed reconciler pass and what it did.</summary>
+    public static void ReconcilerPassed(ReconcileResult result)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        ReconcilerPasses.Add(1, new KeyValuePair<string, object?>("outcome", "completed"));
+        int[] counts = [result.JobsDispatched, result.ChunksResent, result.ChunksFailed, result.JobsFinished, result.EndsAnnounced];
+        for (var i = 0; i < counts.Length; i++)
+        {
+            if (counts[i] > 0)
+            {
+                ReconcilerActions.Add(counts[i], new KeyValuePair<string, object?>("action", s_reconcilerActions[i]));
+            }
+        }
+    }
+
+    public static void ReconcilerFailed() => ReconcilerPasses.Add(1, new KeyValuePair<string, object?>("outcome", "failed"));
+
+    /// <summary>
+    /// Exports the reconciler's series as 0 from start-up, in processes with the scheduler role only: a deployment where
+    /// no process exports them has no reconciler (nor schedules), which the alert on their absence reports.
+    /// </summary>
+    public static void EnsureReconcilerRegistered()
+    {
+        foreach (var outcome in (string[])["completed", "failed"])
+        {
+            ReconcilerPasses.Add(0, new KeyValuePair<string, object?>("outcome", outcome));
+        }
+
+        foreach (var action in s_reconcilerActions)
+        {
+            ReconcilerActions.Add(0, new KeyValuePair<string, object?>("action", action));
+        }
+    }
 
     /// <summary>Exports every series the alerts read as 0 from start-up, so <c>increase()</c> sees the first event.</summary>
     public static void EnsureRegistered()

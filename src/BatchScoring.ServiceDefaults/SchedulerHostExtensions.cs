@@ -61,7 +61,9 @@ public static class SchedulerHostExtensions
             q.AddPerformanceReports(builder.Configuration);
         });
         // Instead of Quartz's hosted service, which fails the host's start when PostgreSQL is down.
-        builder.Services.AddHostedService<SchedulerStarter>();
+        builder.Services.AddSingleton<SchedulerStarter>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<SchedulerStarter>());
+        builder.Services.AddHealthChecks().AddCheck<SchedulerReadinessCheck>("scheduler", tags: [ReadinessChecks.ReadyTag]);
         AddScheduleServices(builder.Services);
         return builder;
     }

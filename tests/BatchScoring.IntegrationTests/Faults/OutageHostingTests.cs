@@ -95,10 +95,54 @@ public sealed class OutageHostingTests(ServerFixture servers, ITestOutputHelper 
             Assert.Contains("Waiting for", role.Output, StringComparison.Ordinal);
         }
 
+        // The scheduler, which reached PostgreSQL before the api had migrated it, waited for the migrations instead of
+        // letting Quartz shut it down for good: its reconciler passes complete. Only it exports the reconciler's series
+        // (no process exporting them is the no-scheduler alert).
+        foreach (var other in (ServeProcess[])[api, worker])
+        {
+            Assert.DoesNotContain("batchscoring_reconciler_", await other.Http.GetStringAsync("/metrics", Ct), StringComparison.Ordinal);
+        }
+
+        await Poll.UntilAsync(
+            async () => CompletedReconcilerPasses(await scheduler.Http.GetStringAsync("/metrics", Ct)) >= 1,
+            TimeSpan.FromSeconds(60), "a completed reconciler pass on the scheduler's /metrics", Ct);
+
         // The api role applied the migrations once PostgreSQL answered.
         await using var db = NpgsqlDataSource.Create(deps.PostgresAdminConnectionString);
         await using var jobs = db.CreateCommand("SELECT count(*) FROM scoring.jobs");
         Assert.Equal(0L, (long)(await jobs.ExecuteScalarAsync(Ct))!);
+    }
+
+    [Fact]
+    public async Task A_scheduler_started_before_the_database_was_migrated_waits_for_the_migrations_then_runs_its_reconciler()
+    {
+        var database = await servers.CreateDatabaseAsync("unmigrated", Ct);
+        var name = servers.UniqueName("unmigrated");
+        using var scheduler = ServeProcess.Start("scheduler", new Dictionary<string, string>
+        {
+            ["ConnectionStrings__Postgres"] = database,
+            ["ConnectionStrings__RabbitMq"] = servers.RabbitMqUri,
+            ["BatchScoring__QueuePrefix"] = name + "-",
+            ["BatchScoring__ModelStorePath"] = Path.Combine(Path.GetTempPath(), name),
+            ["BatchScoring__DispatchRecoverySchedule"] = "* * * * * ?",
+        });
+
+        // Quartz would have validated its tables, found none and shut the scheduler down for good (it then stayed ready
+        // and fired nothing). It waits instead, and says why it is not ready.
+        await Poll.UntilAsync(
+            () => scheduler.Output.Contains("waiting for the database to be migrated", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(90), "the scheduler waiting for the migrations", Ct);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, await scheduler.StatusAsync("/health/ready", Ct));
+
+        await using (var db = NpgsqlDataSource.Create(database))
+        {
+            await BatchScoring.Data.DatabaseMigrator.MigrateAsync(db, Ct);
+        }
+
+        await scheduler.WaitForStatusAsync("/health/ready", HttpStatusCode.OK, TimeSpan.FromSeconds(60), Ct);
+        await Poll.UntilAsync(
+            async () => CompletedReconcilerPasses(await scheduler.Http.GetStringAsync("/metrics", Ct)) >= 1,
+            TimeSpan.FromSeconds(30), "a completed reconciler pass on the scheduler's /metrics", Ct);
     }
 
     [Fact]
@@ -209,6 +253,11 @@ public sealed class OutageHostingTests(ServerFixture servers, ITestOutputHelper 
         using var response = await client.GetAsync(path, Ct);
         return response.StatusCode;
     }
+
+    /// <summary><c>batchscoring_reconciler_passes_total{outcome="completed"}</c> in a Prometheus exposition (0 when absent).</summary>
+    private static double CompletedReconcilerPasses(string exposition) => exposition.Split('\n')
+        .Where(line => line.StartsWith("batchscoring_reconciler_passes_total{", StringComparison.Ordinal) && line.Contains("outcome=\"completed\"", StringComparison.Ordinal))
+        .Sum(line => double.Parse(line[(line.IndexOf('}', StringComparison.Ordinal) + 1)..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture));
 
     private static async Task<long> CountJobsAsync(string connectionString)
     {

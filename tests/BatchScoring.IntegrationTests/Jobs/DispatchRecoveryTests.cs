@@ -1,9 +1,14 @@
 using System.Net;
+using BatchScoring.Application;
 using BatchScoring.Cli.Hosting;
 using BatchScoring.Contracts;
+using BatchScoring.Data;
 using BatchScoring.IntegrationTests.Infrastructure;
 using BatchScoring.Scoring.Data;
 using BatchScoring.Scoring.OnnxWriter;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace BatchScoring.IntegrationTests.Jobs;
@@ -74,6 +79,21 @@ public sealed class DispatchRecoveryTests(ServerFixture servers)
         Assert.Equal(3_000L, await ScalarAsync(db, "SELECT count(DISTINCT customer_id) FROM scoring.results_churn WHERE job_id = $1", orphan));
         Assert.Equal(3_000L, await ScalarAsync(db, "SELECT count(*) FROM scoring.results_churn WHERE job_id = $1", orphan));
         Assert.Equal(1L, await ScalarAsync(db, "SELECT count(*) FROM scoring.jobs WHERE id = $1 AND dispatched_at IS NOT NULL", orphan));
+    }
+
+    [Fact]
+    public async Task A_pass_that_cannot_reach_postgresql_is_counted_as_failed_and_rethrown()
+    {
+        await using var unreachable = NpgsqlDataSource.Create($"Host=127.0.0.1;Port={ServeProcess.FreeTcpPort()};Username=postgres;Timeout=5");
+        await using var services = new ServiceCollection().BuildServiceProvider();
+        var recovery = new DispatchRecovery(
+            services.GetRequiredService<IServiceScopeFactory>(), new JobStore(unreachable), unreachable,
+            Options.Create(new BatchScoringOptions()), NullLogger<DispatchRecovery>.Instance);
+        using var measured = new ReconcilerMeasurements();
+
+        await Assert.ThrowsAnyAsync<NpgsqlException>(() => recovery.ReconcileAsync(Ct));
+
+        Assert.Equal((1, 0), (measured.Passes("failed"), measured.Passes("completed")));
     }
 
     private static async Task<long> ScalarAsync(NpgsqlDataSource db, string sql, Guid id)

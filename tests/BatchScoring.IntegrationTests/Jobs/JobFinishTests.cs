@@ -72,7 +72,9 @@ public sealed class JobFinishTests(ServerFixture servers)
         await SetEndedAsync(host, job.Id, "succeeded", eventSent: false);
         Assert.Empty(await events.EventsOfAsync(job.Id, Ct));
 
+        using var measured = new ReconcilerMeasurements();
         Assert.Equal(1, (await recovery.ReconcileAsync(Ct)).EndsAnnounced);
+        Assert.Equal((1, 1), (measured.Passes("completed"), measured.Actions("ends_announced")));
         var (type, message) = await events.WaitAsync(job.Id, TimeSpan.FromSeconds(10), Ct);
         Assert.Equal("ScoringJobCompleted", type);
         Assert.Equal(500, message.GetProperty("scoredRows").GetInt64());
@@ -81,11 +83,13 @@ public sealed class JobFinishTests(ServerFixture servers)
         // Confirmed: not published again.
         Assert.Equal(0, (await recovery.ReconcileAsync(Ct)).EndsAnnounced);
         Assert.Single(await events.EventsOfAsync(job.Id, Ct));
+        Assert.Equal((2, 1), (measured.Passes("completed"), measured.Actions("ends_announced")));
 
         // Lost again after the publish (the confirmation was not recorded): the second copy carries the same message
         // id, so a subscriber that deduplicates by it sees the end once.
         await SetEndedEventSentAtAsync(host, job.Id, sent: false);
         Assert.Equal(1, (await recovery.ReconcileAsync(Ct)).EndsAnnounced);
+        Assert.Equal((3, 2, 0), (measured.Passes("completed"), measured.Actions("ends_announced"), measured.Passes("failed")));
         var ids = await WaitForEventCountAsync(events, job.Id, 2);
         Assert.NotNull(ids[0]);
         Assert.Equal(ids[0], ids[1]);
