@@ -54,6 +54,11 @@ internal sealed partial class ApiExceptionHandler(IProblemDetailsService problem
         if (status >= 500)
         {
             logger.LogError(exception, "{Method} {Path} failed", httpContext.Request.Method, httpContext.Request.Path);
+        }
+
+        // Only the unexpected hides its message; a 503 (a source or the database not there yet) says what to do.
+        if (status == 500)
+        {
             detail = $"An unexpected error occurred; the service log has the details under trace id {httpContext.TraceIdentifier}.";
         }
 
@@ -100,6 +105,8 @@ internal sealed partial class ApiExceptionHandler(IProblemDetailsService problem
                 return (409, "Model cannot be used", exception.Message, null);
             case InputSourceUnavailableException:
                 return (503, "Input source unavailable", exception.Message, null);
+            case DatabaseNotMigratedException:
+                return (503, "Database not migrated", $"The service's {exception.Message}.", null);
             case ModelLoadException:
                 return (409, "Model cannot be used", "A registered model's stored file cannot be loaded; register the model again. The service log names the file.", null);
             default:

@@ -16,6 +16,15 @@ public sealed record SchemaMigration(int Version, string Name, string Sql)
     public string Checksum => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Sql.ReplaceLineEndings("\n"))));
 }
 
+/// <summary>The database lacks migrations of this build (<see cref="DatabaseMigrator.EnsureMigratedAsync"/>).</summary>
+public sealed class DatabaseNotMigratedException(IReadOnlyList<MigrationStatus> pending)
+    : Exception(
+        $"the database is not migrated yet ({pending.Count} migration{(pending.Count == 1 ? "" : "s")} pending, from {pending[0].Version:D3} {pending[0].Name}): "
+        + "run batchscore migrate or start a role with --migrate")
+{
+    public IReadOnlyList<MigrationStatus> Pending { get; } = pending;
+}
+
 /// <summary>An applied migration whose file no longer has the content it was applied with.</summary>
 public sealed class MigrationChecksumException(SchemaMigration migration, string recordedChecksum)
     : Exception(
@@ -167,6 +176,16 @@ public static partial class DatabaseMigrator
     /// </summary>
     public static Task<IReadOnlyList<MigrationStatus>> StatusAsync(NpgsqlDataSource dataSource, CancellationToken ct) =>
         StatusAsync(dataSource, Migrations, ct);
+
+    /// <summary>Throws <see cref="DatabaseNotMigratedException"/> when a migration of this build is pending; reads only.</summary>
+    public static async Task EnsureMigratedAsync(NpgsqlDataSource dataSource, CancellationToken ct)
+    {
+        var pending = (await StatusAsync(dataSource, ct)).Where(m => m.State == MigrationState.Pending).ToList();
+        if (pending.Count > 0)
+        {
+            throw new DatabaseNotMigratedException(pending);
+        }
+    }
 
     public static async Task<IReadOnlyList<MigrationStatus>> StatusAsync(
         NpgsqlDataSource dataSource, IReadOnlyList<SchemaMigration> migrations, CancellationToken ct)

@@ -1,9 +1,8 @@
 using BatchScoring.Application;
-using BatchScoring.Data;
+using BatchScoring.Application.Schedules;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Npgsql;
 using Quartz;
 
 namespace BatchScoring.ServiceDefaults;
@@ -14,12 +13,10 @@ namespace BatchScoring.ServiceDefaults;
 /// host finishes starting. <see cref="SchedulerReadinessCheck"/> reports it until it runs.
 /// </summary>
 /// <remarks>
-/// Quartz shuts a scheduler down for good when building it fails, and building it validates the <c>qrtz_</c> tables:
-/// a scheduler role started before <c>batchscore migrate</c> (or an API with <c>--migrate</c>) ran would stay ready
-/// and never fire a job — no reconciler, no drift audits, no schedules. So it waits for every migration of this build
-/// first.
+/// Until the database is migrated (<see cref="QuartzStore"/>) it retries like an unreachable database: a scheduler built
+/// before that would have been shut down by Quartz for good, ready and firing nothing.
 /// </remarks>
-internal sealed class SchedulerStarter(ISchedulerFactory factory, NpgsqlDataSource dataSource, DependencyGate gate, ILogger<SchedulerStarter> logger)
+internal sealed class SchedulerStarter(QuartzStore store, DependencyGate gate, ILogger<SchedulerStarter> logger)
     : IHostedService, IDisposable
 {
     private readonly CancellationTokenSource _stopping = new();
@@ -59,14 +56,7 @@ internal sealed class SchedulerStarter(ISchedulerFactory factory, NpgsqlDataSour
 
     private async Task StartSchedulerAsync(CancellationToken cancellationToken)
     {
-        var pending = (await DatabaseMigrator.StatusAsync(dataSource, cancellationToken)).Where(m => m.State == MigrationState.Pending).ToList();
-        if (pending.Count > 0)
-        {
-            throw new InvalidOperationException(
-                $"waiting for the database to be migrated ({pending.Count} migrations pending, from {pending[0].Version:D3} {pending[0].Name}): run batchscore migrate or start a role with --migrate");
-        }
-
-        _scheduler = await factory.GetScheduler(cancellationToken);
+        _scheduler = await store.GetSchedulerAsync(cancellationToken);
         await _scheduler.Start(cancellationToken);
         NotRunning = null;
     }

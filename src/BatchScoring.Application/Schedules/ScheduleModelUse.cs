@@ -6,11 +6,11 @@ namespace BatchScoring.Application.Schedules;
 /// Schedules that name a version by number (<c>churn@3</c>) use it: the registry refuses to delete it. A schedule on an
 /// alias or on the latest version resolves at each fire, so it pins no version.
 /// </summary>
-public sealed class ScheduleModelUse(ISchedulerFactory schedulers) : IModelVersionUse
+public sealed class ScheduleModelUse(QuartzStore schedulers) : IModelVersionUse
 {
     public async Task<IReadOnlyList<string>> FindAsync(string modelName, int version, CancellationToken cancellationToken)
     {
-        var scheduler = await schedulers.GetScheduler(cancellationToken);
+        var scheduler = await schedulers.GetSchedulerAsync(cancellationToken);
         var uses = new List<string>();
         foreach (var key in await scheduler.GetJobKeys(GroupMatcher<JobKey>.GroupStartsWith(ScheduleDefinition.GroupPrefix), cancellationToken))
         {

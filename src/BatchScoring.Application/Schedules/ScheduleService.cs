@@ -29,7 +29,7 @@ public sealed class ScheduleStateException(string message) : Exception(message);
 /// look at the store (at most BatchScoring:Scheduler:IdleWaitSeconds later).
 /// </summary>
 public sealed partial class ScheduleService(
-    ISchedulerFactory schedulers,
+    QuartzStore schedulers,
     ModelRegistry registry,
     ScheduleRunStore runs,
     IOptions<BatchScoringOptions> options,
@@ -46,7 +46,7 @@ public sealed partial class ScheduleService(
     {
         ArgumentNullException.ThrowIfNull(request);
         var definition = await ValidateAsync(request, tenant, cancellationToken);
-        var scheduler = await schedulers.GetScheduler(cancellationToken);
+        var scheduler = await schedulers.GetSchedulerAsync(cancellationToken);
         var job = JobBuilder.Create<ScheduledScoringJob>()
             .WithIdentity(definition.JobKey)
             .WithDescription($"batchscore schedule '{definition.Name}': {definition.Cron} ({definition.TimeZoneId})")
@@ -69,7 +69,7 @@ public sealed partial class ScheduleService(
 
     public async Task<IReadOnlyList<ScheduleInfo>> ListAsync(string tenant, CancellationToken cancellationToken)
     {
-        var scheduler = await schedulers.GetScheduler(cancellationToken);
+        var scheduler = await schedulers.GetSchedulerAsync(cancellationToken);
         var group = ScheduleDefinition.Group(tenant);
         var headers = await scheduler.QueryJobs(new JobQuery { Group = GroupMatcher<JobKey>.GroupEquals(group), Take = int.MaxValue }, cancellationToken);
         var details = await scheduler.GetJobDetails(headers.Items.Select(h => h.Key).ToArray(), cancellationToken);
@@ -174,7 +174,7 @@ public sealed partial class ScheduleService(
 
     private async Task<(IScheduler Scheduler, ScheduleDefinition Definition)> FindAsync(string name, string tenant, CancellationToken cancellationToken)
     {
-        var scheduler = await schedulers.GetScheduler(cancellationToken);
+        var scheduler = await schedulers.GetSchedulerAsync(cancellationToken);
         if (!NamePattern().IsMatch(name ?? "") || await scheduler.GetJobDetail(new JobKey(name!, ScheduleDefinition.Group(tenant)), cancellationToken) is not { } detail)
         {
             throw new ScheduleNotFoundException(name ?? "");

@@ -114,25 +114,34 @@ public sealed class OutageHostingTests(ServerFixture servers, ITestOutputHelper 
     }
 
     [Fact]
-    public async Task A_scheduler_started_before_the_database_was_migrated_waits_for_the_migrations_then_runs_its_reconciler()
+    public async Task Roles_started_before_the_database_was_migrated_wait_for_the_migrations_then_schedule()
     {
         var database = await servers.CreateDatabaseAsync("unmigrated", Ct);
         var name = servers.UniqueName("unmigrated");
-        using var scheduler = ServeProcess.Start("scheduler", new Dictionary<string, string>
+        var environment = new Dictionary<string, string>
         {
             ["ConnectionStrings__Postgres"] = database,
             ["ConnectionStrings__RabbitMq"] = servers.RabbitMqUri,
             ["BatchScoring__QueuePrefix"] = name + "-",
             ["BatchScoring__ModelStorePath"] = Path.Combine(Path.GetTempPath(), name),
             ["BatchScoring__DispatchRecoverySchedule"] = "* * * * * ?",
-        });
+        };
+        using var scheduler = ServeProcess.Start("scheduler", environment);
+        using var api = ServeProcess.Start("api", environment);
 
-        // Quartz would have validated its tables, found none and shut the scheduler down for good (it then stayed ready
-        // and fired nothing). It waits instead, and says why it is not ready.
+        // Quartz would have validated its tables, found none and shut the scheduler down for good: the scheduler role
+        // then stayed ready and fired nothing, and the API's schedule calls failed until a restart. Both wait instead.
         await Poll.UntilAsync(
-            () => scheduler.Output.Contains("waiting for the database to be migrated", StringComparison.Ordinal),
+            () => scheduler.Output.Contains("the database is not migrated yet", StringComparison.Ordinal),
             TimeSpan.FromSeconds(90), "the scheduler waiting for the migrations", Ct);
         Assert.Equal(HttpStatusCode.ServiceUnavailable, await scheduler.StatusAsync("/health/ready", Ct));
+        await api.WaitForStatusAsync("/health/live", HttpStatusCode.OK, TimeSpan.FromSeconds(90), Ct);
+        using (var early = await api.Http.GetAsync("/api/schedules", Ct))
+        {
+            var problem = await early.Content.ReadAsStringAsync(Ct);
+            Assert.True(early.StatusCode == HttpStatusCode.ServiceUnavailable, problem);
+            Assert.Contains("batchscore migrate", problem, StringComparison.Ordinal);
+        }
 
         await using (var db = NpgsqlDataSource.Create(database))
         {
@@ -143,6 +152,8 @@ public sealed class OutageHostingTests(ServerFixture servers, ITestOutputHelper 
         await Poll.UntilAsync(
             async () => CompletedReconcilerPasses(await scheduler.Http.GetStringAsync("/metrics", Ct)) >= 1,
             TimeSpan.FromSeconds(30), "a completed reconciler pass on the scheduler's /metrics", Ct);
+        using var later = await api.Http.GetAsync("/api/schedules", Ct);
+        Assert.True(later.StatusCode == HttpStatusCode.OK, await later.Content.ReadAsStringAsync(Ct));
     }
 
     [Fact]

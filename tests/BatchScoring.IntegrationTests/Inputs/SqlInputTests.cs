@@ -126,6 +126,22 @@ public sealed class SqlInputTests(ServerFixture servers)
     }
 
     [Fact]
+    public async Task A_source_that_cannot_be_reached_is_answered_503_saying_so_and_no_job_is_recorded()
+    {
+        var offline = $"Host=127.0.0.1;Port={ServeProcess.FreeTcpPort()};Username=postgres;Timeout=3";
+        await using var host = await ServiceTestHost.StartAsync(servers, "sqloff", ServiceRoles.Api, Ct, new Dictionary<string, string> { ["BatchScoring:Sources:offline"] = offline });
+        await host.RegisterModelAsync("m", SampleModels.Mlp([Features, 1], seed: 3).Bytes, Ct);
+
+        var (response, _, body) = await host.SubmitAsync(Job("t") with { InputSource = "offline" }, Ct);
+
+        Assert.True(response.StatusCode == HttpStatusCode.ServiceUnavailable, $"{(int)response.StatusCode}: {body}");
+        Assert.Contains("Input source 'offline' cannot be reached", body, StringComparison.Ordinal);
+        Assert.Contains("the job was not recorded", body, StringComparison.Ordinal);
+        await using var jobs = NpgsqlDataSource.Create(host.PostgresConnectionString).CreateCommand("select count(*) from scoring.jobs");
+        Assert.Equal(0L, (long)(await jobs.ExecuteScalarAsync(Ct))!);
+    }
+
+    [Fact]
     public async Task The_CLI_submits_a_SQL_job_and_waits_for_it_and_refuses_bad_input_options_with_exit_2()
     {
         var source = await CreateSourceAsync("sqlcli");
