@@ -26,6 +26,9 @@ for rid in linux-x64 any; do
   [[ -f "$WORK/feed/BatchScoring.Cli.$rid.$version.nupkg" ]] || fail "no $rid package next to $(basename "$package"): $(ls "$WORK/feed")"
 done
 pass "packed $(basename "$package") with its linux-x64 and any packages"
+# The feed and nuget.org show the package's readme: the tool's own page, not the repository's.
+unzip -p "$package" README.md | grep -q '^# batchscore' || fail "$(basename "$package") has no README.md (PackageReadme.md) at its root"
+pass "the package carries its readme"
 
 dotnet tool install BatchScoring.Cli --version "$version" --tool-path "$WORK/tools" --add-source "$WORK/feed" >/dev/null \
   || fail "dotnet tool install failed"
