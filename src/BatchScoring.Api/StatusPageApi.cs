@@ -20,6 +20,16 @@ public sealed record JobChunkInfo(
 /// <param name="RowKeyValue">The key with its type as read (a JSON number, string or boolean); null when not recorded.</param>
 public sealed record JobFailedRowInfo(int? Chunk, long RowNumber, string? RowKey, JsonElement? RowKeyValue, string? Column, string Reason, DateTimeOffset RecordedAt);
 
+/// <summary>A started scheduler as <c>GET /api/service</c> lists it.</summary>
+public sealed record SchedulerInfo(string Instance, DateTimeOffset LastCheckIn, double CheckInIntervalSeconds, bool Alive);
+
+/// <summary>
+/// What runs behind the API, as <c>GET /api/service</c> answers it: the started schedulers (none alive: lost chunk
+/// messages are not re-sent, abandoned jobs not finished, schedules and drift audits not fired) and when the chunk
+/// reconciler last fired.
+/// </summary>
+public sealed record ServiceStatus(DateTimeOffset CheckedAt, IReadOnlyList<SchedulerInfo> Schedulers, DateTimeOffset? ReconcilerFiredAt);
+
 /// <summary>
 /// The status page at <c>/</c>: a static shell and script (no data in them, so they need no key) that poll the JSON API
 /// with the key the user gives (read scope); drift reports come as HTML drawn by <see cref="DriftReportHtml"/>.
@@ -38,12 +48,25 @@ public static class StatusPageApi
         app.MapGet("/status/page.js", () => Page(Script.Value, "text/javascript; charset=utf-8")).AllowAnonymous().ExcludeFromDescription();
         app.MapGet("/status/models/{name}/drift", DriftFragment).RequireAuthorization(ApiScopes.Read).ExcludeFromDescription();
 
+        app.MapGet("/api/service", GetService).WithTags("Service").WithName(nameof(GetService))
+            .WithSummary("The started schedulers (alive or not) and when the chunk reconciler last fired.")
+            .RequireAuthorization(ApiScopes.Read).ProducesProblem(StatusCodes.Status401Unauthorized).ProducesProblem(StatusCodes.Status403Forbidden);
+
         var jobs = app.MapGroup("/api/jobs").WithTags("Jobs").ProducesProblem(StatusCodes.Status401Unauthorized).ProducesProblem(StatusCodes.Status403Forbidden);
         jobs.MapGet("/{id:guid}/chunks", ListChunks).WithName(nameof(ListChunks)).WithSummary("A job's chunks: state, rows, attempts, worker and error.")
             .RequireAuthorization(ApiScopes.Read);
         jobs.MapGet("/{id:guid}/failed-rows", ListFailedRows).WithName(nameof(ListFailedRows)).WithSummary("Rows the job could not score, with the reason (?limit=, default 100).")
             .RequireAuthorization(ApiScopes.Read).ProducesProblem(StatusCodes.Status400BadRequest);
         return app;
+    }
+
+    public static async Task<Ok<ServiceStatus>> GetService(SchedulerCluster cluster, TimeProvider clock, CancellationToken cancellationToken)
+    {
+        var state = await cluster.ReadAsync(cancellationToken);
+        return TypedResults.Ok(new ServiceStatus(
+            clock.GetUtcNow(),
+            [.. state.Schedulers.Select(s => new SchedulerInfo(s.Instance, s.LastCheckIn, s.CheckInInterval.TotalSeconds, s.Alive))],
+            state.ReconcilerFiredAt));
     }
 
     public static async Task<Results<Ok<IReadOnlyList<JobChunkInfo>>, ProblemHttpResult>> ListChunks(

@@ -118,6 +118,7 @@ public static class SchedulerHostExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<ScheduleRunStore>();
         services.TryAddSingleton<QuartzStore>();
+        services.TryAddSingleton<SchedulerCluster>();
         services.TryAddSingleton<ScheduleService>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IModelVersionUse, ScheduleModelUse>());
     }

@@ -159,6 +159,25 @@
     if (blocks.length === 0) $('models').textContent = 'No models registered.';
   }
 
+  // Without a running scheduler nothing re-sends lost chunk messages or fires schedules: say so above the jobs.
+  async function loadService() {
+    const service = await call('/api/service');
+    const alive = service.schedulers.filter(s => s.alive);
+    const target = $('service');
+    target.dataset.schedulers = String(alive.length);
+    const ago = t => `${Math.max(0, Math.round((new Date(service.checkedAt) - new Date(t)) / 1000))} s ago`;
+    if (alive.length === 0) {
+      target.className = 'warning';
+      target.textContent = 'No scheduler is running: lost chunk messages are not re-sent, abandoned jobs are not finished, '
+        + 'and schedules and drift audits do not fire. Start a process with the scheduler role (batchscore serve --roles scheduler).'
+        + (service.reconcilerFiredAt ? ` The reconciler last fired ${ago(service.reconcilerFiredAt)}.` : '');
+      return;
+    }
+    target.className = 'muted';
+    target.textContent = `Schedulers: ${alive.length} running (${alive.map(s => s.instance).join(', ')}); `
+      + (service.reconcilerFiredAt ? `reconciler last fired ${ago(service.reconcilerFiredAt)}.` : 'the reconciler has not fired yet.');
+  }
+
   async function loadDrift() {
     if (!selectedDriftModel) return;
     const html = await call(`/status/models/${encodeURIComponent(selectedDriftModel)}/drift?limit=5`, true);
@@ -185,6 +204,7 @@
       await loadJobs();
       await loadJobDetail();
       if (tick % 10 === 0) { await loadModels(); await loadDrift(); }
+      if (tick % 5 === 0) await loadService();
       tick++;
       $('auth').hidden = true;
       $('load-error').textContent = '';

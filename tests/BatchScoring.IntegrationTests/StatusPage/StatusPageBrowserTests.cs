@@ -5,10 +5,12 @@ using BatchScoring.Application.Drift;
 using BatchScoring.Cli.Hosting;
 using BatchScoring.Contracts;
 using BatchScoring.IntegrationTests.Infrastructure;
+using BatchScoring.IntegrationTests.Interfaces;
 using BatchScoring.IntegrationTests.Jobs;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Playwright;
+using Npgsql;
 
 namespace BatchScoring.IntegrationTests.StatusPage;
 
@@ -72,6 +74,10 @@ public sealed class StatusPageBrowserTests(ServerFixture servers)
         Assert.DoesNotContain(ReadKey, page.Url, StringComparison.Ordinal);
         Assert.DoesNotContain(ReadKey, await page.ContentAsync(), StringComparison.Ordinal);
         await Assertions.Expect(page.Locator("#auth")).ToBeHiddenAsync();
+
+        // This host has the scheduler role: its started scheduler checks in, and the page says so.
+        await Assertions.Expect(page.Locator("#service")).ToHaveAttributeAsync("data-schedulers", "1");
+        await Assertions.Expect(page.Locator("#service")).ToContainTextAsync("Schedulers: 1 running");
 
         // A worker joins, one chunk at a time: the page, never reloaded, follows the job to the end.
         var workerSettings = host.Settings.ToDictionary(kv => kv.Key, kv => (string?)kv.Value);
@@ -155,6 +161,39 @@ public sealed class StatusPageBrowserTests(ServerFixture servers)
             using var missing = await host.Client.SendAsync(request, Ct);
             Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
         }
+    }
+
+    [Fact]
+    public async Task Without_a_running_scheduler_the_page_says_what_stops_happening()
+    {
+        Assert.True(File.Exists(ChromiumPath), $"{ChromiumPath} is missing: ./build.sh deps installs Debian's chromium (or set BATCHSCORING_CHROMIUM).");
+        await using var host = await ServiceTestHost.StartAsync(servers, "status-noscheduler", ServiceRoles.Api | ServiceRoles.Worker, Ct);
+
+        // A scheduler that stopped five minutes ago: Quartz keeps its row until another instance removes it.
+        var stopped = DateTimeOffset.UtcNow - TimeSpan.FromMinutes(5);
+        await using (var db = NpgsqlDataSource.Create(host.PostgresConnectionString))
+        await using (var insert = db.CreateCommand(
+            "INSERT INTO qrtz_scheduler_state (sched_name, instance_name, last_checkin_time, checkin_interval) VALUES ('batchscoring', 'gone-1', $1, 2000)"))
+        {
+            insert.Parameters.AddWithValue(stopped.UtcTicks);
+            await insert.ExecuteNonQueryAsync(Ct);
+        }
+
+        var json = await host.Client.GetStringAsync("/api/service", Ct);
+        SchemaAssert.Valid("service-status.schema.json", json, "GET /api/service");
+        var service = System.Text.Json.JsonSerializer.Deserialize<BatchScoring.Api.ServiceStatus>(json, ServiceTestHost.Json)!;
+        var gone = Assert.Single(service.Schedulers);
+        Assert.Equal(("gone-1", false, 2.0), (gone.Instance, gone.Alive, gone.CheckInIntervalSeconds));
+        Assert.Equal(stopped.UtcTicks, gone.LastCheckIn.UtcTicks);
+        Assert.Null(service.ReconcilerFiredAt);
+
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = ChromiumPath, Headless = true, Args = ["--no-sandbox"] });
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync(host.Client.BaseAddress!.ToString().TrimEnd('/') + "/?refresh=250");
+        var line = page.Locator("#service.warning");
+        await Assertions.Expect(line).ToHaveAttributeAsync("data-schedulers", "0");
+        await Assertions.Expect(line).ToContainTextAsync("No scheduler is running: lost chunk messages are not re-sent");
     }
 
     private static async Task<DriftReport> AuditUntilDriftAsync(ServiceTestHost host)
