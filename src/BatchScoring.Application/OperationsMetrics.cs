@@ -24,8 +24,6 @@ public static class OperationsMetrics
         "batchscoring_reconciler_actions_total",
         description: "What reconciler passes did: jobs_dispatched, chunks_resent, chunks_failed, jobs_finished, ends_announced.");
 
-    private static readonly string[] s_reconcilerActions = ["jobs_dispatched", "chunks_resent", "chunks_failed", "jobs_finished", "ends_announced"];
-
     public static void JobFinished(string state) => JobsFinished.Add(1, new KeyValuePair<string, object?>("state", state));
 
     public static void RetrainingPublished(string reason) => RetrainingRequested.Add(1, new KeyValuePair<string, object?>("reason", reason));
@@ -35,12 +33,11 @@ public static class OperationsMetrics
     {
         ArgumentNullException.ThrowIfNull(result);
         ReconcilerPasses.Add(1, new KeyValuePair<string, object?>("outcome", "completed"));
-        int[] counts = [result.JobsDispatched, result.ChunksResent, result.ChunksFailed, result.JobsFinished, result.EndsAnnounced];
-        for (var i = 0; i < counts.Length; i++)
+        foreach (var (action, count) in ReconcilerActionCounts(result))
         {
-            if (counts[i] > 0)
+            if (count > 0)
             {
-                ReconcilerActions.Add(counts[i], new KeyValuePair<string, object?>("action", s_reconcilerActions[i]));
+                ReconcilerActions.Add(count, new KeyValuePair<string, object?>("action", action));
             }
         }
     }
@@ -58,11 +55,17 @@ public static class OperationsMetrics
             ReconcilerPasses.Add(0, new KeyValuePair<string, object?>("outcome", outcome));
         }
 
-        foreach (var action in s_reconcilerActions)
+        foreach (var (action, _) in ReconcilerActionCounts(new ReconcileResult(0, 0, 0, 0, 0)))
         {
             ReconcilerActions.Add(0, new KeyValuePair<string, object?>("action", action));
         }
     }
+
+    private static (string Action, int Count)[] ReconcilerActionCounts(ReconcileResult result) =>
+    [
+        ("jobs_dispatched", result.JobsDispatched), ("chunks_resent", result.ChunksResent), ("chunks_failed", result.ChunksFailed),
+        ("jobs_finished", result.JobsFinished), ("ends_announced", result.EndsAnnounced),
+    ];
 
     /// <summary>Exports every series the alerts read as 0 from start-up, so <c>increase()</c> sees the first event.</summary>
     public static void EnsureRegistered()
