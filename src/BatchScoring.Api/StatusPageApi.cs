@@ -23,12 +23,17 @@ public sealed record JobFailedRowInfo(int? Chunk, long RowNumber, string? RowKey
 /// <summary>A started scheduler as <c>GET /api/service</c> lists it.</summary>
 public sealed record SchedulerInfo(string Instance, DateTimeOffset LastCheckIn, double CheckInIntervalSeconds, bool Alive);
 
+/// <summary>The chunk queue as <c>GET /api/service</c> reports it: chunk messages waiting and workers consuming.</summary>
+public sealed record ChunkQueueInfo(string Queue, long ReadyMessages, long Consumers);
+
 /// <summary>
 /// What runs behind the API, as <c>GET /api/service</c> answers it: the started schedulers (none alive: lost chunk
-/// messages are not re-sent, abandoned jobs not finished, schedules and drift audits not fired) and when the chunk
-/// reconciler last fired.
+/// messages are not re-sent, abandoned jobs not finished, schedules and drift audits not fired), when the chunk
+/// reconciler last fired, and the chunk queue (no consumer: no worker scores; null with <c>ChunkQueueError</c> when
+/// RabbitMQ could not be asked).
 /// </summary>
-public sealed record ServiceStatus(DateTimeOffset CheckedAt, IReadOnlyList<SchedulerInfo> Schedulers, DateTimeOffset? ReconcilerFiredAt);
+public sealed record ServiceStatus(
+    DateTimeOffset CheckedAt, IReadOnlyList<SchedulerInfo> Schedulers, DateTimeOffset? ReconcilerFiredAt, ChunkQueueInfo? ChunkQueue, string? ChunkQueueError);
 
 /// <summary>
 /// The status page at <c>/</c>: a static shell and script (no data in them, so they need no key) that poll the JSON API
@@ -49,7 +54,7 @@ public static class StatusPageApi
         app.MapGet("/status/models/{name}/drift", DriftFragment).RequireAuthorization(ApiScopes.Read).ExcludeFromDescription();
 
         app.MapGet("/api/service", GetService).WithTags("Service").WithName(nameof(GetService))
-            .WithSummary("The started schedulers (alive or not) and when the chunk reconciler last fired.")
+            .WithSummary("The started schedulers (alive or not), when the chunk reconciler last fired, and the chunk queue's messages and consumers.")
             .RequireAuthorization(ApiScopes.Read).ProducesProblem(StatusCodes.Status401Unauthorized).ProducesProblem(StatusCodes.Status403Forbidden);
 
         var jobs = app.MapGroup("/api/jobs").WithTags("Jobs").ProducesProblem(StatusCodes.Status401Unauthorized).ProducesProblem(StatusCodes.Status403Forbidden);
@@ -60,13 +65,16 @@ public static class StatusPageApi
         return app;
     }
 
-    public static async Task<Ok<ServiceStatus>> GetService(SchedulerCluster cluster, TimeProvider clock, CancellationToken cancellationToken)
+    public static async Task<Ok<ServiceStatus>> GetService(SchedulerCluster cluster, IChunkQueueProbe chunkQueue, TimeProvider clock, CancellationToken cancellationToken)
     {
         var state = await cluster.ReadAsync(cancellationToken);
+        var queue = await chunkQueue.ReadAsync(cancellationToken);
         return TypedResults.Ok(new ServiceStatus(
             clock.GetUtcNow(),
             [.. state.Schedulers.Select(s => new SchedulerInfo(s.Instance, s.LastCheckIn, s.CheckInInterval.TotalSeconds, s.Alive))],
-            state.ReconcilerFiredAt));
+            state.ReconcilerFiredAt,
+            queue.State is { } q ? new ChunkQueueInfo(q.Queue, q.ReadyMessages, q.Consumers) : null,
+            queue.Error));
     }
 
     public static async Task<Results<Ok<IReadOnlyList<JobChunkInfo>>, ProblemHttpResult>> ListChunks(

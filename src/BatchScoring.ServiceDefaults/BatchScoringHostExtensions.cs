@@ -9,6 +9,7 @@ using BatchScoring.Worker.Requests;
 using MassTransit;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -130,6 +131,8 @@ public static class BatchScoringHostExtensions
         builder.Services.AddSingleton<BrokerConnectionMonitor>();
         builder.Services.AddSingleton<IBrokerConnectionWatch>(services => services.GetRequiredService<BrokerConnectionMonitor>());
         builder.Services.AddSingleton<BrokerReachability>();
+        builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<IChunkQueueProbe, ChunkQueueProbe>();
         if (!worker)
         {
             // No receive endpoints here: the bus's health cannot tell that RabbitMQ is down (BrokerReachability).

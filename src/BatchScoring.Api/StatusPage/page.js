@@ -159,23 +159,44 @@
     if (blocks.length === 0) $('models').textContent = 'No models registered.';
   }
 
-  // Without a running scheduler nothing re-sends lost chunk messages or fires schedules: say so above the jobs.
+  // Without a running scheduler nothing re-sends lost chunk messages or fires schedules, and without a worker nothing
+  // is scored: say so above the jobs.
   async function loadService() {
     const service = await call('/api/service');
-    const alive = service.schedulers.filter(s => s.alive);
-    const target = $('service');
-    target.dataset.schedulers = String(alive.length);
     const ago = t => `${Math.max(0, Math.round((new Date(service.checkedAt) - new Date(t)) / 1000))} s ago`;
+    const alive = service.schedulers.filter(s => s.alive);
+    const schedulers = $('schedulers');
+    schedulers.dataset.schedulers = String(alive.length);
     if (alive.length === 0) {
-      target.className = 'warning';
-      target.textContent = 'No scheduler is running: lost chunk messages are not re-sent, abandoned jobs are not finished, '
+      schedulers.className = 'warning';
+      schedulers.textContent = 'No scheduler is running: lost chunk messages are not re-sent, abandoned jobs are not finished, '
         + 'and schedules and drift audits do not fire. Start a process with the scheduler role (batchscore serve --roles scheduler).'
         + (service.reconcilerFiredAt ? ` The reconciler last fired ${ago(service.reconcilerFiredAt)}.` : '');
+    } else {
+      schedulers.className = 'muted';
+      schedulers.textContent = `Schedulers: ${alive.length} running (${alive.map(s => s.instance).join(', ')}); `
+        + (service.reconcilerFiredAt ? `reconciler last fired ${ago(service.reconcilerFiredAt)}.` : 'the reconciler has not fired yet.');
+    }
+
+    const workers = $('workers');
+    const queue = service.chunkQueue;
+    if (!queue) {
+      delete workers.dataset.consumers;
+      workers.className = 'warning';
+      workers.textContent = service.chunkQueueError || 'RabbitMQ could not be asked about the chunk queue.';
       return;
     }
-    target.className = 'muted';
-    target.textContent = `Schedulers: ${alive.length} running (${alive.map(s => s.instance).join(', ')}); `
-      + (service.reconcilerFiredAt ? `reconciler last fired ${ago(service.reconcilerFiredAt)}.` : 'the reconciler has not fired yet.');
+    workers.dataset.consumers = String(queue.consumers);
+    workers.dataset.ready = String(queue.readyMessages);
+    const waiting = `${number(queue.readyMessages)} chunk message${queue.readyMessages === 1 ? '' : 's'} waiting in ${queue.queue}`;
+    if (queue.consumers === 0) {
+      workers.className = queue.readyMessages > 0 ? 'warning' : 'muted';
+      workers.textContent = `No worker consumes ${queue.queue}: ${waiting}, none is scored. `
+        + 'Start a process with the worker role (batchscore serve --roles worker).';
+    } else {
+      workers.className = 'muted';
+      workers.textContent = `Workers: ${queue.consumers} consuming; ${waiting}.`;
+    }
   }
 
   async function loadDrift() {

@@ -75,9 +75,15 @@ public sealed class StatusPageBrowserTests(ServerFixture servers)
         Assert.DoesNotContain(ReadKey, await page.ContentAsync(), StringComparison.Ordinal);
         await Assertions.Expect(page.Locator("#auth")).ToBeHiddenAsync();
 
-        // This host has the scheduler role: its started scheduler checks in, and the page says so.
-        await Assertions.Expect(page.Locator("#service")).ToHaveAttributeAsync("data-schedulers", "1");
-        await Assertions.Expect(page.Locator("#service")).ToContainTextAsync("Schedulers: 1 running");
+        // This host has the scheduler role: its started scheduler checks in, and the page says so. No worker runs yet:
+        // the job's 30 chunk messages wait, and the page warns that nothing consumes them.
+        await Assertions.Expect(page.Locator("#schedulers")).ToHaveAttributeAsync("data-schedulers", "1");
+        await Assertions.Expect(page.Locator("#schedulers")).ToContainTextAsync("Schedulers: 1 running");
+        var workers = page.Locator("#workers");
+        await Assertions.Expect(workers).ToHaveAttributeAsync("data-ready", "30");
+        await Assertions.Expect(workers).ToHaveAttributeAsync("data-consumers", "0");
+        await Assertions.Expect(workers).ToHaveClassAsync("warning");
+        await Assertions.Expect(workers).ToContainTextAsync("No worker consumes");
 
         // A worker joins, one chunk at a time: the page, never reloaded, follows the job to the end.
         var workerSettings = host.Settings.ToDictionary(kv => kv.Key, kv => (string?)kv.Value);
@@ -100,6 +106,8 @@ public sealed class StatusPageBrowserTests(ServerFixture servers)
             },
             TimeSpan.FromMinutes(2), "the page showing the job succeeded", Ct, TimeSpan.FromMilliseconds(50));
         Assert.Equal(100, seen[^1]);
+        await Assertions.Expect(workers).ToHaveAttributeAsync("data-consumers", "1");
+        await Assertions.Expect(workers).ToContainTextAsync("Workers: 1 consuming");
         Assert.True(seen.Count >= 3, $"progress seen by the page: {string.Join(", ", seen)} (expected intermediate values)");
         Assert.Equal(seen.Order(), seen);
         var status = await host.GetStatusAsync(jobId, Ct);
@@ -186,14 +194,17 @@ public sealed class StatusPageBrowserTests(ServerFixture servers)
         Assert.Equal(("gone-1", false, 2.0), (gone.Instance, gone.Alive, gone.CheckInIntervalSeconds));
         Assert.Equal(stopped.UtcTicks, gone.LastCheckIn.UtcTicks);
         Assert.Null(service.ReconcilerFiredAt);
+        Assert.Null(service.ChunkQueueError);
+        Assert.Equal((host.Settings["BatchScoring:QueuePrefix"] + "score-chunks", 1L, 0L), (service.ChunkQueue!.Queue, service.ChunkQueue.Consumers, service.ChunkQueue.ReadyMessages));
 
         using var playwright = await Playwright.CreateAsync();
         await using var browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = ChromiumPath, Headless = true, Args = ["--no-sandbox"] });
         var page = await browser.NewPageAsync();
         await page.GotoAsync(host.Client.BaseAddress!.ToString().TrimEnd('/') + "/?refresh=250");
-        var line = page.Locator("#service.warning");
+        var line = page.Locator("#schedulers.warning");
         await Assertions.Expect(line).ToHaveAttributeAsync("data-schedulers", "0");
         await Assertions.Expect(line).ToContainTextAsync("No scheduler is running: lost chunk messages are not re-sent");
+        await Assertions.Expect(page.Locator("#workers")).ToContainTextAsync("Workers: 1 consuming; 0 chunk messages waiting");
     }
 
     private static async Task<DriftReport> AuditUntilDriftAsync(ServiceTestHost host)
