@@ -20,6 +20,9 @@ internal static class JobWaiter
     /// <summary>Least time between two reads when an answer came back at once unchanged (a service without long polling).</summary>
     public static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(250);
 
+    /// <summary>How long a job may show nothing done before the wait asks the service whether any worker consumes its chunks.</summary>
+    public static readonly TimeSpan StallHint = TimeSpan.FromSeconds(15);
+
     /// <summary>How long the API may stay unreachable or failing, in a row, before the wait gives up (exit 7).</summary>
     public static readonly RetryPolicy Outage = new(TimeSpan.FromMinutes(2), TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(5));
 
@@ -38,6 +41,7 @@ internal static class JobWaiter
                 long reported = 0;
                 var outage = Outage.Start();
                 var warned = false;
+                var hinted = false;
                 while (true)
                 {
                     var done = last.ScoredRows + last.FailedRows;
@@ -46,6 +50,12 @@ internal static class JobWaiter
                     if (IsFinished(last.State))
                     {
                         return;
+                    }
+
+                    if (!hinted && done == 0 && last.ChunksDone == 0 && elapsed.Elapsed >= StallHint)
+                    {
+                        hinted = true;
+                        await HintWhenNoWorkerAsync(api, cancellationToken);
                     }
 
                     var remaining = Remaining();
@@ -138,6 +148,29 @@ internal static class JobWaiter
             "cancelled" => ErrorReporter.Print(ExitCodes.Cancelled, $"job {id} was cancelled; `batchscore jobs retry {id}` runs what is left."),
             _ => ErrorReporter.Print(ExitCodes.Failed, $"job {id} failed: {FailureMessage(last)}"),
         };
+    }
+
+    /// <summary>
+    /// A job with nothing done for a while most often waits for a worker that is not there: say so once (on stderr, the
+    /// wait goes on). Silent when the service cannot tell (an older service, RabbitMQ not answering).
+    /// </summary>
+    private static async Task HintWhenNoWorkerAsync(ApiClient api, CancellationToken cancellationToken)
+    {
+        var result = await api.TrySendAsync(() => new HttpRequestMessage(HttpMethod.Get, "api/service"), ReadChunkQueueAsync, cancellationToken, TimeSpan.FromSeconds(10));
+        if (result is { Failure: null, Value: { Consumers: 0 } queue })
+        {
+            Console.Error.WriteLine(
+                $"warning: no worker consumes {queue.Queue} ({queue.ReadyMessages:N0} chunk message{(queue.ReadyMessages == 1 ? "" : "s")} waiting): this job waits until one starts "
+                + "(`batchscore serve --roles worker`).");
+        }
+    }
+
+    private static async Task<(string Queue, long ReadyMessages, long Consumers)?> ReadChunkQueueAsync(HttpContent content, CancellationToken cancellationToken)
+    {
+        using var document = await System.Text.Json.JsonDocument.ParseAsync(await content.ReadAsStreamAsync(cancellationToken), cancellationToken: cancellationToken);
+        return document.RootElement.TryGetProperty("chunkQueue", out var queue) && queue.ValueKind == System.Text.Json.JsonValueKind.Object
+            ? (queue.GetProperty("queue").GetString() ?? "score-chunks", queue.GetProperty("readyMessages").GetInt64(), queue.GetProperty("consumers").GetInt64())
+            : null;
     }
 
     private static bool IsFinished(string state) => state is "succeeded" or "failed" or "cancelled";

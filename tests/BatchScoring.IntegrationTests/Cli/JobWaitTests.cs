@@ -83,6 +83,26 @@ public sealed partial class JobWaitTests(ServerFixture servers)
         Assert.Equal(0, (await CliProcess.RunAsync(Ct, "jobs", "status", id.ToString(), "--api", api)).Exit);
     }
 
+    [Fact]
+    public async Task Wait_on_a_job_that_no_worker_consumes_says_so_once_and_keeps_waiting()
+    {
+        await using var host = await ServiceTestHost.StartAsync(servers, "cliwaitnoworker", ServiceRoles.Api, Ct);
+        await host.RegisterModelAsync("m", SampleModels.Mlp([6, 1], seed: 5).Bytes, Ct);
+        var input = Path.Combine(host.WorkDir, "in.parquet");
+        await DatasetGenerator.WriteParquetAsync(input, new GeneratedDatasetOptions { Rows = 2_000, Features = 6, RowGroupRows = 1_000 }, Ct);
+
+        // Nothing done after JobWaiter.StallHint (15 s): the wait asks GET /api/service, warns, and waits on to its timeout.
+        var run = await CliProcess.RunAsync(Ct,
+            "jobs", "submit", "--model", "m", "--input", input, "--key-column", "customer_id", "--output-table", "noworker_results",
+            "--chunk-rows", "1000", "--wait", "--timeout", "20s", "--api", host.Client.BaseAddress!.ToString());
+
+        Assert.Equal(6, run.Exit);
+        var queue = host.Settings["BatchScoring:QueuePrefix"] + "score-chunks";
+        var warnings = run.Stderr.Split('\n').Where(l => l.StartsWith("warning: no worker consumes", StringComparison.Ordinal)).ToList();
+        Assert.Equal([$"warning: no worker consumes {queue} (2 chunk messages waiting): this job waits until one starts (`batchscore serve --roles worker`)."], warnings);
+        Assert.Contains("timed out after 20 s", run.Stderr, StringComparison.Ordinal);
+    }
+
     [GeneratedRegex("^/api/jobs/[0-9a-f-]{36}$")]
     private static partial Regex JobPath();
 
