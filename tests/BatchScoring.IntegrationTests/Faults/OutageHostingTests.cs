@@ -134,6 +134,7 @@ public sealed class OutageHostingTests(ServerFixture servers, ITestOutputHelper 
         await Poll.UntilAsync(
             () => scheduler.Output.Contains("the database is not migrated yet", StringComparison.Ordinal),
             TimeSpan.FromSeconds(90), "the scheduler waiting for the migrations", Ct);
+        await scheduler.WaitForStatusAsync("/health/live", HttpStatusCode.OK, TimeSpan.FromSeconds(60), Ct); // it logs before it listens
         Assert.Equal(HttpStatusCode.ServiceUnavailable, await scheduler.StatusAsync("/health/ready", Ct));
         await api.WaitForStatusAsync("/health/live", HttpStatusCode.OK, TimeSpan.FromSeconds(90), Ct);
         using (var early = await api.Http.GetAsync("/api/schedules", Ct))
