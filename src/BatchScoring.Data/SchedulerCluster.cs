@@ -23,7 +23,20 @@ public sealed class SchedulerCluster(NpgsqlDataSource dataSource, TimeProvider c
 
     private static readonly TimeSpan AliveSlack = TimeSpan.FromSeconds(10);
 
+    /// <summary>The cluster's state; nothing running on a database not migrated yet (no Quartz tables).</summary>
     public async Task<SchedulerClusterState> ReadAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await ReadTablesAsync(cancellationToken);
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UndefinedTable)
+        {
+            return new SchedulerClusterState([], null);
+        }
+    }
+
+    private async Task<SchedulerClusterState> ReadTablesAsync(CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow();
         var nodes = new List<SchedulerNode>();

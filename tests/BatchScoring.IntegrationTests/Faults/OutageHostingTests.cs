@@ -144,6 +144,14 @@ public sealed class OutageHostingTests(ServerFixture servers, ITestOutputHelper 
             Assert.Contains("batchscore migrate", problem, StringComparison.Ordinal);
         }
 
+        // No Quartz tables yet: no scheduler runs, which the status page says (not a 500).
+        using (var service = await api.Http.GetAsync("/api/service", Ct))
+        {
+            var body = await service.Content.ReadAsStringAsync(Ct);
+            Assert.True(service.StatusCode == HttpStatusCode.OK, body);
+            Assert.Contains("\"schedulers\":[]", body, StringComparison.Ordinal);
+        }
+
         await using (var db = NpgsqlDataSource.Create(database))
         {
             await BatchScoring.Data.DatabaseMigrator.MigrateAsync(db, Ct);
