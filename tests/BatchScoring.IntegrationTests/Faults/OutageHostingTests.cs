@@ -38,10 +38,16 @@ public sealed class OutageHostingTests(ServerFixture servers, ITestOutputHelper 
         await DatasetGenerator.WriteParquetAsync(input, new GeneratedDatasetOptions { Rows = 2_000, Features = 4 }, Ct);
         var request = new SubmitScoringJob { Model = "ready", Input = input, KeyColumn = "customer_id", OutputTable = "ready_results", ChunkRows = 500 };
         Assert.Equal(HttpStatusCode.OK, await StatusAsync(host.Client, "/health/ready"));
+        var service = await ServiceStatusAsync(host);
+        Assert.Equal(withWorker ? 1 : 0, service.ChunkQueue!.Consumers);
 
         await broker.StopRabbitMqAsync(Ct);
         await host.WaitForReadinessAsync(HttpStatusCode.ServiceUnavailable, TimeSpan.FromSeconds(30), Ct);
         Assert.Equal(HttpStatusCode.OK, await StatusAsync(host.Client, "/health/live"));
+
+        // The status page's view of the chunk queue says why it cannot tell (its answers are kept 2 s).
+        await Poll.UntilAsync(async () => (service = await ServiceStatusAsync(host)).ChunkQueue is null, TimeSpan.FromSeconds(20), "GET /api/service without a chunk queue", Ct);
+        Assert.StartsWith("RabbitMQ could not be asked about", service.ChunkQueueError, StringComparison.Ordinal);
 
         var clock = Stopwatch.StartNew();
         var (response, _, body) = await host.SubmitAsync(request, Ct);
@@ -273,6 +279,9 @@ public sealed class OutageHostingTests(ServerFixture servers, ITestOutputHelper 
         using var response = await client.GetAsync(path, Ct);
         return response.StatusCode;
     }
+
+    private static async Task<BatchScoring.Api.ServiceStatus> ServiceStatusAsync(ServiceTestHost host) =>
+        System.Text.Json.JsonSerializer.Deserialize<BatchScoring.Api.ServiceStatus>(await host.Client.GetStringAsync("/api/service", Ct), ServiceTestHost.Json)!;
 
     /// <summary><c>batchscoring_reconciler_passes_total{outcome="completed"}</c> in a Prometheus exposition (0 when absent).</summary>
     private static double CompletedReconcilerPasses(string exposition) => exposition.Split('\n')
