@@ -77,6 +77,7 @@ public sealed class ChunkCommit : IAsyncDisposable
             if (touched == 0)
             {
                 await EnsureChunkExistsAsync(connection, jobId, chunkIndex, ct);
+                await FailIfJobFailedAsync(connection, null, jobId, chunkIndex, ct);
                 await connection.DisposeAsync();
                 return null;
             }
@@ -120,6 +121,17 @@ public sealed class ChunkCommit : IAsyncDisposable
                     };
                     jobRetries = reader.GetInt32(17);
                 }
+            }
+
+            if (chunk is { State: ChunkState.Pending } && jobState == JobState.Failed)
+            {
+                // The job failed between this attempt's start and its lock: failing a job skips the chunks locked at
+                // that moment (this attempt's own statement among them), so it is this attempt's to end.
+                await FailIfJobFailedAsync(connection, transaction, jobId, chunkIndex, ct);
+                await transaction.CommitAsync(ct);
+                await transaction.DisposeAsync();
+                await connection.DisposeAsync();
+                return null;
             }
 
             if (chunk is null || chunk.State != ChunkState.Pending || jobState is not (JobState.Queued or JobState.Running))
@@ -370,6 +382,41 @@ public sealed class ChunkCommit : IAsyncDisposable
         reader.GetInt32(5),
         reader.GetInt32(6),
         reader.GetInt32(7));
+
+    /// <summary>
+    /// Fails the chunk, when still pending, if its job failed, as failing the job does for the pending chunks no worker
+    /// held at that moment (<c>JobStore.FailJobAsync</c>): a chunk skipped then because a worker held it, and that
+    /// worker's attempt then ended without an outcome, would otherwise stay pending for good (the reconciler only
+    /// re-sends chunks of running jobs).
+    /// </summary>
+    private static async Task FailIfJobFailedAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, Guid jobId, int chunkIndex, CancellationToken ct)
+    {
+        await using var command = new NpgsqlCommand(
+            """
+            WITH job AS (
+                SELECT id, error FROM scoring.jobs WHERE id = $1 AND state = 'failed'
+            ), target AS (
+                -- A worker holding the chunk records its own outcome; this one does not wait for it.
+                SELECT c.chunk_index FROM scoring.chunks AS c JOIN job ON c.job_id = job.id
+                WHERE c.chunk_index = $2 AND c.state = 'pending'
+                FOR UPDATE OF c SKIP LOCKED
+            ), failed AS (
+                UPDATE scoring.chunks AS c
+                SET state = 'failed', finished_at = now(), next_attempt_at = NULL, open_attempts = 0,
+                    error = 'Not scored: the job failed (' || CASE WHEN length(coalesce(job.error, '')) <= 500 THEN coalesce(job.error, '')
+                                                                  ELSE left(job.error, 500) || '…' END || ')'
+                FROM job, target WHERE c.job_id = job.id AND c.chunk_index = target.chunk_index
+                RETURNING 1
+            )
+            UPDATE scoring.jobs AS j SET chunks_failed = j.chunks_failed + 1, updated_at = now()
+            WHERE j.id = $1 AND EXISTS (SELECT 1 FROM failed)
+            """,
+            connection,
+            transaction);
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = jobId });
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = chunkIndex });
+        await command.ExecuteNonQueryAsync(ct);
+    }
 
     private static async Task EnsureChunkExistsAsync(NpgsqlConnection connection, Guid jobId, int chunkIndex, CancellationToken ct)
     {

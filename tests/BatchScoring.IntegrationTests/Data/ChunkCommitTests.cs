@@ -44,6 +44,40 @@ public sealed class ChunkCommitTests(DataDatabase db) : IClassFixture<DataDataba
     }
 
     [Fact]
+    public async Task A_chunk_that_failing_its_job_skipped_is_failed_by_its_next_attempt_instead_of_staying_pending()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var job = await CreateRunningJobAsync(chunkCount: 2, rowsEach: 3, ct);
+
+        // Failing the job skips the pending chunks someone holds at that moment (here: chunk 1, as a worker's attempt
+        // statement does for an instant); that holder then found the job failed and left the chunk pending.
+        await using (var holder = await db.DataSource.OpenConnectionAsync(ct))
+        await using (var hold = await holder.BeginTransactionAsync(ct))
+        {
+            await using (var lockChunk = new Npgsql.NpgsqlCommand("SELECT 1 FROM scoring.chunks WHERE job_id = $1 AND chunk_index = 1 FOR UPDATE", holder, hold))
+            {
+                lockChunk.Parameters.AddWithValue(job.Id);
+                await lockChunk.ExecuteNonQueryAsync(ct);
+            }
+
+            Assert.True(await db.Jobs.FailJobAsync(job.Id, "too many failed rows", ct));
+            await hold.RollbackAsync(ct);
+        }
+
+        Assert.Equal(ChunkState.Pending, (await db.Jobs.GetChunksAsync(job.Id, ct)).Single(c => c.ChunkIndex == 1).State);
+
+        // Its message's next delivery ends it as failing the job would have.
+        Assert.Null(await ChunkCommit.BeginAsync(db.DataSource, job.Id, 1, "worker-b", ct));
+        var chunk = (await db.Jobs.GetChunksAsync(job.Id, ct)).Single(c => c.ChunkIndex == 1);
+        Assert.Equal((ChunkState.Failed, "Not scored: the job failed (too many failed rows)"), (chunk.State, chunk.Error));
+        Assert.Equal(2, await db.ScalarAsync<int>("SELECT chunks_failed FROM scoring.jobs WHERE id = $1", ct, job.Id));
+
+        // Once failed, another delivery changes nothing.
+        Assert.Null(await ChunkCommit.BeginAsync(db.DataSource, job.Id, 1, "worker-c", ct));
+        Assert.Equal(2, await db.ScalarAsync<int>("SELECT chunks_failed FROM scoring.jobs WHERE id = $1", ct, job.Id));
+    }
+
+    [Fact]
     public async Task Disposing_without_complete_leaves_nothing_and_a_second_attempt_commits_once()
     {
         var ct = TestContext.Current.CancellationToken;
