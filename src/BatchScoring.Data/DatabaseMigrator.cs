@@ -20,10 +20,7 @@ public sealed record SchemaMigration(int Version, string Name, string Sql)
 public sealed class DatabaseNotMigratedException(IReadOnlyList<MigrationStatus> pending)
     : Exception(
         $"the database is not migrated yet ({pending.Count} migration{(pending.Count == 1 ? "" : "s")} pending, from {pending[0].Version:D3} {pending[0].Name}): "
-        + "run batchscore migrate or start a role with --migrate")
-{
-    public IReadOnlyList<MigrationStatus> Pending { get; } = pending;
-}
+        + "run batchscore migrate or start a role with --migrate");
 
 /// <summary>An applied migration whose file no longer has the content it was applied with.</summary>
 public sealed class MigrationChecksumException(SchemaMigration migration, string recordedChecksum)

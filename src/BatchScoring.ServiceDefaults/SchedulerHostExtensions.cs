@@ -56,7 +56,7 @@ public static class SchedulerHostExtensions
             q.AddJob<DispatchRecoveryJob>(job => job.WithIdentity(DispatchRecoveryJob.Key).StoreDurably());
             q.AddTrigger(trigger => trigger
                 .ForJob(DispatchRecoveryJob.Key)
-                .WithIdentity("dispatch-recovery-schedule", "batchscoring")
+                .WithIdentity(SchedulerCluster.ReconcilerTrigger, SchedulerCluster.SchedulerName) // read back by the status page
                 .WithCronSchedule(recoverySchedule, cron => cron.WithMisfireInstruction(CronTriggerMisfireInstruction.DoNothing)));
             q.AddPerformanceReports(builder.Configuration);
         });
@@ -95,7 +95,7 @@ public static class SchedulerHostExtensions
         var idleWait = Seconds(configuration, IdleWaitKey, 5);
         q.ConfigureScheduler(o =>
         {
-            o.InstanceName = "batchscoring";
+            o.InstanceName = SchedulerCluster.SchedulerName;
             o.GenerateInstanceId = true;
 
             // Schedules written by an API role in another process are seen when a scheduler next looks at the store.
